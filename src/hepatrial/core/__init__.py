@@ -1,0 +1,1 @@
+"""The pure clinical core: never imports Django, sqlite3 or psycopg."""
