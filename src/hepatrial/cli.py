@@ -1,2 +1,242 @@
-def main():
-    pass
+"""The ``hepatrial`` command.
+
+Exit codes of ``screen``: 0 eligible, 1 not eligible, 3 incomplete, 2 bad input.
+Every command that reads a file exits 2 on bad input, naming the field and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from typing import Any, NoReturn
+
+import click
+
+from hepatrial import __version__
+from hepatrial.core.candidate import Candidate, ScreeningInputError, load_candidate
+from hepatrial.core.protocol import Protocol, ProtocolError, load_protocol, load_protocol_file
+from hepatrial.core.scores.panel import SCORE_LABELS
+from hepatrial.core.screening import candidate_scores, screen
+
+EXIT_BY_VERDICT = {"eligible": 0, "not_eligible": 1, "incomplete": 3}
+EXIT_BAD_INPUT = 2
+
+PROTOCOL_OPTION = click.option(
+    "--protocol",
+    "protocol_ref",
+    metavar="ID|FILE",
+    default=None,
+    envvar="HEPATRIAL_PROTOCOL",
+    help="A packaged protocol id (e.g. NCT05940610) or a protocol YAML file. "
+    "Default: $HEPATRIAL_PROTOCOL, else the packaged protocol.",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+def _fail(problems: list[dict[str, Any]], heading: str, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"error": heading, "problems": problems}, indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"error: {heading}", err=True)
+        for p in problems:
+            where = f"line {p['line']}: " if p.get("line") else ""
+            click.echo(f"  {where}{p['field']}: {p['problem']}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _protocol(ref: str | None, as_json: bool = False) -> Protocol:
+    try:
+        return load_protocol(ref)
+    except ProtocolError as err:
+        _fail(_protocol_problems(err), f"bad protocol {err.source}", as_json)
+
+
+def _protocol_problems(err: ProtocolError) -> list[dict[str, Any]]:
+    return [{"field": path, "line": line, "problem": reason} for path, line, reason in err.problems]
+
+
+def _candidate(path: str, as_json: bool) -> Candidate:
+    try:
+        return load_candidate(path)
+    except ScreeningInputError as err:
+        _fail([{"field": f, "problem": r} for f, r in err.problems], f"bad candidate file {path}", as_json)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _wrap(text: str, indent: int, width: int = 100) -> str:
+    return textwrap.fill(text, width=width, initial_indent=" " * indent, subsequent_indent=" " * indent)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hepatrial")
+def main() -> None:
+    """hepatrial: run a liver-failure trial from screening to the final report."""
+
+
+# --- screen ----------------------------------------------------------------------------------
+@main.command("screen")
+@click.argument("candidate_file", type=click.Path(dir_okay=False))
+@PROTOCOL_OPTION
+@JSON_OPTION
+def screen_command(candidate_file: str, protocol_ref: str | None, as_json: bool) -> None:
+    """Screen one candidate (a JSON file) against the protocol's criteria.
+
+    Exit code: 0 eligible, 1 not eligible, 3 incomplete, 2 bad input.
+    """
+    protocol = _protocol(protocol_ref, as_json)
+    candidate = _candidate(candidate_file, as_json)
+    result = screen(candidate, protocol)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(f"{protocol.id}: candidate {candidate.id}, assessed {result.assessed_at}")
+        click.echo(f"Verdict: {result.verdict.upper().replace('_', ' ')} ({result.summary})\n")
+        for c in result.criteria:
+            mark = c.status.replace("_", " ")
+            flag = "  <- EXCLUDES" if c.excludes else ""
+            click.echo(f"{c.id:<4}{c.kind:<10} {mark:<8}{flag}")
+            click.echo(_wrap(textwrap.shorten(c.text, 160), 4))
+            click.echo(_wrap(f"-> {c.reason}", 4))
+        click.echo("\nScores:")
+        _print_scores(result.scores)
+    sys.exit(EXIT_BY_VERDICT[result.verdict])
+
+
+def _print_scores(scores) -> None:
+    for name, outcome in scores.items():
+        label = SCORE_LABELS[name]
+        if outcome.value is not None:
+            extra = ""
+            for key in ("child_class", "grade"):
+                if key in outcome.details:
+                    extra = f" ({key.replace('_', ' ')} {outcome.details[key]})"
+            click.echo(f"  {label:<22}{outcome.value}{extra}")
+        else:
+            why = outcome.error or "missing " + ", ".join(outcome.missing)
+            click.echo(f"  {label:<22}- ({why})")
+
+
+# --- scores ----------------------------------------------------------------------------------
+@main.command("scores")
+@click.argument("candidate_file", type=click.Path(dir_okay=False))
+@JSON_OPTION
+def scores_command(candidate_file: str, as_json: bool) -> None:
+    """Every liver score computable from a candidate file, and what the others miss."""
+    candidate = _candidate(candidate_file, as_json)
+    scores = candidate_scores(candidate)
+    if as_json:
+        _echo_json({name: s.to_dict() for name, s in scores.items()})
+    else:
+        click.echo(f"Scores for candidate {candidate.id} at {candidate.assessed_at.isoformat()}:")
+        _print_scores(scores)
+
+
+# --- schema -----------------------------------------------------------------------------------
+@main.command("schema")
+@click.argument("what", type=click.Choice(["candidate", "protocol"]))
+def schema_command(what: str) -> None:
+    """Print the JSON Schema of the candidate file (or of a protocol file)."""
+    model = Candidate if what == "candidate" else Protocol
+    _echo_json(model.model_json_schema())
+
+
+# --- protocol ---------------------------------------------------------------------------------
+@main.group("protocol")
+def protocol_group() -> None:
+    """Show or check a protocol file."""
+
+
+@protocol_group.command("check")
+@click.argument("protocol_file", type=click.Path(dir_okay=False))
+@JSON_OPTION
+def protocol_check(protocol_file: str, as_json: bool) -> None:
+    """Validate a protocol file: each error names the YAML path, line and reason (exit 2)."""
+    try:
+        protocol = load_protocol_file(protocol_file)
+    except ProtocolError as err:
+        _fail(_protocol_problems(err), f"{protocol_file}: {len(err.problems)} problem(s)", as_json)
+    n = len(protocol.all_criteria())
+    if as_json:
+        _echo_json({"ok": True, "protocol": protocol.id, "criteria": n})
+    else:
+        click.echo(f"OK: {protocol_file} is protocol {protocol.id} with {n} criteria, every rule checked.")
+
+
+@protocol_group.command("show")
+@PROTOCOL_OPTION
+@JSON_OPTION
+def protocol_show(protocol_ref: str | None, as_json: bool) -> None:
+    """Print the protocol readably."""
+    protocol = _protocol(protocol_ref, as_json)
+    if as_json:
+        _echo_json(protocol.model_dump(mode="json"))
+        return
+    for line in render_protocol(protocol):
+        click.echo(line)
+
+
+def render_protocol(p: Protocol) -> list[str]:
+    out = [
+        f"{p.id}: {p.title}",
+        f"  {p.identifiers.org_study_id or ''}".rstrip(),
+        f"  Sponsor: {p.sponsor.name}" + (f" ({p.sponsor.site})" if p.sponsor.site else ""),
+        f"  {', '.join(p.phases)} · {p.study_type} · status {p.status}",
+        f"  Conditions: {', '.join(p.conditions)}",
+        f"  Design: {p.design.allocation}, {p.design.intervention_model}, masking {p.design.masking}, "
+        f"purpose {p.design.primary_purpose}",
+        f"  Eligible: {p.eligibility.sex}, {p.eligibility.min_age_years:g}-{p.eligibility.max_age_years:g} years"
+        + ("" if p.design.healthy_volunteers else ", no healthy volunteers"),
+        f"  Enrollment: {p.enrollment.planned_total} planned"
+        + (f", {p.enrollment.actual} actual" if p.enrollment.actual is not None else ""),
+        "",
+        "Arms",
+    ]
+    for arm in p.arms:
+        out.append(f"  {arm.label} [{arm.id}] ({arm.type}), {arm.planned_enrollment} planned")
+        out.append(_wrap(arm.description, 6))
+        for ref in arm.interventions:
+            iv = p.intervention(ref)
+            line = f"    - {iv.name}"
+            if iv.dose:
+                dose = f"{iv.dose.particles:.0e} particles in " if iv.dose.particles else ""
+                line += f": {dose}{iv.dose.volume_ml:g} ml {iv.dose.product}"
+            if iv.route:
+                line += f", {iv.route}"
+            if iv.schedule:
+                days = ", ".join(str(d) for d in iv.schedule.days)
+                line += f", {iv.schedule.description} (days {days})"
+            if iv.setting:
+                line += f", {iv.setting}"
+            out.append(line)
+    if p.standard_medical_treatment:
+        out += ["", "Standard medical treatment"]
+        out += [f"  - {c.text}" for c in p.standard_medical_treatment]
+    out += ["", "Parameters (the registry text's ambiguities resolved, and settings)"]
+    for name, param in p.parameters.items():
+        out.append(f"  {name} = {param.display}")
+        out.append(_wrap(param.rationale, 6))
+        for quote in param.registry_says:
+            out.append(_wrap(f'page: "{quote}"', 6))
+    if p.definitions:
+        out += ["", "Definitions"]
+        for name, d in p.definitions.items():
+            out.append(f"  {name}: {d.text or ''}".rstrip())
+            out.append(_wrap(f"rule: {d.rule}", 6))
+    for kind in ("inclusion", "exclusion"):
+        out += ["", f"{kind.capitalize()} criteria"]
+        for c in getattr(p.criteria, kind):
+            out.append(f"  {c.id}  {c.text}" if len(c.text) < 90 else f"  {c.id}")
+            if len(c.text) >= 90:
+                out.append(_wrap(c.text, 6))
+            out.append(_wrap(f"rule: {c.rule}", 6))
+            if c.note:
+                out.append(_wrap(f"note: {c.note}", 6))
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

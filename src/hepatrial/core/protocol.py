@@ -1,0 +1,410 @@
+"""A trial protocol as data: the frozen model, and the YAML loader with clear errors.
+
+Every problem in a protocol file is reported with its YAML path, its line and
+the reason (:class:`ProtocolError`). Besides the schema: duplicate keys are
+refused (YAML would silently keep the last one), every rule must parse and
+type-check against the candidate vocabulary, ids must be unique and
+references must resolve.
+
+Inside ``arms`` and ``interventions`` a scalar written ``${name}`` stands for
+the value of protocol parameter ``name``, so a resolved ambiguity (dose,
+schedule, control infusion) is written once, in ``parameters``, with its
+rationale.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hepatrial.core.criteria.ast import Node
+from hepatrial.core.criteria.check import Vocabulary, bind
+from hepatrial.core.criteria.parser import RuleError
+from hepatrial.core.criteria.vocabulary import candidate_vocabulary
+from hepatrial.core.units import UnitError, normalize_unit
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=40)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class ProtocolError(ValueError):
+    """Problems in a protocol file: (YAML path, line or None, reason) each."""
+
+    def __init__(self, source: str, problems: list[tuple[str, int | None, str]]):
+        self.source = source
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} problem(s)"]
+        for path, line, reason in self.problems:
+            where = f"line {line}: " if line else ""
+            lines.append(f"  {where}{path}: {reason}")
+        return "\n".join(lines)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Identifiers(_Model):
+    nct_id: Annotated[str, Field(pattern=r"^NCT\d{8}$")]
+    org_study_id: Text | None = None
+    secondary: list[Text] = []
+
+
+class Sponsor(_Model):
+    name: Text
+    site: Text | None = None
+    funder_type: Text | None = None
+
+
+class Design(_Model):
+    primary_purpose: Text
+    allocation: Literal["Randomized", "Non-Randomized", "N/A"]
+    intervention_model: Text
+    masking: Text
+    healthy_volunteers: bool
+
+
+class Enrollment(_Model):
+    planned_total: Annotated[int, Field(ge=1)]
+    actual: Annotated[int, Field(ge=0)] | None = None
+    note: Text | None = None
+
+
+class Eligibility(_Model):
+    sex: Literal["All", "Female", "Male"]
+    min_age_years: Annotated[float, Field(ge=0, le=120)]
+    max_age_years: Annotated[float, Field(ge=0, le=120)]
+
+    @model_validator(mode="after")
+    def _ages_in_order(self) -> Eligibility:
+        if self.min_age_years > self.max_age_years:
+            raise ValueError("min_age_years is above max_age_years")
+        return self
+
+
+class Component(_Model):
+    id: Id
+    text: Text
+
+
+class Dose(_Model):
+    product: Text
+    particles: Annotated[float, Field(gt=0)] | None = None
+    volume_ml: Annotated[float, Field(gt=0)]
+
+
+class Schedule(_Model):
+    days: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    description: Text
+
+    @model_validator(mode="after")
+    def _days_increase(self) -> Schedule:
+        if any(b <= a for a, b in zip(self.days, self.days[1:])):
+            raise ValueError("days must increase")
+        return self
+
+
+class Intervention(_Model):
+    id: Id
+    type: Literal["Biological", "Drug", "Device", "Procedure", "Other", "Standard of care"]
+    name: Text
+    description: Text
+    dose: Dose | None = None
+    route: Text | None = None
+    schedule: Schedule | None = None
+    setting: Text | None = None
+
+
+class Arm(_Model):
+    id: Id
+    label: Text
+    type: Literal["Experimental", "Active Comparator", "Placebo Comparator", "Sham Comparator", "No Intervention", "Other"]
+    description: Text = Field(description="The registry's words, verbatim.")
+    planned_enrollment: Annotated[int, Field(ge=1)]
+    interventions: list[Id] = Field(min_length=1)
+    note: Text | None = None
+
+
+ParamValue = bool | int | float | str | list[int] | list[float]
+
+
+class Parameter(_Model):
+    """A protocol setting; where the registry text is ambiguous or contradicts
+    itself, the chosen value, the page's conflicting words, and why."""
+
+    value: ParamValue
+    unit: str | None = None
+    rationale: Text
+    registry_says: list[Text] = []
+
+    @model_validator(mode="after")
+    def _unit_known(self) -> Parameter:
+        if self.unit is not None:
+            try:
+                normalize_unit(self.unit)
+            except UnitError as err:
+                raise ValueError(f"unit: {err.reason}") from None
+        return self
+
+    @property
+    def display(self) -> str:
+        value = ", ".join(str(v) for v in self.value) if isinstance(self.value, list) else str(self.value)
+        return f"{value} {self.unit}" if self.unit else value
+
+
+class Definition(_Model):
+    rule: Text
+    text: Text | None = Field(default=None, description="What it means, in words.")
+
+
+class Criterion(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_.-]*$", max_length=20)]
+    text: Text = Field(description="The registry page's words, verbatim.")
+    rule: Text
+    note: Text | None = Field(default=None, description="How the rule reads the text, where it is not literal.")
+
+
+class Criteria(_Model):
+    inclusion: list[Criterion] = Field(min_length=1)
+    exclusion: list[Criterion] = []
+
+
+class Source(_Model):
+    registry: Text
+    retrieved: date | None = None
+    file: Text | None = None
+
+
+class Protocol(_Model):
+    schema_version: Literal[1]
+    id: Id
+    identifiers: Identifiers
+    title: Text
+    brief_title: Text | None = None
+    sponsor: Sponsor
+    conditions: list[Text] = Field(min_length=1)
+    phases: list[Text]
+    status: Text
+    study_type: Literal["Interventional", "Observational"]
+    design: Design
+    enrollment: Enrollment
+    eligibility: Eligibility
+    summary: Text
+    description: Text
+    standard_medical_treatment: list[Component] = []
+    interventions: list[Intervention] = Field(min_length=1)
+    arms: list[Arm] = Field(min_length=1)
+    parameters: dict[Id, Parameter] = {}
+    definitions: dict[Id, Definition] = {}
+    criteria: Criteria
+    source: Source | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> Protocol:
+        problems = []
+        known = {i.id for i in self.interventions}
+        for kind, ids in (
+            ("interventions", [i.id for i in self.interventions]),
+            ("arms", [a.id for a in self.arms]),
+            ("criteria", [c.id for c in self.criteria.inclusion + self.criteria.exclusion]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                problems.append(f"{kind}: duplicate id(s) {', '.join(dupes)}")
+        for arm in self.arms:
+            for ref in arm.interventions:
+                if ref not in known:
+                    problems.append(f"arms.{arm.id}: unknown intervention {ref!r}")
+        if sum(a.planned_enrollment for a in self.arms) != self.enrollment.planned_total:
+            problems.append("enrollment.planned_total is not the sum of the arms' planned_enrollment")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- rules ------------------------------------------------------------------------
+    def vocabulary(self) -> Vocabulary:
+        params = {
+            name: (p.value, normalize_unit(p.unit) if p.unit else None) for name, p in self.parameters.items()
+        }
+        return candidate_vocabulary(params, {name: d.rule for name, d in self.definitions.items()})
+
+    @cached_property
+    def bound_rules(self) -> dict[str, Node]:
+        """Every criterion's rule, bound (checked at load by :func:`protocol_from_data`)."""
+        vocab = self.vocabulary()
+        return {c.id: bind(c.rule, vocab, where=c.id)[0] for _, c in self.all_criteria()}
+
+    def all_criteria(self) -> list[tuple[str, Criterion]]:
+        """(kind, criterion) for every inclusion, then every exclusion criterion."""
+        return [("inclusion", c) for c in self.criteria.inclusion] + [("exclusion", c) for c in self.criteria.exclusion]
+
+    def parameter(self, name: str, default: Any = None) -> Any:
+        param = self.parameters.get(name)
+        return default if param is None else param.value
+
+    def arm(self, arm_id: str) -> Arm:
+        return next(a for a in self.arms if a.id == arm_id)
+
+    def intervention(self, intervention_id: str) -> Intervention:
+        return next(i for i in self.interventions if i.id == intervention_id)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML keeps the last one silently)."""
+
+
+def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None, dupes: list | None = None):
+    """Map each YAML path (tuple of keys/indexes) to its 1-based line; list duplicate keys."""
+    lines = {} if lines is None else lines
+    dupes = [] if dupes is None else dupes
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                dupes.append((path + (key,), key_node.start_mark.line + 1))
+            seen.add(key)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), lines, dupes)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, path + (i,), lines, dupes)
+    return lines, dupes
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _line_for(lines: dict, path: tuple) -> int | None:
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path)
+
+
+_PARAM_REF = re.compile(r"^\$\{([A-Za-z][A-Za-z0-9_]*)\}$")
+
+
+def _substitute(data: Any, params: dict[str, Any], path: tuple, problems: list) -> Any:
+    if isinstance(data, dict):
+        return {k: _substitute(v, params, path + (k,), problems) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_substitute(v, params, path + (i,), problems) for i, v in enumerate(data)]
+    if isinstance(data, str) and (m := _PARAM_REF.match(data)):
+        name = m.group(1)
+        param = params.get(name)
+        if not isinstance(param, dict) or "value" not in param:
+            problems.append((path, f"unknown parameter {name!r}"))
+            return data
+        return param["value"]
+    return data
+
+
+def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
+    """Parse, validate and check a protocol from YAML text."""
+    try:
+        root = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ProtocolError(source, [("(file)", line, f"not valid YAML: {getattr(err, 'problem', err)}")]) from None
+    if root is None:
+        raise ProtocolError(source, [("(file)", None, "the file is empty")])
+    lines, dupes = _line_map(root)
+    if dupes:
+        raise ProtocolError(source, [(_dotted(p), line, "duplicate key") for p, line in dupes])
+    data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(data, dict):
+        raise ProtocolError(source, [("(top)", 1, "a protocol is a mapping of keys to values")])
+    return protocol_from_data(data, source, lines)
+
+
+def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: dict | None = None) -> Protocol:
+    """Validate protocol ``data`` (already parsed) and check its rules."""
+    lines = lines or {}
+    problems: list[tuple[tuple, str]] = []
+    params = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+    for section in ("arms", "interventions"):
+        if section in data:
+            data = {**data, section: _substitute(data[section], params, (section,), problems)}
+    if problems:
+        raise ProtocolError(source, [(_dotted(p), _line_for(lines, p), r) for p, r in problems])
+    try:
+        protocol = Protocol.model_validate(data)
+    except ValidationError as err:
+        out = []
+        for item in err.errors(include_url=False):
+            path = tuple(item["loc"])
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown key"
+            out.append((_dotted(path), _line_for(lines, path), message))
+        raise ProtocolError(source, out) from None
+    rule_problems = []
+    vocab = protocol.vocabulary()
+    for name, definition in protocol.definitions.items():
+        path = ("definitions", name, "rule")
+        try:
+            bind(definition.rule, vocab, where=f"definitions.{name}")
+        except RuleError as err:
+            rule_problems.append((_dotted(path), _line_for(lines, path), str(err)))
+    for kind in ("inclusion", "exclusion"):
+        for i, criterion in enumerate(getattr(protocol.criteria, kind)):
+            path = ("criteria", kind, i, "rule")
+            try:
+                bind(criterion.rule, vocab, where=criterion.id)
+            except RuleError as err:
+                rule_problems.append((_dotted(path), _line_for(lines, path), str(err)))
+    if rule_problems:
+        raise ProtocolError(source, rule_problems)
+    return protocol
+
+
+def load_protocol_file(path: str | Path) -> Protocol:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ProtocolError(str(path), [("(file)", None, f"cannot read: {err.strerror}")]) from None
+    return protocol_from_text(text, str(path))
+
+
+def packaged_protocols() -> dict[str, Path]:
+    """The protocols shipped with hepatrial: id (upper case) -> file."""
+    folder = resources.files("hepatrial") / "protocols"
+    return {Path(str(f)).stem.upper(): Path(str(f)) for f in folder.iterdir() if str(f).endswith(".yaml")}
+
+
+def load_protocol(ref: str | Path | None = None) -> Protocol:
+    """A packaged protocol by id (``NCT05940610``), or a protocol file by path.
+
+    With no ``ref``: the only packaged protocol (an error if there are several).
+    """
+    shipped = packaged_protocols()
+    if ref is None:
+        if len(shipped) != 1:
+            raise ProtocolError("--protocol", [("(protocol)", None, f"name one of: {', '.join(sorted(shipped))}")])
+        ref = next(iter(shipped))
+    key = str(ref).upper()
+    if key in shipped:
+        return load_protocol_file(shipped[key])
+    if Path(ref).exists():
+        return load_protocol_file(ref)
+    raise ProtocolError(str(ref), [("(protocol)", None, f"no such file, and not a packaged protocol ({', '.join(sorted(shipped))})")])
