@@ -94,11 +94,11 @@ def screen_command(candidate_file: str, protocol_ref: str | None, as_json: bool)
         _echo_json(result.to_dict())
     else:
         click.echo(f"{protocol.id}: candidate {candidate.id}, assessed {result.assessed_at}")
-        click.echo(f"Verdict: {result.verdict.upper().replace('_', ' ')} ({result.summary})\n")
+        click.echo(f"Verdict: {result.verdict.upper().replace('_', ' ')} ({result.explanation})\n")
         for c in result.criteria:
             mark = c.status.replace("_", " ")
             flag = "  <- EXCLUDES" if c.excludes else ""
-            click.echo(f"{c.id:<4}{c.kind:<10} {mark:<8}{flag}")
+            click.echo(f"{c.id:<4}{c.kind:<10} {mark:<8}{flag}".rstrip())
             click.echo(_wrap(textwrap.shorten(c.text, 160), 4))
             click.echo(_wrap(f"-> {c.reason}", 4))
         click.echo("\nScores:")

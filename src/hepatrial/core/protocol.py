@@ -135,7 +135,15 @@ class Arm(_Model):
     note: Text | None = None
 
 
-ParamValue = bool | int | float | str | list[int] | list[float]
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text.replace("_", ""))
+    except ValueError:
+        return False
+    return True
+
+
+ParamValue = Annotated[bool | int | float | str | list[int] | list[float], Field(union_mode="left_to_right")]
 
 
 class Parameter(_Model):
@@ -149,6 +157,10 @@ class Parameter(_Model):
 
     @model_validator(mode="after")
     def _unit_known(self) -> Parameter:
+        if isinstance(self.value, str) and _looks_numeric(self.value):
+            raise ValueError(f"value: {self.value!r} is text that looks like a number; write it as a number")
+        if self.unit is not None and isinstance(self.value, str):
+            raise ValueError("unit: a text value has no unit")
         if self.unit is not None:
             try:
                 normalize_unit(self.unit)
@@ -209,28 +221,6 @@ class Protocol(_Model):
     criteria: Criteria
     source: Source | None = None
 
-    @model_validator(mode="after")
-    def _references(self) -> Protocol:
-        problems = []
-        known = {i.id for i in self.interventions}
-        for kind, ids in (
-            ("interventions", [i.id for i in self.interventions]),
-            ("arms", [a.id for a in self.arms]),
-            ("criteria", [c.id for c in self.criteria.inclusion + self.criteria.exclusion]),
-        ):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
-            if dupes:
-                problems.append(f"{kind}: duplicate id(s) {', '.join(dupes)}")
-        for arm in self.arms:
-            for ref in arm.interventions:
-                if ref not in known:
-                    problems.append(f"arms.{arm.id}: unknown intervention {ref!r}")
-        if sum(a.planned_enrollment for a in self.arms) != self.enrollment.planned_total:
-            problems.append("enrollment.planned_total is not the sum of the arms' planned_enrollment")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     # --- rules ------------------------------------------------------------------------
     def vocabulary(self) -> Vocabulary:
         params = {
@@ -262,7 +252,49 @@ class Protocol(_Model):
 # --- loading --------------------------------------------------------------------------------
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (YAML keeps the last one silently)."""
+    """SafeLoader reading numbers as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where ``1e10`` and ``1.0e10`` (no sign in the
+    exponent) are *strings*: a dose written that way would silently become
+    text. Here they are floats, as every reader of the file would expect.
+    """
+
+
+_LineLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _cross_check(protocol: Protocol) -> list[tuple[tuple, str]]:
+    """References and sums the schema alone cannot check, each with its YAML path."""
+    problems: list[tuple[tuple, str]] = []
+    for section, items in (
+        (("interventions",), protocol.interventions),
+        (("arms",), protocol.arms),
+        (("criteria", "inclusion"), protocol.criteria.inclusion),
+        (("criteria", "exclusion"), protocol.criteria.exclusion),
+    ):
+        for i, item in enumerate(items):
+            if any(other.id == item.id for other in items[:i]):
+                problems.append((section + (i, "id"), f"duplicate id {item.id!r}"))
+    ids = [c.id for _, c in protocol.all_criteria()]
+    n_inclusion = len(protocol.criteria.inclusion)
+    for i, criterion in enumerate(protocol.criteria.exclusion):
+        if criterion.id in ids[:n_inclusion]:
+            problems.append((("criteria", "exclusion", i, "id"), f"id {criterion.id!r} is also an inclusion criterion"))
+    known = {iv.id for iv in protocol.interventions}
+    for a, arm in enumerate(protocol.arms):
+        for r, ref in enumerate(arm.interventions):
+            if ref not in known:
+                problems.append((("arms", a, "interventions", r), f"unknown intervention {ref!r}"))
+    planned = sum(arm.planned_enrollment for arm in protocol.arms)
+    if planned != protocol.enrollment.planned_total:
+        problems.append(
+            (("enrollment", "planned_total"), f"{protocol.enrollment.planned_total} is not the sum of the arms' planned_enrollment ({planned})")
+        )
+    return problems
 
 
 def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None, dupes: list | None = None):
@@ -357,6 +389,9 @@ def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: 
                 message = "unknown key"
             out.append((_dotted(path), _line_for(lines, path), message))
         raise ProtocolError(source, out) from None
+    located = _cross_check(protocol)
+    if located:
+        raise ProtocolError(source, [(_dotted(p), _line_for(lines, p), r) for p, r in located])
     rule_problems = []
     vocab = protocol.vocabulary()
     for name, definition in protocol.definitions.items():

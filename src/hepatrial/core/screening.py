@@ -182,14 +182,17 @@ class ScreeningResult:
     scores: dict[str, ScoreOutcome]
 
     @property
-    def summary(self) -> str:
-        failing = [c.id for c in self.criteria if c.excludes]
-        unknown = [c.id for c in self.criteria if c.status == "unknown"]
+    def explanation(self) -> str:
+        """Why the verdict: the excluding criteria, the unknown ones, or all clear."""
         if self.verdict == "not_eligible":
-            return f"not eligible: {', '.join(failing)}"
+            return ", ".join(c.id for c in self.criteria if c.excludes)
         if self.verdict == "incomplete":
-            return f"incomplete: {', '.join(unknown)} unknown"
-        return "eligible: every inclusion criterion met, no exclusion criterion met"
+            return ", ".join(c.id for c in self.criteria if c.status == "unknown") + " unknown"
+        return "every inclusion criterion met, no exclusion criterion met"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.verdict.replace('_', ' ')}: {self.explanation}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -5,8 +5,11 @@ is 10 mg/dL of bilirubin but 1.93 mg/dL of creatinine), so every conversion is
 asked for *with* the analyte. Prothrombin activity (%) and INR are different
 tests, never converted into one another.
 
-Results are rounded to 10 significant digits, so that a value that went
-umol/L -> mg/dL -> umol/L comes back as it was, not 170.99999999999997.
+Results are rounded to 12 significant digits, which removes binary
+floating-point noise (10 mg/dL of bilirubin is 171 umol/L, not
+171.00000000000003) and is far below any laboratory's precision. Convert from
+the value as reported, once: every comparison in hepatrial does, because a
+chain of rounded conversions can drift in the last digit.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ LACTATE_MG_DL_PER_MMOL_L = 9.008
 # Albumin and haemoglobin: g/L = 10 x g/dL (definition of the units).
 G_L_PER_G_DL = 10.0
 
-_SIGNIFICANT_DIGITS = 10
+_SIGNIFICANT_DIGITS = 12
 
 
 class UnitError(ValueError):

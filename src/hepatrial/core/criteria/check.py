@@ -204,6 +204,8 @@ class _Binder:
 
     def _to_unit(self, lit: Literal, target: Type, at: Node) -> Literal:
         """``lit`` converted to ``target``'s unit (for its analyte)."""
+        if lit.unit == target.unit:
+            return lit
         try:
             value = convert(lit.value, lit.unit, target.unit, target.analyte)  # type: ignore[arg-type]
         except UnitError as err:
