@@ -79,7 +79,7 @@ def main() -> None:
 
 # --- screen ----------------------------------------------------------------------------------
 @main.command("screen")
-@click.argument("candidate_file", type=click.Path(dir_okay=False))
+@click.argument("candidate_file")
 @PROTOCOL_OPTION
 @JSON_OPTION
 def screen_command(candidate_file: str, protocol_ref: str | None, as_json: bool) -> None:
@@ -114,7 +114,8 @@ def _print_scores(scores) -> None:
             for key in ("child_class", "grade"):
                 if key in outcome.details:
                     extra = f" ({key.replace('_', ' ')} {outcome.details[key]})"
-            click.echo(f"  {label:<22}{outcome.value}{extra}")
+            caveat = " (unconfirmed: see docs/scores.md)" if outcome.caveat else ""
+            click.echo(f"  {label:<22}{outcome.value}{extra}{caveat}")
         else:
             why = outcome.error or "missing " + ", ".join(outcome.missing)
             click.echo(f"  {label:<22}- ({why})")
@@ -122,7 +123,7 @@ def _print_scores(scores) -> None:
 
 # --- scores ----------------------------------------------------------------------------------
 @main.command("scores")
-@click.argument("candidate_file", type=click.Path(dir_okay=False))
+@click.argument("candidate_file")
 @JSON_OPTION
 def scores_command(candidate_file: str, as_json: bool) -> None:
     """Every liver score computable from a candidate file, and what the others miss."""
@@ -151,7 +152,7 @@ def protocol_group() -> None:
 
 
 @protocol_group.command("check")
-@click.argument("protocol_file", type=click.Path(dir_okay=False))
+@click.argument("protocol_file")
 @JSON_OPTION
 def protocol_check(protocol_file: str, as_json: bool) -> None:
     """Validate a protocol file: each error names the YAML path, line and reason (exit 2)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
 from builders import example, with_lab
 
-from hepatrial.core.candidate import ScreeningInputError, load_candidate, parse_candidate
+from hepatrial.core.candidate import ScreeningInputError, load_candidate, parse_candidate, parse_json
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 
@@ -80,3 +81,26 @@ def test_files(tmp_path):
         load_candidate(bad)
     with pytest.raises(ScreeningInputError, match="cannot read"):
         load_candidate(tmp_path / "missing.json")
+
+
+def test_a_byte_order_mark_is_not_an_error(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_text(json.dumps(example("eligible-aclf")), encoding="utf-8-sig")
+    assert load_candidate(path).id == "C-001"
+
+
+@pytest.mark.parametrize("text", ['{"id": "x", "age": NaN}', '{"id": "x", "age": Infinity}'])
+def test_nan_and_infinity_in_json_are_refused(text):
+    with pytest.raises(ScreeningInputError, match="NaN|Infinity"):
+        parse_json(text)
+
+
+def test_nan_from_python_is_refused_with_the_right_reason():
+    assert ("age", "Input should be a finite number") in problems({**example("eligible-aclf"), "age": float("nan")})
+
+
+def test_a_key_given_twice_is_refused_at_any_depth():
+    for text, key in (('{"id": "x", "age": 52, "age": 30}', "age"), ('{"history": {"dic": false, "dic": true}}', "dic")):
+        with pytest.raises(ScreeningInputError) as info:
+            parse_json(text)
+        assert info.value.problems == [(key, "duplicate key: given more than once in the file")]

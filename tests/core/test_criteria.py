@@ -185,10 +185,28 @@ def test_error_position_points_at_the_offending_operand():
     assert info.value.position == len("age >= 18 and latest(total_bilirubin) > ")
 
 
-def test_circular_definitions_are_refused():
+def test_circular_definitions_are_refused_where_the_circle_closes():
     with pytest.raises(RuleError) as info:
-        bind("a", vocab({"a": "b or age > 1", "b": "a"}))
-    assert "circle" in str(info.value)
+        bind("a", vocab({"a": "age > 1 or b", "b": "history.dic and a"}))
+    err = info.value
+    assert err.message == "definitions refer to each other in a circle: a -> b -> a"
+    assert (err.criterion, err.text, err.position) == ("definitions.b", "history.dic and a", 16)
+
+
+@pytest.mark.parametrize(
+    "text, column, message",
+    [
+        ("latest(total_bilirubin) >= 171", 28, "give the unit: total_bilirubin in umol/L is compared with a plain number"),
+        ("171 <= latest(total_bilirubin)", 1, "give the unit"),
+        ("age > 10 umol/L", 7, "'10 umol/L' has a unit, but 'age' is a plain number"),
+        ("latest(inr) >= 1.5 and latest(prothrombin_activity) < 40", 55, "give the unit: prothrombin_activity in %"),
+    ],
+)
+def test_unit_mistakes_point_at_the_number(text, column, message):
+    with pytest.raises(RuleError) as info:
+        bind(text, vocab())
+    assert message in info.value.message
+    assert info.value.position + 1 == column
 
 
 # --- evaluation: Kleene logic -------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ class ScreeningInputError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LabResult(_Strict):
@@ -190,11 +190,39 @@ def parse_candidate(data: Any, *, now: datetime | None = None) -> Candidate:
 def load_candidate(path: str | Path, *, now: datetime | None = None) -> Candidate:
     """Read and validate a candidate JSON file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not an error
     except OSError as err:
         raise ScreeningInputError([("(file)", f"cannot read {path}: {err.strerror}")]) from None
+    except UnicodeDecodeError as err:
+        raise ScreeningInputError([("(file)", f"not UTF-8 text: {err.reason} at byte {err.start}")]) from None
+    return parse_candidate(parse_json(text), now=now)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json(text: str) -> Any:
+    """JSON text -> data, refusing what ``json.loads`` would silently accept:
+    a key given twice (it keeps the last) and NaN / Infinity."""
     try:
-        data = json.loads(text)
+        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+    except _DuplicateKey as err:
+        raise ScreeningInputError([(str(err), "duplicate key: given more than once in the file")]) from None
     except json.JSONDecodeError as err:
         raise ScreeningInputError([("(file)", f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}")]) from None
-    return parse_candidate(data, now=now)
+    except ValueError as err:
+        raise ScreeningInputError([("(file)", f"not valid JSON: {err}")]) from None

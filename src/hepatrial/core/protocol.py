@@ -22,7 +22,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from hepatrial.core.criteria.ast import Node
 from hepatrial.core.criteria.check import Vocabulary, bind
@@ -143,7 +153,8 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-ParamValue = Annotated[bool | int | float | str | list[int] | list[float], Field(union_mode="left_to_right")]
+# Strict members: YAML has typed scalars, and a 1 must stay 1 (lax bool would make it True).
+ParamValue = StrictBool | StrictInt | StrictFloat | StrictStr | list[StrictInt] | list[StrictFloat]
 
 
 class Parameter(_Model):
@@ -356,7 +367,11 @@ def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ProtocolError(source, [("(file)", line, f"not valid YAML: {getattr(err, 'problem', err)}")]) from None
+        reason = f"not valid YAML: {getattr(err, 'problem', None) or err}"
+        context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and context_mark is not None:
+            reason += f" ({context} at line {context_mark.line + 1})"
+        raise ProtocolError(source, [("(file)", line, reason)]) from None
     if root is None:
         raise ProtocolError(source, [("(file)", None, "the file is empty")])
     lines, dupes = _line_map(root)

@@ -74,6 +74,14 @@ class Type:
 BOOL, NUMBER, STRING = Type("bool"), Type("number"), Type("string")
 
 
+class DefinitionCycle(Exception):
+    """Definitions that refer to each other in a circle (reported where the circle closes)."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        super().__init__(" -> ".join(names))
+
+
 @dataclass
 class Vocabulary:
     """What a rule may refer to: candidate fields, protocol parameters, definitions."""
@@ -85,12 +93,11 @@ class Vocabulary:
     _visiting: list[str] = field(default_factory=list, repr=False)
 
     def definition(self, name: str) -> tuple[Node, Type]:
-        """The bound body of definition ``name`` (bound once, cycles refused)."""
+        """The bound body of definition ``name`` (bound once; a cycle raises :class:`DefinitionCycle`)."""
         if name in self._bound:
             return self._bound[name]
         if name in self._visiting:
-            cycle = " -> ".join(self._visiting[self._visiting.index(name) :] + [name])
-            raise RuleError(f"definitions refer to each other in a circle: {cycle}", self.definitions[name], 0)
+            raise DefinitionCycle(self._visiting[self._visiting.index(name) :] + [name])
         self._visiting.append(name)
         try:
             node, type_ = bind(self.definitions[name], self, where=f"definitions.{name}")
@@ -149,6 +156,8 @@ class _Binder:
         if len(node.path) == 1 and dotted in self.vocab.definitions:
             try:
                 body, type_ = self.vocab.definition(dotted)
+            except DefinitionCycle as cycle:
+                raise self.error(node, f"definitions refer to each other in a circle: {cycle}") from None
             except RuleError as err:
                 if err.criterion:
                     raise
@@ -225,10 +234,12 @@ class _Binder:
                     raise self.error(at, f"cannot compare {ta.describe()} with {tb.describe()}")
             return na, nb
         if {ta.kind, tb.kind} == {"quantity", "number"}:
-            quantity = ta if ta.kind == "quantity" else tb
+            (nq, quantity), (nn, _) = ((na, ta), (nb, tb)) if ta.kind == "quantity" else ((nb, tb), (na, ta))
             if quantity.unit == "ratio":
                 return na, nb
-            raise self.error(at, f"give the unit: {quantity.describe()} is compared with a plain number")
+            if quantity.analyte or not isinstance(nq, Literal):
+                raise self.error(nn, f"give the unit: {quantity.describe()} is compared with a plain number")
+            raise self.error(nq, f"{self.source(nq)!r} has a unit, but {self.source(nn)!r} is a plain number")
         if ta.kind == tb.kind == "number":
             return na, nb
         if ta.kind == tb.kind and ta.kind in ("string", "bool"):

@@ -30,6 +30,14 @@ SCORE_LABELS = {
     "cossh_aclf_ii": "COSSH-ACLF II",
 }
 
+#: Shown with the score wherever it is reported: what is not confirmed about it.
+CAVEATS = {
+    "cossh_aclf_ii": (
+        "units (bilirubin umol/L, urea mmol/L) and HE coding (1/2/3) not confirmed from the "
+        "primary paper; do not decide near a cut-off on it alone (docs/scores.md)"
+    ),
+}
+
 
 @dataclass(frozen=True)
 class ScoreOutcome:
@@ -43,6 +51,10 @@ class ScoreOutcome:
     def label(self) -> str:
         return SCORE_LABELS[self.name]
 
+    @property
+    def caveat(self) -> str | None:
+        return CAVEATS.get(self.name)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value}
         if self.missing:
@@ -51,6 +63,8 @@ class ScoreOutcome:
             out["error"] = self.error
         if self.details:
             out["details"] = self.details
+        if self.caveat:
+            out["caveat"] = self.caveat
         return out
 
 
