@@ -15,7 +15,7 @@ import click
 
 from hepatrial import __version__
 from hepatrial.core.candidate import Candidate, ScreeningInputError, load_candidate
-from hepatrial.core.protocol import Protocol, ProtocolError, load_protocol, load_protocol_file
+from hepatrial.core.protocol import Protocol, ProtocolError, display_number, load_protocol, load_protocol_file
 from hepatrial.core.scores.panel import SCORE_LABELS
 from hepatrial.core.screening import candidate_scores, screen
 
@@ -203,13 +203,13 @@ def render_protocol(p: Protocol) -> list[str]:
             iv = p.intervention(ref)
             line = f"    - {iv.name}"
             if iv.dose:
-                dose = f"{iv.dose.particles:.0e} particles in " if iv.dose.particles else ""
-                line += f": {dose}{iv.dose.volume_ml:g} ml {iv.dose.product}"
+                dose = f"{display_number(iv.dose.particles)} particles in " if iv.dose.particles else ""
+                line += f": {dose}{iv.dose.volume_ml:g} ml of {iv.dose.product}"
             if iv.route:
                 line += f", {iv.route}"
             if iv.schedule:
                 days = ", ".join(str(d) for d in iv.schedule.days)
-                line += f", {iv.schedule.description} (days {days})"
+                line += f", {iv.schedule.description}: days {days}"
             if iv.setting:
                 line += f", {iv.setting}"
             out.append(line)

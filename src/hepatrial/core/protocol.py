@@ -60,6 +60,13 @@ class ProtocolError(ValueError):
         return "\n".join(lines)
 
 
+def display_number(value: float) -> str:
+    """1e10 rather than 10000000000.0; 17.1 and 100 as written."""
+    if isinstance(value, float) and abs(value) >= 1e6:
+        return f"{value:.6g}".replace("e+", "e")
+    return f"{value:g}"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -181,7 +188,8 @@ class Parameter(_Model):
 
     @property
     def display(self) -> str:
-        value = ", ".join(str(v) for v in self.value) if isinstance(self.value, list) else str(self.value)
+        values = self.value if isinstance(self.value, list) else [self.value]
+        value = ", ".join(display_number(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v) for v in values)
         return f"{value} {self.unit}" if self.unit else value
 
 
@@ -262,7 +270,7 @@ class Protocol(_Model):
 
 # --- loading --------------------------------------------------------------------------------
 
-class _LineLoader(yaml.SafeLoader):
+class _Yaml12Loader(yaml.SafeLoader):
     """SafeLoader reading numbers as YAML 1.2 does.
 
     PyYAML follows YAML 1.1, where ``1e10`` and ``1.0e10`` (no sign in the
@@ -271,7 +279,7 @@ class _LineLoader(yaml.SafeLoader):
     """
 
 
-_LineLoader.add_implicit_resolver(
+_Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
     list("-+0123456789."),
@@ -363,7 +371,7 @@ def _substitute(data: Any, params: dict[str, Any], path: tuple, problems: list) 
 def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
     """Parse, validate and check a protocol from YAML text."""
     try:
-        root = yaml.compose(text, Loader=_LineLoader)
+        root = yaml.compose(text, Loader=_Yaml12Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -377,7 +385,7 @@ def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
     lines, dupes = _line_map(root)
     if dupes:
         raise ProtocolError(source, [(_dotted(p), line, "duplicate key") for p, line in dupes])
-    data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict):
         raise ProtocolError(source, [("(top)", 1, "a protocol is a mapping of keys to values")])
     return protocol_from_data(data, source, lines)

@@ -10,7 +10,7 @@ times), the decisive facts as short phrases, and what was missing.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hepatrial.core.criteria.ast import (
@@ -120,7 +120,6 @@ _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator
 @dataclass
 class Evaluator:
     facts: Facts
-    _cache: dict[int, Outcome] = field(default_factory=dict)
 
     def __call__(self, node: Node) -> Outcome:
         return getattr(self, f"eval_{type(node).__name__.lower()}")(node)
