@@ -2,11 +2,13 @@
 
 Exit codes of ``screen``: 0 eligible, 1 not eligible, 3 incomplete, 2 bad input.
 Every command that reads a file exits 2 on bad input, naming the field and the problem.
+An unexpected failure exits 4 (never 1, which a script would read as "not eligible").
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from typing import Any, NoReturn
@@ -21,6 +23,7 @@ from hepatrial.core.screening import candidate_scores, screen
 
 EXIT_BY_VERDICT = {"eligible": 0, "not_eligible": 1, "incomplete": 3}
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 4
 
 PROTOCOL_OPTION = click.option(
     "--protocol",
@@ -124,11 +127,16 @@ def _print_scores(scores) -> None:
 # --- scores ----------------------------------------------------------------------------------
 @main.command("scores")
 @click.argument("candidate_file")
+@PROTOCOL_OPTION
 @JSON_OPTION
-def scores_command(candidate_file: str, as_json: bool) -> None:
-    """Every liver score computable from a candidate file, and what the others miss."""
+def scores_command(candidate_file: str, protocol_ref: str | None, as_json: bool) -> None:
+    """Every liver score computable from a candidate file, and what the others miss.
+
+    The latest results are read with the protocol's screening settings (lookback).
+    """
+    protocol = _protocol(protocol_ref, as_json)
     candidate = _candidate(candidate_file, as_json)
-    scores = candidate_scores(candidate)
+    scores = candidate_scores(candidate, settings=protocol.screening)
     if as_json:
         _echo_json({name: s.to_dict() for name, s in scores.items()})
     else:
@@ -222,6 +230,8 @@ def render_protocol(p: Protocol) -> list[str]:
         out.append(_wrap(param.rationale, 6))
         for quote in param.registry_says:
             out.append(_wrap(f'page: "{quote}"', 6))
+    out += ["", "Screening settings"]
+    out += [f"  {name} = {value:g}" for name, value in p.screening.model_dump().items()]
     if p.definitions:
         out += ["", "Definitions"]
         for name, d in p.definitions.items():
@@ -239,5 +249,21 @@ def render_protocol(p: Protocol) -> list[str]:
     return out
 
 
+def run() -> None:
+    """The console entry point: ``main`` with a last-resort handler.
+
+    A bug must not look like a verdict: anything unexpected exits 4 with a
+    one-line message (the traceback with HEPATRIAL_DEBUG=1).
+    """
+    try:
+        main()
+    except Exception as err:  # noqa: BLE001 - the last resort, by design
+        if os.environ.get("HEPATRIAL_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(err).__name__}: {err}", err=True)
+        click.echo("this is a bug in hepatrial; rerun with HEPATRIAL_DEBUG=1 for the traceback", err=True)
+        sys.exit(EXIT_INTERNAL_ERROR)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

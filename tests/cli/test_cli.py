@@ -160,7 +160,7 @@ BAD_INPUTS = [
     ("unknown-unit", _lab(0, unit="furlongs"), "labs[0].unit", "unknown unit 'furlongs'"),
     ("wrong-unit-for-test", _lab(3, unit="g/L"), "labs[3].unit", "prothrombin_activity is not reported in g/L"),
     ("missing-unit", _lab(0, unit=None), "labs[0].unit", "total_bilirubin needs a unit"),
-    ("age-as-text", _set("age", "52"), "age", "valid number"),
+    ("age-as-text", _set("age", "52"), "age", "valid integer"),
     ("age-121", _set("age", 121), "age", "less than or equal to 120"),
     ("negative-age", _set("age", -1), "age", "greater than or equal to 0"),
     ("negative-bilirubin", _lab(0, value=-3), "labs[0].value", "impossible for total_bilirubin"),
@@ -498,3 +498,31 @@ def test_the_installed_command_in_a_subprocess():
     assert proc.returncode == 1
     verdict_line = next(line for line in proc.stdout.splitlines() if line.startswith("Verdict: "))
     assert verdict_line.startswith("Verdict: NOT ELIGIBLE") and "E4" in verdict_line
+
+
+def test_an_internal_error_exits_4_never_a_verdict_code(monkeypatch, capsys):
+    """A bug must not read as 'not eligible' (exit 1): the entry point maps it to 4."""
+    from hepatrial import cli
+
+    def broken_screen(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(cli, "screen", broken_screen)
+    monkeypatch.setattr(sys, "argv", ["hepatrial", "screen", str(EXAMPLES / "eligible-aclf.json")])
+    monkeypatch.delenv("HEPATRIAL_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as info:
+        cli.run()
+    assert info.value.code == 4
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: simulated bug" in err
+
+
+def test_scores_use_the_protocols_lookback(tmp_path):
+    yaml_text = (ROOT / "src/hepatrial/protocols/nct05940610.yaml").read_text(encoding="utf-8")
+    short = tmp_path / "short-lookback.yaml"
+    short.write_text(yaml_text.replace("  lookback_hours: 72\n", "  lookback_hours: 1\n"), encoding="utf-8")
+    # eligible-aclf's labs were drawn 2 h before the assessment: outside a 1 h lookback
+    data = json.loads(run("scores", str(EXAMPLES / "eligible-aclf.json"), "--json", "--protocol", str(short)).stdout)
+    assert data["meld"]["value"] is None and "creatinine" in data["meld"]["missing"]
+    default = json.loads(run("scores", str(EXAMPLES / "eligible-aclf.json"), "--json").stdout)
+    assert default["meld"]["value"] == 24

@@ -26,7 +26,8 @@ def lab_at(at: str) -> dict:
 @pytest.mark.parametrize(
     "change, field, fragment",
     [
-        (lambda d: {**d, "age": "52"}, "age", "valid number"),
+        (lambda d: {**d, "age": "52"}, "age", "valid integer"),
+        (lambda d: {**d, "age": 52.5}, "age", "valid integer"),
         (lambda d: {**d, "age": 121}, "age", "less than or equal to 120"),
         (lambda d: {**d, "age": -1}, "age", "greater than or equal to 0"),
         (lambda d: {**d, "encephalopathy_grade": 5}, "encephalopathy_grade", "less than or equal to 4"),
@@ -36,7 +37,15 @@ def lab_at(at: str) -> dict:
         (lambda d: {**d, "chronic_liver_disease": "yes"}, "chronic_liver_disease", "valid boolean"),
         (lambda d: {**d, "histroy": {}}, "histroy", "unknown field"),
         (lambda d: {**d, "history": {"dic": 1}}, "history.dic", "valid boolean"),
-        (lambda d: {**d, "id": ""}, "id", "at least 1 character"),
+        (lambda d: {**d, "id": ""}, "id", "should match pattern"),
+        (lambda d: {**d, "id": "   "}, "id", "should match pattern"),
+        (lambda d: {**d, "id": "C-1\u202e"}, "id", "should match pattern"),
+        (lambda d: {**d, "assessed_at": 1790000000}, "assessed_at", "ISO 8601 text"),
+        (lambda d: lab_at("0001-01-02T00:00:00+00:00"), "labs[10].at", "before 1900"),
+        (lambda d: {**d, "assessed_at": "0001-01-02T00:00:00+00:00"}, "assessed_at", "before 1900"),
+        (lambda d: with_lab(d, "creatinine", 2.38, "umol/L"), "labs[10].value", "is the unit right"),
+        (lambda d: with_lab(d, "albumin", 3.0, "g/L"), "labs[10].value", "is the unit right"),
+        (lambda d: {**d, "mean_arterial_pressure_mmhg": 0}, "mean_arterial_pressure_mmhg", "greater than 0"),
         (lambda d: with_lab(d, "bilirubin", 10, "mg/dL"), "labs[11].test", "unknown test 'bilirubin'"),
         (lambda d: with_lab(d, "total_bilirubin", 10, "mmol/L"), "labs[9].unit", "not reported in mmol/L"),
         (lambda d: with_lab(d, "total_bilirubin", 10, "furlongs"), "labs[9].unit", "unknown unit 'furlongs'"),
@@ -96,7 +105,24 @@ def test_nan_and_infinity_in_json_are_refused(text):
 
 
 def test_nan_from_python_is_refused_with_the_right_reason():
-    assert ("age", "Input should be a finite number") in problems({**example("eligible-aclf"), "age": float("nan")})
+    data = {**example("eligible-aclf"), "weeks_insult_to_complication": float("nan")}
+    assert ("weeks_insult_to_complication", "Input should be a finite number") in problems(data)
+
+
+def test_two_different_results_at_the_same_time_are_refused():
+    """Which of two simultaneous bilirubins is right cannot be told: refuse, never pick one."""
+    data = with_lab(example("eligible-aclf"), "total_bilirubin", 100, "umol/L", at="2026-11-20T07:00:00+08:00", replace=False)
+    found = problems(data)
+    assert len(found) == 1 and found[0][0] == "labs[11]"
+    assert "also labs[1] with another value" in found[0][1]
+    # the same value twice (a duplicated row, or the same amount in another unit) is harmless
+    same = with_lab(example("eligible-aclf"), "total_bilirubin", 250 / 17.1, "mg/dL", at="2026-11-20T07:00:00+08:00", replace=False)
+    assert parse_candidate(same, now=NOW).labs_of("total_bilirubin")[-1].canonical_value == 250
+
+
+def test_deeply_nested_json_is_an_input_error():
+    with pytest.raises(ScreeningInputError, match="nested too deeply"):
+        parse_json("[" * 100_000 + "]" * 100_000)
 
 
 def test_a_key_given_twice_is_refused_at_any_depth():

@@ -314,3 +314,20 @@ def test_checker_never_crashes(text):
     else:
         assert type_.kind == "bool"
         assert "Name" not in {type(n).__name__ for n in walk(node)}
+
+
+@pytest.mark.parametrize("text", ["(" * 65 + "age > 1" + ")" * 65, "not " * 65 + "history.dic", "-" * 65 + "1 > age"])
+def test_rules_nested_too_deeply_are_refused_not_crashed(text):
+    with pytest.raises(RuleError, match="nested too deeply"):
+        parse(text)
+
+
+def test_sixty_four_levels_are_fine():
+    assert isinstance(parse("(" * 63 + "age > 1" + ")" * 63), Compare)
+
+
+def test_is_true_and_false_apply_only_to_yes_no_values():
+    for text in ("latest(inr) is true", "age is false", 'sex is not true'):
+        with pytest.raises(RuleError, match="applies to a yes/no value"):
+            bind(text, vocab())
+    assert bind("latest(inr) is null", vocab())[1].kind == "bool"

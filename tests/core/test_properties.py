@@ -5,7 +5,10 @@
    same status for every criterion and the same scores.
 2. Adding a missing value never changes a known status (Kleene logic is
    monotone): so it never turns ``not_eligible`` into ``eligible``; only a
-   criterion that was unknown can change.
+   criterion that was unknown can change. "A missing value" is a field, a
+   history item, every result of one test, or the earlier bilirubin the daily
+   rise needs. A *newer* result is not a missing value: it replaces the
+   latest one, and may change anything.
 """
 
 from __future__ import annotations

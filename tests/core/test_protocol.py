@@ -444,3 +444,67 @@ def test_the_rendered_error_names_every_problem_with_its_line(tmp_path):
     with pytest.raises(ProtocolError) as info:
         load_protocol_file(path)
     assert str(info.value) == f"{path}: 1 problem(s)\n  line {line_of(text, 'sponser:')}: sponser: unknown key"
+
+
+# --- loader hardening (independent review findings) -----------------------------------------------------------------
+def test_a_protocol_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(YAML_TEXT.replace("Sun Yat-sen University\n", "Sun Yat-sen Universit\xe9\n", 1).encode("latin-1", "replace"))
+    [(where, line, reason)] = problems_of(path)
+    assert where == "(file)" and reason.startswith("not UTF-8 text")
+
+
+def test_yaml_aliases_are_refused(tmp_path):
+    path, text = broken(tmp_path, "conditions:\n", "x_anchor: &a [1, 2]\nconditions:\n")
+    text = text.replace("phases: [Phase 1, Phase 2]", "phases: *a")
+    path.write_text(text, encoding="utf-8")
+    [(where, line, reason)] = problems_of(path)
+    assert reason == "YAML aliases (*name) are not allowed in a protocol file"
+    assert line == line_of(text, "phases: *a")
+
+
+def test_a_billion_laughs_file_is_refused_quickly(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    [(where, line, reason)] = problems_of(path)
+    assert "aliases" in reason and line == 2
+
+
+def test_deeply_nested_yaml_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    [(where, line, reason)] = problems_of(path)
+    assert reason == "nested too deeply"
+
+
+@pytest.mark.parametrize("written, kind", [("1e10", float), ("1.0e10", float), ("-2.5E-3", float), (".5e3", float), ("-e5", str), (".e5", str)])
+def test_yaml_numbers_read_as_yaml_1_2(tmp_path, written, kind):
+    probe = f"  zz_probe:\n    value: {written}\n    rationale: probe\n  dosing_days:\n"
+    path, _ = broken(tmp_path, "  dosing_days:\n", probe)
+    value = load_protocol_file(path).parameter("zz_probe")
+    assert type(value) is kind  # "-e5" and ".e5" are not numbers in YAML 1.2 either: text, never a crash
+    if kind is float:
+        assert value == float(written)
+
+
+@pytest.mark.parametrize(
+    "setting, reason",
+    [
+        ("lookback_hours: true", "valid number"),
+        ('lookback_hours: "72"', "valid number"),
+        ("lookback_hours: -5", "greater than 0"),
+        ("lookback_hours: [1, 2]", "valid number"),
+        ("lookbak_hours: 72", "unknown key"),
+        ("daily_rise_min_hours: 500", "daily_rise_min_hours must be below daily_rise_max_hours"),
+    ],
+)
+def test_screening_settings_are_validated(tmp_path, setting, reason):
+    key = setting.split(":")[0]
+    original = {"lookback_hours": "lookback_hours: 72", "lookbak_hours": "lookback_hours: 72"}.get(key, f"{key}: 12")
+    path, text = broken(tmp_path, f"  {original}\n", f"  {setting}\n")
+    [(where, line, why)] = problems_of(path)
+    assert where.startswith("screening")
+    assert reason in why
+    assert line == line_of(text, f"  {setting}") or where == "screening"

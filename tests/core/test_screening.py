@@ -311,3 +311,36 @@ def test_json_shape(protocol):
     }  # fmt: skip
     for c in out["criteria"]:
         assert set(c) >= {"id", "kind", "text", "status", "evidence", "reason"}
+
+
+# --- review findings: each pinned by a test -------------------------------------------------------------------
+def test_alf_requires_encephalopathy_at_screening(protocol):
+    # the page: "with an onset of encephalopathy within 8 weeks"; AASLD: ALF has encephalopathy
+    data = {**alf(), "encephalopathy_grade": 0}
+    assert definition(protocol, "alf", data) is False
+    assert status(protocol, data, "I2") == "not_met"
+    assert screen(candidate(data), protocol).verdict == "not_eligible"
+
+
+def test_evidence_shows_the_standard_unit_spelling(protocol):
+    data = with_lab(base(), "total_bilirubin", 250, "umol/l")
+    result = screen(candidate(data), protocol)
+    i3 = next(c for c in result.criteria if c.id == "I3")
+    assert "total_bilirubin 250 umol/L >= 171 umol/L" in i3.reason
+    assert next(e for e in i3.evidence if e.source == "lab").unit == "umol/L"
+
+
+def test_continuous_scores_are_compared_unrounded(protocol):
+    """COSSH-ACLF II 7.3993 is reported as 7.40 but is below a 7.4 cut-off
+    (NCT07409259, the sponsor's sibling trial, enrols below 7.4)."""
+    data = {**base(), "age": 30, "encephalopathy_grade": 1}
+    for test, value, unit in [("inr", 2.0, None), ("neutrophils", 5.0, "10^9/L"), ("total_bilirubin", 250, "umol/L"), ("urea", 13.1, "mmol/L")]:
+        data = with_lab(data, test, value, unit)
+    facts = CandidateFacts.for_protocol(candidate(data), protocol)
+    outcome = facts.score_outcome("cossh_aclf_ii")
+    assert outcome.value == 7.4 and 7.399 < outcome.details["unrounded"] < 7.4
+    below = evaluate(bind("cossh_aclf_ii() < 7.4", protocol.vocabulary())[0], facts)
+    assert below.value is True
+    assert below.phrases == ("COSSH-ACLF II 7.4 (unrounded 7.39933) < 7.4",)
+    # MELD is an integer score: compared as reported
+    assert facts.score("meld").value == facts.score_outcome("meld").value

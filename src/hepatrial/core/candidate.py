@@ -32,6 +32,18 @@ Grade = Annotated[int, Field(strict=True, ge=0, le=4)]
 Weeks = Annotated[float, Field(strict=True, ge=0, le=520)]
 
 
+#: Timestamps before this year are refused: no patient data predates it, and
+#: date arithmetic near year 1 overflows.
+EARLIEST_YEAR = 1900
+
+
+def _require_iso_text(value: Any) -> Any:
+    """A timestamp must be ISO 8601 text: a bare number would be read as Unix seconds."""
+    if not isinstance(value, str):
+        raise ValueError("write the time as ISO 8601 text, e.g. 2026-11-20T07:00:00+08:00")
+    return value
+
+
 class ScreeningInputError(ValueError):
     """Bad candidate input: each problem names the field path and the reason."""
 
@@ -59,11 +71,26 @@ class LabResult(_Strict):
         except LabError as err:
             raise ValueError(f"{err.field}: {err.reason}") from None
         if not test.impossible_below <= canonical <= test.impossible_above:
+            hint = ""
+            if canonical < test.impossible_below and len(test.accepted_units) > 1:
+                hint = f"; is the unit right ({' or '.join(test.accepted_units)})?"
+            shown = f"{self.value:g} {self.unit}" if self.unit else f"{self.value:g}"
             raise ValueError(
-                f"value: {self.value} {self.unit or ''} is impossible for {test.name} "
-                f"(allowed {test.impossible_below:g}-{test.impossible_above:g} {test.canonical_unit})".replace("  ", " ")
+                f"value: {shown} is impossible for {test.name} "
+                f"(allowed {test.impossible_below:g}-{test.impossible_above:g} {test.canonical_unit}){hint}"
             )
         return self
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _time_is_text(cls, value: Any) -> Any:
+        return _require_iso_text(value)
+
+    @property
+    def unit_spelled(self) -> str | None:
+        """The unit in its standard spelling ('umol/l' -> 'umol/L'); None for a ratio."""
+        spelled = accepted_unit(lab_test(self.test), self.unit)
+        return None if spelled == "ratio" else spelled
 
     @property
     def canonical_value(self) -> float:
@@ -93,9 +120,13 @@ class History(_Strict):
 class Candidate(_Strict):
     """One candidate's screening data (the candidate file)."""
 
-    id: Annotated[str, Field(min_length=1, max_length=64)]
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$", max_length=64)] = Field(
+        description="Screening identifier: letters, digits and . _ : / - (no spaces or control characters)."
+    )
     assessed_at: AwareDatetime = Field(description="Time of the screening assessment; labs count up to it.")
-    age: Annotated[float, Field(strict=True, ge=0, le=120)] | None = Field(default=None, description="Years.")
+    age: Annotated[int, Field(strict=True, ge=0, le=120)] | None = Field(
+        default=None, description="Age in completed years (a whole number)."
+    )
     sex: Literal["male", "female"] | None = None
     presentation: Literal["ACLF", "ALF"] | None = None
     chronic_liver_disease: StrictBool | None = None
@@ -112,7 +143,7 @@ class Candidate(_Strict):
     )
     # Optional inputs of the EASL-CLIF organ failure score (not needed for eligibility).
     renal_replacement_therapy: StrictBool | None = None
-    mean_arterial_pressure_mmhg: Annotated[float, Field(strict=True, ge=0, le=300)] | None = None
+    mean_arterial_pressure_mmhg: Annotated[float, Field(strict=True, gt=0, le=300)] | None = None
     vasopressors: StrictBool | None = None
     pao2_fio2: Annotated[float, Field(strict=True, gt=0, le=700)] | None = Field(
         default=None, description="PaO2 (mmHg) / FiO2 (fraction)."
@@ -122,6 +153,11 @@ class Candidate(_Strict):
     )
     labs: list[LabResult] = Field(default_factory=list)
     history: History = Field(default_factory=History)
+
+    @field_validator("assessed_at", mode="before")
+    @classmethod
+    def _time_is_text(cls, value: Any) -> Any:
+        return _require_iso_text(value)
 
     @field_validator("history", mode="before")
     @classmethod
@@ -177,10 +213,22 @@ def parse_candidate(data: Any, *, now: datetime | None = None) -> Candidate:
     problems: list[tuple[str, str]] = []
     if candidate.assessed_at > now:
         problems.append(("assessed_at", f"{candidate.assessed_at.isoformat()} is in the future"))
+    if candidate.assessed_at.year < EARLIEST_YEAR:
+        problems.append(("assessed_at", f"{candidate.assessed_at.isoformat()} is before {EARLIEST_YEAR}"))
+    first_at: dict[tuple[str, datetime], int] = {}
     for i, lab in enumerate(candidate.labs):
         if lab.at > candidate.assessed_at:
             problems.append(
                 (f"labs[{i}].at", f"{lab.at.isoformat()} is after assessed_at {candidate.assessed_at.isoformat()}")
+            )
+        if lab.at.year < EARLIEST_YEAR:
+            problems.append((f"labs[{i}].at", f"{lab.at.isoformat()} is before {EARLIEST_YEAR}"))
+        j = first_at.setdefault((lab.test, lab.at), i)
+        other = candidate.labs[j]
+        if j != i and other.canonical_value != lab.canonical_value:
+            problems.append(
+                (f"labs[{i}]", f"{lab.test} at {lab.at.isoformat()} is also labs[{j}] with another value; "
+                 "which one is right cannot be told")
             )
     if problems:
         raise ScreeningInputError(problems)
@@ -220,6 +268,8 @@ def parse_json(text: str) -> Any:
     a key given twice (it keeps the last) and NaN / Infinity."""
     try:
         return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ScreeningInputError([("(file)", "not valid JSON: nested too deeply")]) from None
     except _DuplicateKey as err:
         raise ScreeningInputError([(str(err), "duplicate key: given more than once in the file")]) from None
     except json.JSONDecodeError as err:

@@ -37,16 +37,21 @@ def _t(name, label, unit, accepted, lo, hi, loinc=()):
 
 # The impossible bounds are generous on purpose: they catch typing and unit
 # errors (a bilirubin of -3, an INR of 45), never a sick patient's real value.
-# INR 0.5..20 is the protocol team's stated limit (issue #2).
+# INR 0.5..20 is the protocol team's stated limit (issue #2). Floors catch a
+# mass-unit value typed with a molar unit: creatinine below 10 umol/L (0.11
+# mg/dL; severe cachexia stays above ~18 umol/L) is a mg/dL figure, albumin
+# below 5 g/L or haemoglobin below 10 g/L a g/dL one. Bilirubin has no such
+# floor: a mg/dL figure read as umol/L is still a possible (normal) value, so
+# a bilirubin must carry its unit and the screen shows it beside the value.
 LAB_TESTS: dict[str, LabTest] = {
     t.name: t
     for t in (
         _t("total_bilirubin", "Total bilirubin", "umol/L", ["umol/L", "mg/dL"], 0, 2000, ["1975-2", "14631-6"]),
         _t("inr", "INR", "ratio", ["ratio"], 0.5, 20, ["6301-6", "34714-6"]),
         _t("prothrombin_activity", "Prothrombin activity (PTA)", "%", ["%"], 0, 200, ["5894-1"]),
-        _t("creatinine", "Creatinine", "umol/L", ["umol/L", "mg/dL"], 0, 3000, ["2160-0", "14682-9"]),
+        _t("creatinine", "Creatinine", "umol/L", ["umol/L", "mg/dL"], 10, 3000, ["2160-0", "14682-9"]),
         _t("sodium", "Sodium", "mmol/L", ["mmol/L", "mEq/L"], 80, 220, ["2951-2", "2947-0"]),
-        _t("albumin", "Albumin", "g/L", ["g/L", "g/dL"], 0, 100, ["1751-7", "61151-7"]),
+        _t("albumin", "Albumin", "g/L", ["g/L", "g/dL"], 5, 100, ["1751-7", "61151-7"]),
         _t("alt", "ALT", "U/L", ["U/L"], 0, 100000, ["1742-6"]),
         _t("ast", "AST", "U/L", ["U/L"], 0, 100000, ["1920-8"]),
         _t("alkaline_phosphatase", "Alkaline phosphatase", "U/L", ["U/L"], 0, 20000, ["6768-6"]),
@@ -55,7 +60,7 @@ LAB_TESTS: dict[str, LabTest] = {
         _t("neutrophils", "Neutrophils", "10^9/L", ["10^9/L"], 0, 1000, ["751-8", "26499-4"]),
         _t("urea", "Urea", "mmol/L", ["mmol/L", "mg/dL"], 0, 300, ["22664-7", "3094-0"]),
         _t("lactate", "Lactate", "mmol/L", ["mmol/L", "mg/dL"], 0, 50, ["2524-7", "32693-4"]),
-        _t("hemoglobin", "Hemoglobin", "g/L", ["g/L", "g/dL"], 0, 300, ["718-7"]),
+        _t("hemoglobin", "Hemoglobin", "g/L", ["g/L", "g/dL"], 10, 300, ["718-7"]),
     )
 }
 

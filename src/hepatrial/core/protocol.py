@@ -193,6 +193,26 @@ class Parameter(_Model):
         return f"{value} {self.unit}" if self.unit else value
 
 
+class ScreeningSettings(_Model):
+    """How screening reads a candidate's lab history (all times in hours)."""
+
+    lookback_hours: Annotated[float, Field(strict=True, gt=0, le=24 * 90)] = Field(
+        default=72, description="A result counts as 'latest' if drawn at most this long before the assessment."
+    )
+    daily_rise_min_hours: Annotated[float, Field(strict=True, gt=0)] = Field(
+        default=12, description="daily_rise() compares with a previous result at least this much older..."
+    )
+    daily_rise_max_hours: Annotated[float, Field(strict=True, gt=0, le=24 * 90)] = Field(
+        default=168, description="...and at most this much older, scaled to 24 h."
+    )
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> ScreeningSettings:
+        if self.daily_rise_min_hours >= self.daily_rise_max_hours:
+            raise ValueError("daily_rise_min_hours must be below daily_rise_max_hours")
+        return self
+
+
 class Definition(_Model):
     rule: Text
     text: Text | None = Field(default=None, description="What it means, in words.")
@@ -236,6 +256,7 @@ class Protocol(_Model):
     interventions: list[Intervention] = Field(min_length=1)
     arms: list[Arm] = Field(min_length=1)
     parameters: dict[Id, Parameter] = {}
+    screening: ScreeningSettings = ScreeningSettings()
     definitions: dict[Id, Definition] = {}
     criteria: Criteria
     source: Source | None = None
@@ -281,7 +302,7 @@ class _Yaml12Loader(yaml.SafeLoader):
 
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
 
@@ -314,6 +335,17 @@ def _cross_check(protocol: Protocol) -> list[tuple[tuple, str]]:
             (("enrollment", "planned_total"), f"{protocol.enrollment.planned_total} is not the sum of the arms' planned_enrollment ({planned})")
         )
     return problems
+
+
+def _first_alias_line(text: str) -> int | None:
+    """The line of the first YAML alias (``*name``), if any.
+
+    Aliases are refused: a protocol has no use for them, and nested aliases
+    can expand a small file into billions of nodes."""
+    for event in yaml.parse(text, Loader=_Yaml12Loader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1
+    return None
 
 
 def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None, dupes: list | None = None):
@@ -372,6 +404,8 @@ def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
     """Parse, validate and check a protocol from YAML text."""
     try:
         root = yaml.compose(text, Loader=_Yaml12Loader)
+    except RecursionError:
+        raise ProtocolError(source, [("(file)", None, "nested too deeply")]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -382,7 +416,13 @@ def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
         raise ProtocolError(source, [("(file)", line, reason)]) from None
     if root is None:
         raise ProtocolError(source, [("(file)", None, "the file is empty")])
-    lines, dupes = _line_map(root)
+    alias_line = _first_alias_line(text)
+    if alias_line is not None:
+        raise ProtocolError(source, [("(file)", alias_line, "YAML aliases (*name) are not allowed in a protocol file")])
+    try:
+        lines, dupes = _line_map(root)
+    except RecursionError:
+        raise ProtocolError(source, [("(file)", None, "nested too deeply")]) from None
     if dupes:
         raise ProtocolError(source, [(_dotted(p), line, "duplicate key") for p, line in dupes])
     data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - SafeLoader subclass
@@ -438,9 +478,11 @@ def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: 
 def load_protocol_file(path: str | Path) -> Protocol:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as err:
         raise ProtocolError(str(path), [("(file)", None, f"cannot read: {err.strerror}")]) from None
+    except UnicodeDecodeError as err:
+        raise ProtocolError(str(path), [("(file)", None, f"not UTF-8 text: {err.reason} at byte {err.start}")]) from None
     return protocol_from_text(text, str(path))
 
 

@@ -16,25 +16,22 @@ from typing import Any
 from hepatrial.core.candidate import Candidate, LabResult
 from hepatrial.core.criteria.evaluate import Evidence, Fact, evaluate, fmt_number, fmt_value
 from hepatrial.core.labs import LAB_TESTS
-from hepatrial.core.protocol import Protocol
+from hepatrial.core.protocol import Protocol, ScreeningSettings
 from hepatrial.core.scores.panel import SCORE_LABELS, ScoreOutcome, compute_score, score_inputs
 from hepatrial.core.units import round_significant
 
-DEFAULT_LOOKBACK_HOURS = 72
-DEFAULT_RISE_MIN_HOURS = 12
-DEFAULT_RISE_MAX_HOURS = 168
 
 
 def _lab_evidence(lab: LabResult, source: str = "lab") -> Evidence:
     detail = None
-    if lab.unit and lab.unit != lab.canonical_unit:
+    if lab.unit_spelled and lab.unit_spelled != lab.canonical_unit:
         detail = {"value_canonical": lab.canonical_value, "unit_canonical": lab.canonical_unit}
-    return Evidence(source, lab.test, lab.value, lab.unit, lab.at.isoformat(), detail)
+    return Evidence(source, lab.test, lab.value, lab.unit_spelled, lab.at.isoformat(), detail)
 
 
 def _lab_display(lab: LabResult) -> str:
-    shown = f"{lab.test} {fmt_value(lab.value, lab.unit)}"
-    if lab.unit and lab.unit != lab.canonical_unit:
+    shown = f"{lab.test} {fmt_value(lab.value, lab.unit_spelled)}"
+    if lab.unit_spelled and lab.unit_spelled != lab.canonical_unit:
         shown += f" ({fmt_value(lab.canonical_value, lab.canonical_unit)})"
     return shown
 
@@ -44,19 +41,24 @@ class CandidateFacts:
     """The evaluator's view of one candidate at its assessment time."""
 
     candidate: Candidate
-    lookback_hours: float = DEFAULT_LOOKBACK_HOURS
-    rise_min_hours: float = DEFAULT_RISE_MIN_HOURS
-    rise_max_hours: float = DEFAULT_RISE_MAX_HOURS
+    settings: ScreeningSettings = field(default_factory=ScreeningSettings)
     _scores: dict[str, ScoreOutcome] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_protocol(cls, candidate: Candidate, protocol: Protocol) -> CandidateFacts:
-        return cls(
-            candidate,
-            lookback_hours=protocol.parameter("lookback_hours", DEFAULT_LOOKBACK_HOURS),
-            rise_min_hours=protocol.parameter("daily_rise_min_hours", DEFAULT_RISE_MIN_HOURS),
-            rise_max_hours=protocol.parameter("daily_rise_max_hours", DEFAULT_RISE_MAX_HOURS),
-        )
+        return cls(candidate, protocol.screening)
+
+    @property
+    def lookback_hours(self) -> float:
+        return self.settings.lookback_hours
+
+    @property
+    def rise_min_hours(self) -> float:
+        return self.settings.daily_rise_min_hours
+
+    @property
+    def rise_max_hours(self) -> float:
+        return self.settings.daily_rise_max_hours
 
     # --- fields --------------------------------------------------------------------
     def raw_field(self, path: str) -> Any:
@@ -138,7 +140,10 @@ class CandidateFacts:
             lab = self.latest_result(fact) if fact in LAB_TESTS else None
             inputs[fact] = _lab_evidence(lab).to_dict() if lab else self.score_facts.get(fact)
         evidence = Evidence("score", name, outcome.value, detail={**outcome.details, "inputs": inputs})
-        return Fact(outcome.value, f"{label} {fmt_value(outcome.value)}", (evidence,))
+        display = f"{label} {fmt_value(outcome.value)}"
+        if outcome.compared_value != outcome.value:
+            display += f" (unrounded {fmt_number(outcome.compared_value)})"
+        return Fact(outcome.compared_value, display, (evidence,))
 
 
 STATUS = {True: "met", False: "not_met", None: "unknown"}
@@ -248,7 +253,10 @@ def screen(candidate: Candidate, protocol: Protocol) -> ScreeningResult:
     )
 
 
-def candidate_scores(candidate: Candidate, facts: CandidateFacts | None = None) -> dict[str, ScoreOutcome]:
-    """Every score for ``candidate`` (computed, or with its missing inputs)."""
-    facts = facts or CandidateFacts(candidate)
+def candidate_scores(
+    candidate: Candidate, facts: CandidateFacts | None = None, settings: ScreeningSettings | None = None
+) -> dict[str, ScoreOutcome]:
+    """Every score for ``candidate`` (computed, or with its missing inputs), from
+    the latest results under ``settings`` (a protocol's, or the defaults)."""
+    facts = facts or CandidateFacts(candidate, settings or ScreeningSettings())
     return {name: facts.score_outcome(name) for name in SCORE_LABELS}

@@ -35,7 +35,7 @@ from hepatrial.core.units import UnitError, convert, round_significant
 #: Functions over one lab test, evaluated at the assessment time.
 LAB_FUNCTIONS = {
     "latest": "the latest result at or before the assessment, within the lookback window",
-    "daily_rise": "the rise from the previous result (drawn 12 h to 7 days before the latest), per 24 h",
+    "daily_rise": "the rise from the previous result (drawn within the protocol's daily-rise window), per 24 h",
 }
 #: Score functions (no arguments): the score computed from the candidate's latest results.
 SCORE_FUNCTIONS = {
@@ -208,7 +208,10 @@ class _Binder:
         return Not(self._condition(node.operand), span=node.span), BOOL
 
     def bind_istest(self, node: IsTest) -> tuple[Node, Type]:
-        operand, _ = self.bind(node.operand)
+        operand, type_ = self.bind(node.operand)
+        if node.value is not None and type_.kind != "bool":
+            word = "true" if node.value else "false"
+            raise self.error(node, f"'is {word}' applies to a yes/no value, not {type_.describe()}")
         return replace(node, operand=operand), BOOL
 
     def _to_unit(self, lit: Literal, target: Type, at: Node) -> Literal:

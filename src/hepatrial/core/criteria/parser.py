@@ -61,6 +61,9 @@ class RuleError(ValueError):
 
 
 KEYWORDS = {"and", "or", "not", "in", "is", "true", "false", "null"}
+#: Deepest nesting of brackets, calls, 'not' and unary minus a rule may have:
+#: far beyond any real criterion, far below Python's recursion limit.
+MAX_DEPTH = 64
 COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
 
 
@@ -146,6 +149,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
 
     # -- helpers -------------------------------------------------------------
     @property
@@ -191,8 +195,18 @@ class _Parser:
             items.append(operand())
         return items[0] if len(items) == 1 else BoolOp(op, tuple(items), span=self.span(start))
 
+    def nested(self, parse_inner):
+        """Parse one level deeper, refusing rules nested beyond MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested too deeply (more than {MAX_DEPTH} levels)")
+        try:
+            return parse_inner()
+        finally:
+            self.depth -= 1
+
     def or_expr(self) -> Node:
-        return self._bool_chain("or", self.and_expr)
+        return self.nested(lambda: self._bool_chain("or", self.and_expr))
 
     def and_expr(self) -> Node:
         return self._bool_chain("and", self.not_expr)
@@ -200,7 +214,7 @@ class _Parser:
     def not_expr(self) -> Node:
         start = self.tok.start
         if self.take("KEYWORD", "not"):
-            return Not(self.not_expr(), span=self.span(start))
+            return Not(self.nested(self.not_expr), span=self.span(start))
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -260,7 +274,7 @@ class _Parser:
     def unary(self) -> Node:
         start = self.tok.start
         if self.take("OP", "-"):
-            return Neg(self.unary(), span=self.span(start))
+            return Neg(self.nested(self.unary), span=self.span(start))
         return self.primary()
 
     def primary(self) -> Node:

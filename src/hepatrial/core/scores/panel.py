@@ -30,6 +30,10 @@ SCORE_LABELS = {
     "cossh_aclf_ii": "COSSH-ACLF II",
 }
 
+#: Continuous scores that are reported rounded but compared unrounded at a
+#: cut-off (docs/scores.md): COSSH-ACLF II 7.396 is below 7.4 though shown as 7.40.
+COMPARED_UNROUNDED = frozenset({"cossh_aclf_ii", "clif_c_aclf"})
+
 #: Shown with the score wherever it is reported: what is not confirmed about it.
 CAVEATS = {
     "cossh_aclf_ii": (
@@ -54,6 +58,13 @@ class ScoreOutcome:
     @property
     def caveat(self) -> str | None:
         return CAVEATS.get(self.name)
+
+    @property
+    def compared_value(self) -> float | int | None:
+        """The value a rule compares: unrounded for continuous scores, else the score."""
+        if self.value is not None and self.name in COMPARED_UNROUNDED:
+            return self.details["unrounded"]
+        return self.value
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value}
@@ -194,7 +205,3 @@ def compute_score(name: str, facts: Mapping[str, Any]) -> ScoreOutcome:
     details = {k: v for k, v in _plain(result).items() if k != "value"}
     return ScoreOutcome(name, result.value, details=details)
 
-
-def compute_scores(facts: Mapping[str, Any]) -> dict[str, ScoreOutcome]:
-    """Every score, computed or with its missing inputs."""
-    return {name: compute_score(name, facts) for name in SCORES}
