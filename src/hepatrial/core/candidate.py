@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from hepatrial.core.labs import LabError, accepted_unit, lab_test, to_canonical
+from hepatrial.core.paths import dotted_path
 
 #: A number given as a JSON number (not "52", not true).
 Number = Annotated[float, Field(strict=True)]
@@ -174,16 +175,6 @@ class Candidate(_Strict):
         return sorted((lab for lab in self.labs if lab.test == test), key=lambda lab: lab.at)
 
 
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(file)"
-
-
 def _problems(err: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for item in err.errors(include_url=False):
@@ -195,7 +186,7 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
             loc, message = loc + (head,), tail
         if item["type"] == "extra_forbidden":
             message = "unknown field"
-        problems.append((_path(loc), message))
+        problems.append((dotted_path(loc, empty="(file)"), message))
     return problems
 
 

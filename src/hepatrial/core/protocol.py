@@ -38,6 +38,7 @@ from hepatrial.core.criteria.ast import Node
 from hepatrial.core.criteria.check import Vocabulary, bind
 from hepatrial.core.criteria.parser import RuleError
 from hepatrial.core.criteria.vocabulary import candidate_vocabulary
+from hepatrial.core.paths import dotted_path
 from hepatrial.core.units import UnitError, normalize_unit
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=40)]
@@ -369,13 +370,6 @@ def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None, dupe
     return lines, dupes
 
 
-def _dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top)"
-
-
 def _line_for(lines: dict, path: tuple) -> int | None:
     while path not in lines and path:
         path = path[:-1]
@@ -424,7 +418,7 @@ def protocol_from_text(text: str, source: str = "<protocol>") -> Protocol:
     except RecursionError:
         raise ProtocolError(source, [("(file)", None, "nested too deeply")]) from None
     if dupes:
-        raise ProtocolError(source, [(_dotted(p), line, "duplicate key") for p, line in dupes])
+        raise ProtocolError(source, [(dotted_path(p), line, "duplicate key") for p, line in dupes])
     data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict):
         raise ProtocolError(source, [("(top)", 1, "a protocol is a mapping of keys to values")])
@@ -440,7 +434,7 @@ def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: 
         if section in data:
             data = {**data, section: _substitute(data[section], params, (section,), problems)}
     if problems:
-        raise ProtocolError(source, [(_dotted(p), _line_for(lines, p), r) for p, r in problems])
+        raise ProtocolError(source, [(dotted_path(p), _line_for(lines, p), r) for p, r in problems])
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as err:
@@ -450,11 +444,11 @@ def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: 
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
                 message = "unknown key"
-            out.append((_dotted(path), _line_for(lines, path), message))
+            out.append((dotted_path(path), _line_for(lines, path), message))
         raise ProtocolError(source, out) from None
     located = _cross_check(protocol)
     if located:
-        raise ProtocolError(source, [(_dotted(p), _line_for(lines, p), r) for p, r in located])
+        raise ProtocolError(source, [(dotted_path(p), _line_for(lines, p), r) for p, r in located])
     rule_problems = []
     vocab = protocol.vocabulary()
     for name, definition in protocol.definitions.items():
@@ -462,14 +456,14 @@ def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: 
         try:
             bind(definition.rule, vocab, where=f"definitions.{name}")
         except RuleError as err:
-            rule_problems.append((_dotted(path), _line_for(lines, path), str(err)))
+            rule_problems.append((dotted_path(path), _line_for(lines, path), str(err)))
     for kind in ("inclusion", "exclusion"):
         for i, criterion in enumerate(getattr(protocol.criteria, kind)):
             path = ("criteria", kind, i, "rule")
             try:
                 bind(criterion.rule, vocab, where=criterion.id)
             except RuleError as err:
-                rule_problems.append((_dotted(path), _line_for(lines, path), str(err)))
+                rule_problems.append((dotted_path(path), _line_for(lines, path), str(err)))
     if rule_problems:
         raise ProtocolError(source, rule_problems)
     return protocol

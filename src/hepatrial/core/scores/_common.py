@@ -18,6 +18,7 @@ __all__ = [
     "require_he_grade",
     "round_half_up",
     "clamp",
+    "banded_points",
 ]
 
 
@@ -95,3 +96,13 @@ def round_half_up(value: float, ndigits: int = 0) -> float:
 def clamp(value: float, low: float, high: float) -> float:
     """``value`` bounded to the closed interval [low, high]."""
     return max(low, min(high, value))
+
+
+def banded_points(value: float, low: float, high: float) -> int:
+    """1 below ``low``, 2 within [low, high], 3 above ``high``: the three-band
+    point tables of Child-Pugh and APASL AARC (each states its own bands)."""
+    if value < low:
+        return 1
+    if value <= high:
+        return 2
+    return 3

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._common import require_he_grade, require_non_negative, require_positive
+from ._common import banded_points, require_he_grade, require_non_negative, require_positive
+from .west_haven import encephalopathy_points
 
 __all__ = ["AarcResult", "aarc"]
 
@@ -55,14 +56,6 @@ class AarcResult:
     inputs: dict[str, float | int] = field(default_factory=dict)
 
 
-def _banded(value: float, band: tuple[float, float]) -> int:
-    low, high = band
-    if value < low:
-        return 1
-    if value <= high:
-        return 2
-    return 3
-
 
 def aarc(
     *,
@@ -80,11 +73,11 @@ def aarc(
     creatinine = require_positive(creatinine_mg_dl, "creatinine_mg_dl")
 
     points = {
-        "bilirubin": _banded(bilirubin, BILIRUBIN_BAND_MG_DL),
-        "encephalopathy": 1 if he_grade == 0 else (2 if he_grade <= 2 else 3),
-        "inr": _banded(inr_value, INR_BAND),
-        "lactate": _banded(lactate, LACTATE_BAND_MMOL_L),
-        "creatinine": _banded(creatinine, CREATININE_BAND_MG_DL),
+        "bilirubin": banded_points(bilirubin, *BILIRUBIN_BAND_MG_DL),
+        "encephalopathy": encephalopathy_points(he_grade),
+        "inr": banded_points(inr_value, *INR_BAND),
+        "lactate": banded_points(lactate, *LACTATE_BAND_MMOL_L),
+        "creatinine": banded_points(creatinine, *CREATININE_BAND_MG_DL),
     }
     total = sum(points.values())
     if total <= GRADE_I_MAX:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._common import ScoreInputError, require_he_grade, require_positive
+from ._common import ScoreInputError, banded_points, require_he_grade, require_positive
+from .west_haven import encephalopathy_points
 
 __all__ = ["ChildPughResult", "child_pugh", "ASCITES_POINTS"]
 
@@ -59,14 +60,6 @@ class ChildPughResult:
     inputs: dict[str, float | int | str] = field(default_factory=dict)
 
 
-def _banded(value: float, low: float, high: float) -> int:
-    """1 below ``low``, 2 within [low, high], 3 above ``high``."""
-    if value < low:
-        return 1
-    if value <= high:
-        return 2
-    return 3
-
 
 def child_pugh(
     *,
@@ -86,17 +79,17 @@ def child_pugh(
         )
     he_grade = require_he_grade(encephalopathy_grade)
 
-    albumin_points = 4 - _banded(
+    albumin_points = 4 - banded_points(
         albumin, ALBUMIN_2_POINTS_FROM_G_DL, ALBUMIN_2_POINTS_TO_G_DL
     )  # albumin scores inversely: high albumin is 1 point
     points = {
-        "bilirubin": _banded(
+        "bilirubin": banded_points(
             bilirubin, BILIRUBIN_2_POINTS_FROM_MG_DL, BILIRUBIN_2_POINTS_TO_MG_DL
         ),
         "albumin": albumin_points,
-        "inr": _banded(inr_value, INR_2_POINTS_FROM, INR_2_POINTS_TO),
+        "inr": banded_points(inr_value, INR_2_POINTS_FROM, INR_2_POINTS_TO),
         "ascites": ASCITES_POINTS[ascites],
-        "encephalopathy": 1 if he_grade == 0 else (2 if he_grade <= 2 else 3),
+        "encephalopathy": encephalopathy_points(he_grade),
     }
     total = sum(points.values())
     if total <= CLASS_A_MAX:

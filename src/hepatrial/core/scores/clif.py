@@ -41,6 +41,7 @@ from ._common import (
     require_positive,
     round_half_up,
 )
+from .west_haven import encephalopathy_points
 
 __all__ = [
     "ORGANS",
@@ -166,7 +167,7 @@ def clif_c_of(
     else:
         kidney = 1
 
-    brain = 1 if he_grade == 0 else (2 if he_grade <= 2 else 3)
+    brain = encephalopathy_points(he_grade)
 
     if inr_value < INR_2_POINTS:
         coagulation = 1

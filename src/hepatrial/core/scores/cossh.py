@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ._common import require_he_grade, require_positive, round_half_up
+from ._common import require_positive, round_half_up
+from .west_haven import encephalopathy_points
 
 __all__ = ["CosshResult", "cossh_aclf_ii", "cossh_he_score"]
 
@@ -60,8 +61,7 @@ class CosshResult:
 
 def cossh_he_score(encephalopathy_grade: int) -> int:
     """HE score for COSSH-ACLF II: 1 none, 2 grade 1-2, 3 grade 3-4 (UNVERIFIED coding)."""
-    grade = require_he_grade(encephalopathy_grade)
-    return 1 if grade == 0 else (2 if grade <= 2 else 3)
+    return encephalopathy_points(encephalopathy_grade)
 
 
 def cossh_aclf_ii(

@@ -41,3 +41,10 @@ def validate_west_haven_grade(grade: object, field: str = "encephalopathy_grade"
 def west_haven_description(grade: int) -> str:
     """The description of a West Haven grade; ScoreInputError outside 0-4."""
     return WEST_HAVEN[validate_west_haven_grade(grade, "grade")]
+
+
+def encephalopathy_points(grade: int, field: str = "encephalopathy_grade") -> int:
+    """The three-band grouping of West Haven grades that Child-Pugh, CLIF-C OF
+    (brain), APASL AARC and COSSH-ACLF II share: 1 none, 2 grade 1-2, 3 grade 3-4."""
+    grade = validate_west_haven_grade(grade, field)
+    return 1 if grade == 0 else (2 if grade <= 2 else 3)
