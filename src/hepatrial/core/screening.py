@@ -21,7 +21,6 @@ from hepatrial.core.scores.panel import SCORE_LABELS, ScoreOutcome, compute_scor
 from hepatrial.core.units import round_significant
 
 
-
 def _lab_evidence(lab: LabResult, source: str = "lab") -> Evidence:
     detail = None
     if lab.unit_spelled and lab.unit_spelled != lab.canonical_unit:
@@ -48,18 +47,6 @@ class CandidateFacts:
     def for_protocol(cls, candidate: Candidate, protocol: Protocol) -> CandidateFacts:
         return cls(candidate, protocol.screening)
 
-    @property
-    def lookback_hours(self) -> float:
-        return self.settings.lookback_hours
-
-    @property
-    def rise_min_hours(self) -> float:
-        return self.settings.daily_rise_min_hours
-
-    @property
-    def rise_max_hours(self) -> float:
-        return self.settings.daily_rise_max_hours
-
     # --- fields --------------------------------------------------------------------
     def raw_field(self, path: str) -> Any:
         obj: Any = self.candidate
@@ -77,29 +64,29 @@ class CandidateFacts:
     # --- labs --------------------------------------------------------------------------
     def latest_result(self, test: str) -> LabResult | None:
         """The latest result of ``test`` at or before the assessment, within the lookback."""
-        since = self.candidate.assessed_at - timedelta(hours=self.lookback_hours)
+        since = self.candidate.assessed_at - timedelta(hours=self.settings.lookback_hours)
         results = [lab for lab in self.candidate.labs_of(test) if since <= lab.at <= self.candidate.assessed_at]
         return results[-1] if results else None
 
     def previous_result(self, test: str, latest: LabResult) -> LabResult | None:
         """The latest result of ``test`` drawn rise_min..rise_max hours before ``latest``."""
-        low = latest.at - timedelta(hours=self.rise_max_hours)
-        high = latest.at - timedelta(hours=self.rise_min_hours)
+        low = latest.at - timedelta(hours=self.settings.daily_rise_max_hours)
+        high = latest.at - timedelta(hours=self.settings.daily_rise_min_hours)
         results = [lab for lab in self.candidate.labs_of(test) if low <= lab.at <= high]
         return results[-1] if results else None
 
     def lab(self, func: str, test: str) -> Fact:
         latest = self.latest_result(test)
         if latest is None:
-            why = f"no {test} result in the {fmt_number(self.lookback_hours)} h before the assessment"
+            why = f"no {test} result in the {fmt_number(self.settings.lookback_hours)} h before the assessment"
             return Fact(None, f"{func}({test})", (), why)
         if func == "latest":
             return Fact(latest.canonical_value, _lab_display(latest), (_lab_evidence(latest),))
         previous = self.previous_result(test, latest)
         if previous is None:
             why = (
-                f"no {test} result {fmt_number(self.rise_min_hours)} h to "
-                f"{fmt_number(self.rise_max_hours / 24)} days before the latest ({latest.at.isoformat()})"
+                f"no {test} result {fmt_number(self.settings.daily_rise_min_hours)} h to "
+                f"{fmt_number(self.settings.daily_rise_max_hours / 24)} days before the latest ({latest.at.isoformat()})"
             )
             return Fact(None, f"daily_rise({test})", (_lab_evidence(latest),), why)
         hours = (latest.at - previous.at).total_seconds() / 3600
@@ -112,16 +99,14 @@ class CandidateFacts:
     # --- scores ------------------------------------------------------------------------
     @cached_property
     def score_facts(self) -> dict[str, Any]:
-        """Latest lab values (canonical units) and bedside fields, as the scores take them."""
+        """Every input any score takes: latest lab values (canonical units) and bedside fields."""
         facts: dict[str, Any] = {}
-        for test in LAB_TESTS:
-            latest = self.latest_result(test)
-            facts[test] = latest.canonical_value if latest else None
-        for name in (
-            "age", "sex", "encephalopathy_grade", "ascites", "dialysis_twice_past_week",
-            "renal_replacement_therapy", "mean_arterial_pressure_mmhg", "vasopressors", "pao2_fio2", "spo2_fio2",
-        ):  # fmt: skip
-            facts[name] = self.raw_field(name)
+        for name in dict.fromkeys(fact for score in SCORE_LABELS for fact in score_inputs(score)):
+            if name in LAB_TESTS:
+                latest = self.latest_result(name)
+                facts[name] = latest.canonical_value if latest else None
+            else:
+                facts[name] = self.raw_field(name)
         return facts
 
     def score_outcome(self, name: str) -> ScoreOutcome:
