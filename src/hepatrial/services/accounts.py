@@ -1,0 +1,92 @@
+"""Sites and staff accounts; the demo site a new database starts with."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from hepatrial.services.access import Actor
+from hepatrial.services.audit import record
+from hepatrial.services.errors import Invalid, NotAllowed
+from hepatrial.web.trial.models import Role, Site, StaffProfile
+
+SYSTEM = Actor(AnonymousUser(), route="system")
+
+DEMO_SITE = {"code": "SYSU3", "name": "Third Affiliated Hospital of Sun Yat-sen University", "time_zone": "Asia/Shanghai"}
+DEMO_USERS = [
+    ("coordinator", Role.COORDINATOR),
+    ("investigator", Role.INVESTIGATOR),
+    ("datamanager", Role.DATA_MANAGER),
+    ("monitor", Role.MONITOR),
+    ("statistician", Role.STATISTICIAN),
+    ("admin", Role.ADMIN),
+]
+
+
+def _may_administer(actor: Actor) -> bool:
+    return actor.route == "system" or actor.role == Role.ADMIN
+
+
+@transaction.atomic
+def do_create_site(actor: Actor, code: str, name: str, time_zone: str) -> Site:
+    if not _may_administer(actor):
+        raise NotAllowed(_("Only an administrator creates sites."))
+    site = Site(code=code, name=name, time_zone=time_zone)
+    try:
+        site.full_clean()
+    except ValidationError as err:
+        raise Invalid(_("The site has errors."), errors=err.message_dict) from None
+    site.save()
+    record(actor, "create_site", site, new={"code": code, "name": name, "time_zone": time_zone}, site=site)
+    return site
+
+
+@transaction.atomic
+def do_create_staff(
+    actor: Actor, username: str, role: str, sites: list[Site], password: str | None = None
+) -> tuple[object, str]:
+    """Create a user with a role and sites; returns (user, password). A generated
+    password is returned once and never stored in clear."""
+    if not _may_administer(actor):
+        raise NotAllowed(_("Only an administrator creates accounts."))
+    if role not in Role.values:
+        raise Invalid(_("Unknown role."), field="role")
+    users = get_user_model()
+    if users.objects.filter(username=username).exists():
+        raise Invalid(_("That user name is taken."), field="username")
+    password = password or secrets.token_urlsafe(12)
+    user = users(username=username)
+    try:
+        validate_password(password, user)
+    except ValidationError as err:
+        raise Invalid(_("The password is too weak."), errors={"password": list(err.messages)}) from None
+    user.set_password(password)
+    user.save()
+    profile = StaffProfile.objects.create(user=user, role=role)
+    profile.sites.set(sites)
+    record(actor, "create_user", profile, new={"username": username, "role": role, "sites": [s.code for s in sites]})
+    return user, password
+
+
+def ensure_demo() -> list[tuple[str, str, str]] | None:
+    """On a database with no site: the demo site and one user per role.
+
+    Returns [(username, role, password)] when it created them (print once),
+    None when the database already had a site.
+    """
+    if Site.objects.exists():
+        return None
+    with transaction.atomic():
+        site = do_create_site(SYSTEM, **DEMO_SITE)
+        created = []
+        for username, role in DEMO_USERS:
+            sites = [site] if role in (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR) else []
+            _user, password = do_create_staff(SYSTEM, username, role, sites)
+            created.append((username, role, password))
+    return created

@@ -1,0 +1,241 @@
+"""What the trial stores. Writes go through ``hepatrial.services`` (one
+transaction each, with the audit rows inside it); views never save models.
+
+Identifying details (name, hospital record number, phone) live in
+:class:`Identity`, apart from trial data, and only the subject's own site
+reads them. The screening log (:class:`Screening`) is anonymous.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def _valid_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(_("%(tz)s is not a time zone name"), params={"tz": value})
+
+
+class Site(models.Model):
+    code = models.CharField(_("code"), max_length=16, unique=True, help_text=_("Prefix of subject ids, e.g. SYSU3"))
+    name = models.CharField(_("name"), max_length=200)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[_valid_time_zone])
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Role(models.TextChoices):
+    COORDINATOR = "coordinator", _("Coordinator")
+    INVESTIGATOR = "investigator", _("Investigator")
+    DATA_MANAGER = "data_manager", _("Data manager")
+    MONITOR = "monitor", _("Monitor")
+    STATISTICIAN = "statistician", _("Statistician")
+    ADMIN = "admin", _("Administrator")
+
+
+#: Roles that see every site (the others see the sites in their profile).
+ALL_SITE_ROLES = {Role.DATA_MANAGER, Role.STATISTICIAN, Role.ADMIN}
+
+
+class StaffProfile(models.Model):
+    """A user's role and sites (own sites; for a monitor, the assigned sites)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="staff")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    sites = models.ManyToManyField(Site, blank=True, related_name="staff")
+
+    def __str__(self) -> str:
+        return f"{self.user.username} ({self.role})"
+
+
+class Screening(models.Model):
+    """One screening of one candidate: the anonymous log row, its data and verdict."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
+    protocol_id = models.CharField(max_length=40)
+    screened_at = models.DateTimeField(_("entered at"))
+    screened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assessed_at = models.DateTimeField(_("assessed at"))
+    age = models.PositiveSmallIntegerField(null=True)
+    sex = models.CharField(max_length=8, blank=True)
+    candidate = models.JSONField(help_text="The candidate file (no identifying data).")
+    result = models.JSONField(help_text="The core screening result: verdict, criteria, scores.")
+    verdict = models.CharField(max_length=16)
+    failing = models.JSONField(default=list, help_text="Ids of the excluding criteria.")
+
+    class Meta:
+        ordering = ["-screened_at"]
+
+    def __str__(self) -> str:
+        return f"screening {self.pk} ({self.site.code}, {self.verdict})"
+
+
+class Identity(models.Model):
+    """Identifying details of a screened person: read by their own site only."""
+
+    screening = models.OneToOneField(Screening, on_delete=models.PROTECT, related_name="identity")
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    hospital_record_number = models.CharField(_("hospital record number"), max_length=64, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+
+
+class EligibilityDecision(models.Model):
+    class Decision(models.TextChoices):
+        CONFIRMED = "confirmed", _("Confirmed eligible")
+        OVERRIDDEN = "overridden", _("Eligible by investigator override")
+        NOT_ELIGIBLE = "not_eligible", _("Not eligible")
+
+    screening = models.OneToOneField(Screening, on_delete=models.PROTECT, related_name="decision")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField()
+
+    @property
+    def eligible(self) -> bool:
+        return self.decision in (self.Decision.CONFIRMED, self.Decision.OVERRIDDEN)
+
+
+class Consent(models.Model):
+    class Scope(models.TextChoices):
+        NO_FURTHER_TREATMENT = "no_further_treatment", _("No further treatment (data collection continues)")
+        NO_FURTHER_DATA = "no_further_data", _("No further data and no further treatment")
+
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="consents")
+    version = models.CharField(_("document version"), max_length=20)
+    obtained_at = models.DateTimeField(_("obtained at"))
+    obtained_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_scope = models.CharField(max_length=24, choices=Scope.choices, blank=True)
+
+    class Meta:
+        ordering = ["-obtained_at"]
+
+
+class Subject(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
+    screening = models.OneToOneField(Screening, on_delete=models.PROTECT, related_name="subject")
+    number = models.PositiveIntegerField()
+    subject_id = models.CharField(_("subject id"), max_length=32, unique=True)
+    enrolled_at = models.DateTimeField()
+    enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    #: Day 0 of the visit schedule (the randomization date once randomization exists).
+    anchor_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["subject_id"]
+        constraints = [models.UniqueConstraint(fields=["site", "number"], name="one_number_per_site")]
+
+    def __str__(self) -> str:
+        return self.subject_id
+
+
+class FormEntry(models.Model):
+    """One eCRF of one visit of one subject; ``version`` guards concurrent edits."""
+
+    class Status(models.TextChoices):
+        STARTED = "started", _("Started")
+        COMPLETE = "complete", _("Complete")
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="forms")
+    visit_id = models.CharField(max_length=40)
+    form_id = models.CharField(max_length=40)
+    sequence = models.PositiveSmallIntegerField(default=1)
+    visit_date = models.DateField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STARTED)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField()
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "visit_id", "form_id", "sequence"], name="one_form_per_visit")
+        ]
+
+
+class DataQuery(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        ANSWERED = "answered", _("Answered")
+        CLOSED = "closed", _("Closed")
+        CLOSED_MODIFIED = "closed_modified", _("Closed, value changed since")
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="queries")
+    form_entry = models.ForeignKey(FormEntry, on_delete=models.PROTECT, related_name="queries")
+    field = models.CharField(max_length=60)
+    check_id = models.CharField(max_length=60, blank=True, help_text="The edit check that raised it; empty if manual.")
+    text = models.TextField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    raised_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    value_when_closed = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+
+class QueryMessage(models.Model):
+    query = models.ForeignKey(DataQuery, on_delete=models.PROTECT, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=16)  # raise | answer | close | reopen | system
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # noqa: D102
+        raise PermissionError("audit rows cannot be changed")
+
+    def delete(self):  # noqa: D102
+        raise PermissionError("audit rows cannot be deleted")
+
+
+class AuditEvent(models.Model):
+    """One audited change (21 CFR 11.10(e)): who, when (UTC), what, old, new, why.
+
+    Append-only: the application refuses updates and deletes here; on
+    PostgreSQL a trigger refuses them in the database too (migration 0002).
+    """
+
+    at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    username = models.CharField(max_length=150, help_text="Kept as it was at the time.")
+    route = models.CharField(max_length=16, help_text="web | api | import | system")
+    action = models.CharField(max_length=40)
+    model = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64)
+    field = models.CharField(max_length=80, blank=True)
+    old = models.JSONField(null=True)
+    new = models.JSONField(null=True)
+    reason = models.TextField(blank=True)
+    site = models.ForeignKey(Site, null=True, on_delete=models.PROTECT, related_name="+")
+    subject_id = models.CharField(max_length=32, blank=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("audit rows cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit rows cannot be deleted")

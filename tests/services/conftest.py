@@ -1,0 +1,3 @@
+"""Personas: see tests/personas.py."""
+
+from personas import PASSWORD, Personas, personas  # noqa: F401
