@@ -249,6 +249,64 @@ def render_protocol(p: Protocol) -> list[str]:
     return out
 
 
+# --- serve ---------------------------------------------------------------------------------------
+def _django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hepatrial.web.settings")
+    import django
+
+    django.setup()
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Run the web app: migrate the database, create the demo site on a new one, serve.
+
+    The database is SQLite in $HEPATRIAL_HOME (default ./hepatrial-data), or
+    PostgreSQL with HEPATRIAL_DATABASE_URL=postgresql://... . Served by
+    waitress (a production WSGI server), static files included.
+    """
+    _django_setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from waitress import serve
+
+    from hepatrial.services.accounts import ensure_demo
+    from hepatrial.services.protocol import current_protocol
+
+    protocol = _protocol(settings.HEPATRIAL_PROTOCOL)
+    current_protocol()  # the app's own handle on it, checked once at start-up
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    database = settings.DATABASES["default"]
+    where = database["NAME"] if database["ENGINE"].endswith("sqlite3") else f"PostgreSQL {database.get('HOST')}/{database['NAME']}"
+    click.echo(f"hepatrial {__version__}: protocol {protocol.id}, database {where}")
+    created = ensure_demo()
+    if created:
+        click.echo("\nA new database: created the demo site SYSU3 and one user per role.")
+        click.echo("These passwords are shown ONCE; note them now.\n")
+        for username, role, password in created:
+            click.echo(f"  {username:<14} {role:<14} {password}")
+        click.echo("")
+    from hepatrial.web.wsgi import application  # after collectstatic: whitenoise indexes the files at start
+
+    url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}/"
+    click.echo(f"Serving on {url}  (Ctrl+C to stop)")
+    serve(application, host=host, port=port, threads=threads, ident="hepatrial")
+
+
+@main.command("manage", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def manage_command(args: tuple[str, ...]) -> None:
+    """Django's management commands on the app's database (e.g. ``hepatrial manage migrate``)."""
+    _django_setup()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["hepatrial manage", *args])
+
+
 def run() -> None:
     """The console entry point: ``main`` with a last-resort handler.
 

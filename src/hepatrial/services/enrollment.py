@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -85,16 +86,21 @@ def do_enroll(actor: Actor, screening: Screening) -> Subject:
     if consent.version != current_consent_version():
         raise ActionError(_("Consent is to version %(old)s; the current version is %(new)s: re-consent first.")
                           % {"old": consent.version, "new": current_consent_version()})  # fmt: skip
+    now = timezone.now()
+    # Day 0 of the visit schedule. Until randomization exists (issue #4, which
+    # makes the randomization date day 0) it is the enrollment date at the site.
+    day0 = timezone.localdate(now, ZoneInfo(site.time_zone))
     for _attempt in range(5):
         number = (Subject.objects.filter(site=site).aggregate(n=Max("number"))["n"] or 0) + 1
         try:
             with transaction.atomic():
                 subject = Subject.objects.create(
                     site=site, screening=screening, number=number, subject_id=f"{site.code}-{number:03d}",
-                    enrolled_at=timezone.now(), enrolled_by=actor.user,
+                    enrolled_at=now, enrolled_by=actor.user, anchor_date=day0,
                 )  # fmt: skip
         except IntegrityError:
             continue  # another enrollment took this number at the same moment: take the next
-        record(actor, "enroll", subject, new={"subject_id": subject.subject_id}, site=site, subject_id=subject.subject_id)
+        record(actor, "enroll", subject, new={"subject_id": subject.subject_id, "anchor_date": day0},
+               site=site, subject_id=subject.subject_id)  # fmt: skip
         return subject
     raise ActionError(_("Could not allocate a subject number; try again."))
