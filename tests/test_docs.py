@@ -58,8 +58,8 @@ def _options(command: click.Command) -> list[str]:
 
 def test_the_walk_finds_every_command():
     assert [name for name, _ in COMMANDS] == [
-        "hepatrial protocol", "hepatrial protocol check", "hepatrial protocol show",
-        "hepatrial schema", "hepatrial scores", "hepatrial screen",
+        "hepatrial manage", "hepatrial protocol", "hepatrial protocol check", "hepatrial protocol show",
+        "hepatrial schema", "hepatrial scores", "hepatrial screen", "hepatrial serve",
     ]  # fmt: skip
 
 
