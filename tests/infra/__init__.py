@@ -1,0 +1,1 @@
+"""Test infrastructure: PostgreSQL and Chromium for the suite (see docs/testing.md)."""
