@@ -40,3 +40,20 @@ def personas(db) -> Personas:
     }
     users = {name: do_create_staff(SYSTEM, name, role, sites, PASSWORD)[0] for name, (role, sites) in spec.items()}
     return Personas(a, b, users)
+
+
+@pytest.fixture
+def subject(personas):
+    """SYSU3-001: the eligible ACLF example screened, confirmed, consented and enrolled at site A."""
+    from datetime import timedelta
+
+    from builders import example
+    from django.utils import timezone
+
+    from hepatrial.services.enrollment import do_enroll, do_record_consent
+    from hepatrial.services.screening import do_decide_eligibility, do_screen
+
+    screening = do_screen(personas.actor("coordinator_a"), personas.site_a, example("eligible-aclf"))
+    do_decide_eligibility(personas.actor("investigator_a"), screening, "confirmed")
+    do_record_consent(personas.actor("coordinator_a"), screening, "1.0", timezone.now() - timedelta(minutes=5))
+    return do_enroll(personas.actor("coordinator_a"), screening)

@@ -467,7 +467,7 @@ def test_help_of_every_command(path, command):
 
 def test_the_command_set():
     assert sorted(" ".join(p) for p, _ in _commands(main)) == [
-        "protocol", "protocol check", "protocol show", "schema", "scores", "screen",
+        "import-forms", "manage", "protocol", "protocol check", "protocol show", "schema", "scores", "screen", "serve",
     ]  # fmt: skip
 
 

@@ -6,10 +6,16 @@ refused (YAML would silently keep the last one), every rule must parse and
 type-check against the candidate vocabulary, ids must be unique and
 references must resolve.
 
-Inside ``arms`` and ``interventions`` a scalar written ``${name}`` stands for
-the value of protocol parameter ``name``, so a resolved ambiguity (dose,
-schedule, control infusion) is written once, in ``parameters``, with its
-rationale.
+Inside ``arms``, ``interventions`` and ``visits`` a scalar written ``${name}``
+stands for the value of protocol parameter ``name``, so a resolved ambiguity
+(dose, schedule, control infusion, dosing window) is written once, in
+``parameters``, with its rationale.
+
+The eCRF side of the trial is data too: ``consent_documents`` (the versions of
+the consent form), ``forms`` (fields with types, units, hard and plausible
+ranges), ``visits`` (the schedule, with windows and dosing visits, checked
+against ``parameters.dosing_days``) and ``edit_checks`` (rule-language
+conditions over one form's fields, checked at load).
 """
 
 from __future__ import annotations
@@ -35,11 +41,12 @@ from pydantic import (
 )
 
 from hepatrial.core.criteria.ast import Node
-from hepatrial.core.criteria.check import Vocabulary, bind
-from hepatrial.core.criteria.parser import RuleError
+from hepatrial.core.criteria.check import BOOL, DATE, DATETIME, NUMBER, STRING, Type, Vocabulary, bind
+from hepatrial.core.criteria.parser import KEYWORDS, RuleError
 from hepatrial.core.criteria.vocabulary import candidate_vocabulary
+from hepatrial.core.labs import LAB_TESTS, LabError, accepted_unit
 from hepatrial.core.paths import dotted_path
-from hepatrial.core.units import UnitError, normalize_unit
+from hepatrial.core.units import UnitError, convert, normalize_unit
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=40)]
 Text = Annotated[str, Field(min_length=1)]
@@ -237,6 +244,215 @@ class Source(_Model):
     file: Text | None = None
 
 
+# --- consent, forms, visits, edit checks -----------------------------------------------------
+
+class ConsentDocument(_Model):
+    """One version of the informed-consent document."""
+
+    version: Annotated[StrictStr, Field(min_length=1, max_length=40)]
+    title: Text
+    effective: date
+    current: StrictBool = Field(
+        default=False, description="The version in use; without any flag, the last document is current."
+    )
+    note: Text | None = None
+
+
+FieldType = Literal["number", "integer", "text", "choice", "boolean", "date", "datetime"]
+NUMERIC_FIELD_TYPES = ("number", "integer")
+#: Names every edit check may use besides the form's fields (see docs/rule-language.md).
+FORM_CONTEXT: dict[str, Type] = {
+    # The date of the visit the form belongs to.
+    "visit_date": DATE,
+    # Days from the anchor (randomization, day 0) to the visit; null before randomization.
+    "visit_day": NUMBER,
+}
+_RESERVED_FIELD_IDS = set(FORM_CONTEXT) | KEYWORDS | {"params"}
+FieldId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class Choice(_Model):
+    value: Annotated[StrictStr, Field(min_length=1, max_length=60)]
+    label: Text
+
+
+class FieldSpec(_Model):
+    """One field of an eCRF form.
+
+    ``min``/``max`` are hard limits (a value outside is refused);
+    ``plausible_min``/``plausible_max`` soft ones (the value is saved and a
+    data query opened). Both in the field's ``unit``, both inclusive.
+    """
+
+    id: FieldId
+    label: Text
+    type: FieldType
+    unit: str | None = None
+    lab_test: str | None = Field(default=None, description="A test of hepatrial.core.labs.LAB_TESTS.")
+    required: StrictBool = False
+    min: Number | None = None
+    max: Number | None = None
+    plausible_min: Number | None = None
+    plausible_max: Number | None = None
+    choices: list[Choice] | None = None
+    help: Text | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        numeric = self.type in NUMERIC_FIELD_TYPES
+        if self.id in _RESERVED_FIELD_IDS:
+            raise ValueError(f"id: {self.id!r} is reserved in edit-check rules; choose another id")
+        if self.type == "choice":
+            if not self.choices:
+                raise ValueError("choices: a choice field needs at least one choice")
+            values = [c.value for c in self.choices]
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"choices: duplicate value {dupes[0]!r}")
+        elif self.choices is not None:
+            raise ValueError(f"choices: only a choice field has choices, not a {self.type} field")
+        bounds = ("min", "max", "plausible_min", "plausible_max")
+        if not numeric:
+            given = [b for b in bounds if getattr(self, b) is not None]
+            if given:
+                raise ValueError(f"{given[0]}: only a number or integer field has a range, not a {self.type} field")
+            if self.unit is not None:
+                raise ValueError(f"unit: only a number or integer field has a unit, not a {self.type} field")
+        if self.lab_test is not None:
+            if self.type != "number":
+                raise ValueError(f"lab_test: a lab result is a number field, not a {self.type} field")
+            test = LAB_TESTS.get(self.lab_test)
+            if test is None:
+                raise ValueError(f"lab_test: unknown lab test {self.lab_test!r}; known: {', '.join(LAB_TESTS)}")
+            try:
+                accepted_unit(test, self.unit)
+            except LabError as err:
+                raise ValueError(f"unit: {err.reason}") from None
+        elif self.unit is not None:
+            try:
+                normalize_unit(self.unit)
+            except UnitError as err:
+                raise ValueError(f"unit: {err.reason}") from None
+        if self.type == "integer":
+            for b in bounds:
+                value = getattr(self, b)
+                if value is not None and not float(value).is_integer():
+                    raise ValueError(f"{b}: an integer field's limit must be a whole number, not {value:g}")
+        for low, high in (("min", "max"), ("plausible_min", "plausible_max"), ("min", "plausible_min"),
+                          ("plausible_max", "max"), ("min", "plausible_max"), ("plausible_min", "max")):
+            a, b = getattr(self, low), getattr(self, high)
+            if a is not None and b is not None and a > b:
+                raise ValueError(f"{low} ({a:g}) is above {high} ({b:g})")
+        if self.lab_test is not None:
+            test = LAB_TESTS[self.lab_test]
+            lo, hi = (convert(v, test.canonical_unit, self.canonical_unit, test.name) for v in (test.impossible_below, test.impossible_above))
+            if self.min is not None and self.min < lo:
+                raise ValueError(f"min: {self.min:g} is below what is possible for {test.name} ({lo:g} {self.unit_label})")
+            if self.max is not None and self.max > hi:
+                raise ValueError(f"max: {self.max:g} is above what is possible for {test.name} ({hi:g} {self.unit_label})")
+        return self
+
+    @property
+    def canonical_unit(self) -> str | None:
+        """The unit's canonical spelling ('ratio' for a dimensionless lab test without one)."""
+        if self.lab_test is not None:
+            return accepted_unit(LAB_TESTS[self.lab_test], self.unit)
+        return normalize_unit(self.unit) if self.unit else None
+
+    @property
+    def unit_label(self) -> str:
+        """The unit as shown after a value ('' for none or a ratio)."""
+        unit = self.canonical_unit
+        return "" if unit in (None, "ratio") else unit
+
+    @property
+    def hard_range(self) -> tuple[float | None, float | None]:
+        """(min, max) refused outside; a lab field without limits gets the test's impossible bounds."""
+        low, high = self.min, self.max
+        if self.lab_test is not None:
+            test = LAB_TESTS[self.lab_test]
+            if low is None:
+                low = convert(test.impossible_below, test.canonical_unit, self.canonical_unit, test.name)
+            if high is None:
+                high = convert(test.impossible_above, test.canonical_unit, self.canonical_unit, test.name)
+        return low, high
+
+    @property
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.choices or ())
+
+    def rule_type(self) -> Type:
+        """The field's type in an edit-check rule."""
+        if self.type in NUMERIC_FIELD_TYPES:
+            unit = self.canonical_unit
+            if self.lab_test is not None:
+                return Type("quantity", unit=unit, analyte=self.lab_test)
+            if unit is not None and unit != "ratio":
+                return Type("quantity", unit=unit)
+            return NUMBER
+        if self.type == "choice":
+            return Type("string", enum=self.choice_values)
+        return {"text": STRING, "boolean": BOOL, "date": DATE, "datetime": DATETIME}[self.type]
+
+
+class FormSpec(_Model):
+    """An eCRF form: its fields, in display order."""
+
+    id: FieldId
+    title: Text
+    description: Text | None = None
+    fields: list[FieldSpec] = Field(min_length=1)
+
+    def field(self, field_id: str) -> FieldSpec:
+        return next(f for f in self.fields if f.id == field_id)
+
+    def has_field(self, field_id: str) -> bool:
+        return any(f.id == field_id for f in self.fields)
+
+
+class VisitSpec(_Model):
+    """A visit of the schedule; ``day`` counts from the anchor (randomization = day 0)."""
+
+    id: Id
+    label: Text
+    kind: Literal["screening", "scheduled", "unscheduled"]
+    day: StrictInt | None = None
+    window_before_days: Annotated[StrictInt, Field(ge=0)] = 0
+    window_after_days: Annotated[StrictInt, Field(ge=0)] = 0
+    forms: list[FieldId] = Field(min_length=1)
+    dose: StrictBool = Field(default=False, description="A dosing visit: the arm's infusion is given.")
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> VisitSpec:
+        if self.kind == "scheduled":
+            if self.day is None:
+                raise ValueError("day: a scheduled visit needs its day (days from randomization)")
+            if self.day < 0:
+                raise ValueError("day: a scheduled visit is on or after day 0 (randomization)")
+            if self.window_before_days > self.day:
+                raise ValueError(f"window_before_days: {self.window_before_days} would open the window before day 0")
+        else:
+            if self.day is not None:
+                raise ValueError(f"day: a {self.kind} visit has no day (write it as a scheduled visit)")
+            if self.window_before_days or self.window_after_days:
+                raise ValueError(f"window_before_days: a {self.kind} visit has no window")
+            if self.dose:
+                raise ValueError(f"dose: a dosing visit must be a scheduled visit, not a {self.kind} one")
+        return self
+
+
+class EditCheck(_Model):
+    """A condition over one form's values; a data query opens when it is definitely false."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
+    form: FieldId
+    field: FieldId = Field(description="The field the resulting query is attached to.")
+    severity: Literal["hard", "soft"]
+    rule: Text = Field(description="A rule-language condition that must hold, over the form's field ids.")
+    message: Text
+
+
 class Protocol(_Model):
     schema_version: Literal[1]
     id: Id
@@ -260,14 +476,15 @@ class Protocol(_Model):
     screening: ScreeningSettings = ScreeningSettings()
     definitions: dict[Id, Definition] = {}
     criteria: Criteria
+    consent_documents: list[ConsentDocument] = []
+    forms: list[FormSpec] = []
+    visits: list[VisitSpec] = []
+    edit_checks: list[EditCheck] = []
     source: Source | None = None
 
     # --- rules ------------------------------------------------------------------------
     def vocabulary(self) -> Vocabulary:
-        params = {
-            name: (p.value, normalize_unit(p.unit) if p.unit else None) for name, p in self.parameters.items()
-        }
-        return candidate_vocabulary(params, {name: d.rule for name, d in self.definitions.items()})
+        return candidate_vocabulary(self._rule_params(), {name: d.rule for name, d in self.definitions.items()})
 
     @cached_property
     def bound_rules(self) -> dict[str, Node]:
@@ -289,10 +506,61 @@ class Protocol(_Model):
     def intervention(self, intervention_id: str) -> Intervention:
         return next(i for i in self.interventions if i.id == intervention_id)
 
+    # --- consent, forms, visits -------------------------------------------------------
+    @property
+    def current_consent(self) -> ConsentDocument | None:
+        """The consent document in use: the one flagged ``current``, else the last one."""
+        flagged = [c for c in self.consent_documents if c.current]
+        if flagged:
+            return flagged[0]
+        return self.consent_documents[-1] if self.consent_documents else None
+
+    @property
+    def current_consent_version(self) -> str | None:
+        doc = self.current_consent
+        return doc.version if doc else None
+
+    def form(self, form_id: str) -> FormSpec:
+        """The form ``form_id``; KeyError if the protocol has none."""
+        for form in self.forms:
+            if form.id == form_id:
+                return form
+        raise KeyError(f"unknown form {form_id!r}")
+
+    def visit(self, visit_id: str) -> VisitSpec:
+        """The visit ``visit_id``; KeyError if the protocol has none."""
+        for visit in self.visits:
+            if visit.id == visit_id:
+                return visit
+        raise KeyError(f"unknown visit {visit_id!r}")
+
+    def edit_checks_for(self, form_id: str) -> list[EditCheck]:
+        return [c for c in self.edit_checks if c.form == form_id]
+
+    def form_vocabulary(self, form_id: str) -> Vocabulary:
+        """What an edit check on ``form_id`` may use: the form's fields (typed, see
+        :meth:`FieldSpec.rule_type`), ``visit_date``, ``visit_day``, ``params.*`` and ``date()``."""
+        form = self.form(form_id)
+        fields = {**FORM_CONTEXT, **{f.id: f.rule_type() for f in form.fields}}
+        return Vocabulary(fields=fields, params=self._rule_params(), functions=frozenset({"date"}))
+
+    @cached_property
+    def bound_edit_checks(self) -> dict[str, Node]:
+        """Every edit check's rule, bound against its form's vocabulary (checked at load)."""
+        vocabs = {f.id: self.form_vocabulary(f.id) for f in self.forms}
+        return {c.id: bind(c.rule, vocabs[c.form], where=c.id)[0] for c in self.edit_checks}
+
+    def _rule_params(self) -> dict[str, tuple[Any, str | None]]:
+        return {name: (p.value, normalize_unit(p.unit) if p.unit else None) for name, p in self.parameters.items()}
+
 
 # --- loading --------------------------------------------------------------------------------
 
-class _Yaml12Loader(yaml.SafeLoader):
+# libyaml's parser when the installed PyYAML has it (about 15x faster), else PyYAML's own.
+_SafeLoaderBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Yaml12Loader(_SafeLoaderBase):  # type: ignore[misc,valid-type]
     """SafeLoader reading numbers as YAML 1.2 does.
 
     PyYAML follows YAML 1.1, where ``1e10`` and ``1.0e10`` (no sign in the
@@ -335,6 +603,111 @@ def _cross_check(protocol: Protocol) -> list[tuple[tuple, str]]:
         problems.append(
             (("enrollment", "planned_total"), f"{protocol.enrollment.planned_total} is not the sum of the arms' planned_enrollment ({planned})")
         )
+    problems += _check_consent(protocol)
+    problems += _check_forms(protocol)
+    problems += _check_visits(protocol)
+    problems += _check_edit_checks(protocol)
+    return problems
+
+
+def _duplicates(items, key, section: tuple, what: str = "id") -> list[tuple[tuple, str]]:
+    seen: set = set()
+    out = []
+    for i, item in enumerate(items):
+        value = key(item)
+        if value in seen:
+            out.append((section + (i, what), f"duplicate {what} {value!r}"))
+        seen.add(value)
+    return out
+
+
+def _check_consent(protocol: Protocol) -> list[tuple[tuple, str]]:
+    docs = protocol.consent_documents
+    problems = _duplicates(docs, lambda d: d.version, ("consent_documents",), "version")
+    flagged = [i for i, d in enumerate(docs) if d.current]
+    for i in flagged[1:]:
+        problems.append(
+            (("consent_documents", i, "current"), f"only one document can be current (version {docs[flagged[0]].version!r} already is)")
+        )
+    for i in range(1, len(docs)):
+        if docs[i].effective <= docs[i - 1].effective:
+            problems.append(
+                (("consent_documents", i, "effective"),
+                 f"{docs[i].effective} is not after version {docs[i - 1].version!r} ({docs[i - 1].effective}); list versions oldest first")
+            )
+    return problems
+
+
+def _check_forms(protocol: Protocol) -> list[tuple[tuple, str]]:
+    problems = _duplicates(protocol.forms, lambda f: f.id, ("forms",))
+    for i, form in enumerate(protocol.forms):
+        problems += _duplicates(form.fields, lambda f: f.id, ("forms", i, "fields"))
+    return problems
+
+
+def _check_visits(protocol: Protocol) -> list[tuple[tuple, str]]:
+    visits = protocol.visits
+    problems = _duplicates(visits, lambda v: v.id, ("visits",))
+    forms = {f.id for f in protocol.forms}
+    for i, visit in enumerate(visits):
+        for j, form_id in enumerate(visit.forms):
+            if form_id not in forms:
+                problems.append((("visits", i, "forms", j), f"unknown form {form_id!r}"))
+            elif form_id in visit.forms[:j]:
+                problems.append((("visits", i, "forms", j), f"form {form_id!r} is listed twice"))
+    screenings = [i for i, v in enumerate(visits) if v.kind == "screening"]
+    for i in screenings[1:]:
+        problems.append((("visits", i, "kind"), "only one screening visit"))
+    scheduled = sorted(
+        ((v.day, i, v) for i, v in enumerate(visits) if v.kind == "scheduled"), key=lambda t: (t[0], t[1])
+    )
+    for (day_a, _, a), (day_b, j, b) in zip(scheduled, scheduled[1:]):
+        if day_a == day_b:
+            problems.append((("visits", j, "day"), f"day {day_b} is already the day of visit {a.id!r}"))
+        elif day_a + a.window_after_days >= day_b - b.window_before_days:
+            problems.append(
+                (("visits", j, "window_before_days"),
+                 f"the window of {b.id!r} (from day {day_b - b.window_before_days}) overlaps the window of {a.id!r} "
+                 f"(to day {day_a + a.window_after_days}): a visit date must belong to one visit")
+            )
+    if not visits:
+        return problems
+    dose_days = {v.day: i for i, v in enumerate(visits) if v.dose}
+    param = protocol.parameters.get("dosing_days")
+    expected: dict[int, str] = {}
+    if param is not None and isinstance(param.value, list):
+        expected.update({int(d): "parameters.dosing_days" for d in param.value})
+    for iv in protocol.interventions:
+        if iv.schedule is not None:
+            for d in iv.schedule.days:
+                expected.setdefault(d, f"interventions {iv.id!r} schedule")
+    by_day = {v.day: i for i, v in enumerate(visits) if v.kind == "scheduled"}
+    for day, source in sorted(expected.items()):
+        if day in dose_days:
+            continue
+        if day in by_day:
+            problems.append(
+                (("visits", by_day[day], "dose"), f"day {day} is a dosing day ({source}): this visit needs dose: true")
+            )
+        else:
+            problems.append((("visits",), f"dosing day {day} ({source}) has no visit: add a scheduled visit with day: {day} and dose: true"))
+    for day, i in dose_days.items():
+        if expected and day not in expected:
+            days = ", ".join(str(d) for d in sorted(expected))
+            problems.append((("visits", i, "dose"), f"day {day} is not a dosing day (dosing days: {days})"))
+    return problems
+
+
+def _check_edit_checks(protocol: Protocol) -> list[tuple[tuple, str]]:
+    problems = _duplicates(protocol.edit_checks, lambda c: c.id, ("edit_checks",))
+    forms = {f.id: f for f in protocol.forms}
+    for i, check in enumerate(protocol.edit_checks):
+        form = forms.get(check.form)
+        if form is None:
+            problems.append((("edit_checks", i, "form"), f"unknown form {check.form!r}"))
+        elif not form.has_field(check.field):
+            known = ", ".join(f.id for f in form.fields)
+            problems.append((("edit_checks", i, "field"), f"form {check.form!r} has no field {check.field!r} (its fields: {known})"))
     return problems
 
 
@@ -376,6 +749,8 @@ def _line_for(lines: dict, path: tuple) -> int | None:
     return lines.get(path)
 
 
+#: The sections in which a scalar ``${name}`` stands for the value of parameter ``name``.
+_SUBSTITUTED_SECTIONS = ("arms", "interventions", "visits")
 _PARAM_REF = re.compile(r"^\$\{([A-Za-z][A-Za-z0-9_]*)\}$")
 
 
@@ -430,7 +805,7 @@ def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: 
     lines = lines or {}
     problems: list[tuple[tuple, str]] = []
     params = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
-    for section in ("arms", "interventions"):
+    for section in _SUBSTITUTED_SECTIONS:
         if section in data:
             data = {**data, section: _substitute(data[section], params, (section,), problems)}
     if problems:
@@ -464,6 +839,12 @@ def protocol_from_data(data: dict[str, Any], source: str = "<protocol>", lines: 
                 bind(criterion.rule, vocab, where=criterion.id)
             except RuleError as err:
                 rule_problems.append((dotted_path(path), _line_for(lines, path), str(err)))
+    for i, check in enumerate(protocol.edit_checks):
+        path = ("edit_checks", i, "rule")
+        try:
+            bind(check.rule, protocol.form_vocabulary(check.form), where=check.id)
+        except RuleError as err:
+            rule_problems.append((dotted_path(path), _line_for(lines, path), str(err)))
     if rule_problems:
         raise ProtocolError(source, rule_problems)
     return protocol

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -9,12 +10,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hepatrial.services.access import Actor
 from hepatrial.services.audit import record
 from hepatrial.services.errors import Invalid, NotAllowed
-from hepatrial.web.trial.models import Role, Site, StaffProfile
+from hepatrial.web.trial.models import ApiToken, Role, Site, StaffProfile
 
 SYSTEM = Actor(AnonymousUser(), route="system")
 
@@ -90,3 +92,42 @@ def ensure_demo() -> list[tuple[str, str, str]] | None:
             _user, password = do_create_staff(SYSTEM, username, role, sites)
             created.append((username, role, password))
     return created
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def do_create_token(actor: Actor, name: str) -> tuple[ApiToken, str]:
+    """A personal API token for the acting user; the token text is returned once."""
+    if not actor.user.is_authenticated or actor.profile is None:
+        raise NotAllowed(_("Only staff accounts have API tokens."))
+    if not name.strip():
+        raise Invalid(_("Name the token (what it is for)."), field="name")
+    token = "hpt_" + secrets.token_urlsafe(32)
+    made = ApiToken.objects.create(
+        user=actor.user, name=name.strip(), key_hash=_hash_token(token), prefix=token[:8], created_at=timezone.now()
+    )
+    record(actor, "create_token", made, new={"name": made.name, "prefix": made.prefix})
+    return made, token
+
+
+@transaction.atomic
+def do_revoke_token(actor: Actor, token: ApiToken) -> ApiToken:
+    if token.user_id != actor.user.pk and actor.role != Role.ADMIN:
+        raise NotAllowed(_("Not your token."))
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save()
+        record(actor, "revoke_token", token, new={"prefix": token.prefix})
+    return token
+
+
+def user_for_token(token: str):
+    """The user a token belongs to, or None (unknown or revoked). Records its last use."""
+    found = ApiToken.objects.select_related("user").filter(key_hash=_hash_token(token), revoked_at__isnull=True).first()
+    if found is None or not found.user.is_active:
+        return None
+    ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
+    return found.user

@@ -49,12 +49,21 @@ SCORE_FUNCTIONS = {
     "aarc": "APASL AARC score (5-15)",
     "cossh_aclf_ii": "COSSH-ACLF II score",
 }
-FUNCTIONS = {**LAB_FUNCTIONS, **SCORE_FUNCTIONS, "score": "score(NAME): the score named by a string"}
+#: Functions over dates: ``date(x)`` is the date part of a date and time (a date stays itself).
+DATE_FUNCTIONS = {"date": "the date part of a date and time (in the time's own UTC offset)"}
+FUNCTIONS = {
+    **LAB_FUNCTIONS,
+    **SCORE_FUNCTIONS,
+    "score": "score(NAME): the score named by a string",
+    **DATE_FUNCTIONS,
+}
+#: Kinds of value that are points in time: they compare with each other only.
+TEMPORAL_KINDS = ("date", "datetime")
 
 
 @dataclass(frozen=True)
 class Type:
-    kind: str  # "bool" | "number" | "string" | "quantity"
+    kind: str  # "bool" | "number" | "string" | "quantity" | "date" | "datetime"
     unit: str | None = None  # quantities: canonical spelling
     analyte: str | None = None  # quantities that are results of a lab test
     enum: tuple[str, ...] | None = None  # strings with a closed set of values
@@ -64,7 +73,13 @@ class Type:
             return f"{self.analyte} in {self.unit}" if self.analyte else f"a quantity in {self.unit}"
         if self.kind == "string" and self.enum:
             return "one of " + ", ".join(repr(e) for e in self.enum)
-        return {"bool": "a condition (true/false)", "number": "a number", "string": "text"}[self.kind]
+        return {
+            "bool": "a condition (true/false)",
+            "number": "a number",
+            "string": "text",
+            "date": "a date",
+            "datetime": "a date and time",
+        }[self.kind]
 
     @property
     def numeric(self) -> bool:
@@ -72,6 +87,7 @@ class Type:
 
 
 BOOL, NUMBER, STRING = Type("bool"), Type("number"), Type("string")
+DATE, DATETIME = Type("date"), Type("datetime")
 
 
 class DefinitionCycle(Exception):
@@ -89,6 +105,9 @@ class Vocabulary:
     fields: dict[str, Type]
     params: dict[str, tuple[Any, str | None]] = field(default_factory=dict)  # name -> (value, unit)
     definitions: dict[str, str] = field(default_factory=dict)  # name -> rule text
+    #: The functions a rule may call (None: all of :data:`FUNCTIONS`). Form edit
+    #: checks, which see one form's values and no lab history, allow only date().
+    functions: frozenset[str] | None = None
     _bound: dict[str, tuple[Node, Type]] = field(default_factory=dict, repr=False)
     _visiting: list[str] = field(default_factory=list, repr=False)
 
@@ -171,6 +190,17 @@ class _Binder:
         raise self.error(node, f"unknown name {dotted!r}{_suggest(dotted, known)}")
 
     def bind_call(self, node: Call) -> tuple[Node, Type]:
+        allowed = self.vocab.functions
+        if allowed is not None and node.func in FUNCTIONS and node.func not in allowed:
+            here = ", ".join(f"{f}()" for f in sorted(allowed)) or "none"
+            raise self.error(node, f"{node.func}() cannot be used here (available: {here})")
+        if node.func in DATE_FUNCTIONS:
+            if len(node.args) != 1:
+                raise self.error(node, "date() takes one date or date-and-time value, e.g. date(sample_datetime)")
+            arg, type_ = self.bind(node.args[0])
+            if type_.kind not in TEMPORAL_KINDS:
+                raise self.error(node.args[0], f"date() needs a date or a date and time, not {type_.describe()}")
+            return (arg if type_.kind == "date" else Call("date", (arg,), span=node.span)), DATE
         if node.func in LAB_FUNCTIONS:
             if len(node.args) != 1 or not isinstance(node.args[0], Name) or len(node.args[0].path) != 1:
                 raise self.error(node, f"{node.func}() takes one lab test name, e.g. {node.func}(total_bilirubin)")
@@ -244,6 +274,14 @@ class _Binder:
                 raise self.error(nn, f"give the unit: {quantity.describe()} is compared with a plain number")
             raise self.error(nq, f"{self.source(nq)!r} has a unit, but {self.source(nn)!r} is a plain number")
         if ta.kind == tb.kind == "number":
+            return na, nb
+        if ta.kind in TEMPORAL_KINDS and tb.kind in TEMPORAL_KINDS:
+            # A date and time compared with a date is compared by its date part.
+            if ta.kind != tb.kind:
+                if ta.kind == "datetime" and not _is_date_call(na):
+                    na = Call("date", (na,), span=na.span)
+                elif tb.kind == "datetime" and not _is_date_call(nb):
+                    nb = Call("date", (nb,), span=nb.span)
             return na, nb
         if ta.kind == tb.kind and ta.kind in ("string", "bool"):
             if op not in ("==", "!="):
@@ -325,6 +363,10 @@ class _Binder:
             origin = self.source(node) if (left.origin or right.origin) else None
             return Literal(round_significant(value), result.unit, origin=origin, span=node.span), result
         return Arith(op, left, right, span=node.span), result
+
+
+def _is_date_call(node: Node) -> bool:
+    return isinstance(node, Call) and node.func == "date"
 
 
 def _suggest(word: str, known) -> str:

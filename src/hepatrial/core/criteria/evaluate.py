@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from hepatrial.core.criteria.ast import (
@@ -108,6 +109,8 @@ def fmt_value(value: Any, unit: str | None = None) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
     text = fmt_number(value)
     return f"{text} {unit}" if unit and unit != "ratio" else text
 
@@ -142,6 +145,11 @@ class Evaluator:
         return out
 
     def eval_call(self, node: Call) -> Outcome:
+        if node.func == "date":  # the date part of a date and time, in its own UTC offset
+            inner = self(node.args[0])
+            value = inner.value.date() if isinstance(inner.value, datetime) else inner.value
+            display = inner.display if value is None or value is inner.value else f"{inner.display} (date {value.isoformat()})"
+            return Outcome(value, inner.evidence, missing=inner.missing, display=display)
         if node.func in SCORE_FUNCTIONS:
             return self._fact(self.facts.score(node.func))
         arg = node.args[0]

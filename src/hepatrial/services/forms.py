@@ -1,0 +1,195 @@
+"""Saving an eCRF: hard checks refuse, soft checks save and open a query
+(unless confirmed with a reason), a changed value needs a reason, and a
+stale version is a conflict, never a silent overwrite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from hepatrial.core.forms import FieldIssue, FormError, validate_form
+from hepatrial.core.schedule import PlannedVisit, planned_visits
+from hepatrial.services.access import Actor, require
+from hepatrial.services.audit import jsonable, record
+from hepatrial.services.errors import Conflict, Invalid, NotFound
+from hepatrial.services.protocol import current_protocol
+from hepatrial.services.queries import OPEN_STATES, open_check_query, settle_after_save
+from hepatrial.web.trial.models import DataQuery, FormEntry, Subject
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    entry: FormEntry
+    opened_queries: list[DataQuery]
+    warnings: list[FieldIssue]
+
+
+#: Where a warning about the visit itself (outside its window) is attached.
+VISIT_DATE_FIELD = "visit_date"
+
+
+def issue_field(issue: FieldIssue) -> str:
+    """The field a warning or error belongs to; visit-level ones belong to the visit date."""
+    return issue.field or VISIT_DATE_FIELD
+
+
+def warning_key(issue: FieldIssue) -> str:
+    """How a form names one soft warning when confirming it: ``field:code``."""
+    return f"{issue_field(issue)}:{issue.code}"
+
+
+def _errors(issues: list[FieldIssue]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for issue in issues:
+        out.setdefault(issue_field(issue), []).append(issue.message)
+    return out
+
+
+@transaction.atomic
+def do_save_form(
+    actor: Actor,
+    subject: Subject,
+    visit_id: str,
+    form_id: str,
+    values: dict[str, Any],
+    *,
+    expected_version: int | None,
+    visit_date: date | None,
+    reason: str = "",
+    confirmations: dict[str, str] | None = None,
+    sequence: int = 1,
+    complete: bool = True,
+) -> SaveResult:
+    """Save one form of one visit. ``expected_version`` is the version the user
+    opened (None for a new form). ``confirmations`` maps a warning key
+    (:func:`warning_key`) to the reason the value is right as entered.
+    ``complete=False`` saves a partly filled form (required fields may be empty)."""
+    require(actor, "enter_data", subject.site)
+    protocol = current_protocol()
+    try:
+        visit = protocol.visit(visit_id)
+        protocol.form(form_id)
+    except KeyError:
+        raise NotFound(_("No such visit or form in the protocol.")) from None
+    if form_id not in visit.forms:
+        raise NotFound(_("The visit %(v)s has no form %(f)s.") % {"v": visit.label, "f": form_id})
+    entry = (
+        FormEntry.objects.select_for_update()
+        .filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence)
+        .first()
+    )
+    current_version = entry.version if entry else None
+    if expected_version != current_version:
+        raise Conflict(_("Someone saved this form after you opened it. Reload it to see their values; nothing was saved."))
+
+    visit_day = (visit_date - subject.anchor_date).days if visit_date and subject.anchor_date else None
+    try:
+        validation = validate_form(
+            protocol, form_id, values, visit_date=visit_date, visit_day=visit_day, visit_id=visit_id,
+            tz=ZoneInfo(subject.site.time_zone),
+        )  # fmt: skip
+    except FormError as err:
+        raise Invalid(str(err), field=err.field) from None
+    errors = [e for e in validation.errors if complete or e.code != "required"]
+    if errors:
+        raise Invalid(_("The form has errors; nothing was saved."), errors=_errors(errors))
+
+    new_data = jsonable(validation.cleaned)
+    old_data = entry.data if entry else {}
+    changed = {f: (old_data.get(f), v) for f, v in new_data.items() if old_data.get(f) != v}
+    old_visit_date = entry.visit_date if entry else None
+    changes_saved_value = any(old is not None for old, _new in changed.values()) or (
+        old_visit_date is not None and old_visit_date != visit_date
+    )
+    reason = reason.strip()
+    if changes_saved_value and not reason:
+        raise Invalid(_("A saved value is changing: give the reason for the change."), field="reason")
+
+    now = timezone.now()
+    status = FormEntry.Status.COMPLETE if complete else FormEntry.Status.STARTED
+    if entry is None:
+        entry = FormEntry.objects.create(
+            subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence, visit_date=visit_date,
+            data=new_data, status=status, version=1, created_at=now, created_by=actor.user,
+            updated_at=now, updated_by=actor.user,
+        )  # fmt: skip
+        action = "create_form"
+    else:
+        entry.data, entry.visit_date, entry.status = new_data, visit_date, status
+        entry.version += 1
+        entry.updated_at, entry.updated_by = now, actor.user
+        entry.save()
+        action = "update_form"
+
+    audit = {"site": subject.site, "subject_id": subject.subject_id}
+    where = f"{visit_id}/{form_id}"
+    if old_visit_date != visit_date:
+        record(actor, action, entry, field=f"{where}.visit_date", old=old_visit_date, new=visit_date, reason=reason, **audit)
+    for field, (old, new) in changed.items():
+        record(actor, action, entry, field=f"{where}.{field}", old=old, new=new, reason=reason, **audit)
+
+    confirmations = confirmations or {}
+    opened: list[DataQuery] = []
+    still_warning: set[tuple[str, str]] = set()
+    for warning in validation.warnings:
+        confirmed = (confirmations.get(warning_key(warning)) or "").strip()
+        if confirmed:
+            record(actor, "confirm_warning", entry, field=f"{where}.{issue_field(warning)}", new=new_data.get(warning.field or ""),
+                   reason=f"{warning.code}: {confirmed}", **audit)  # fmt: skip
+            continue
+        field = issue_field(warning)
+        still_warning.add((field, warning.code))
+        query = open_check_query(actor, entry, field, warning.code, warning.message)
+        if query is not None:
+            opened.append(query)
+    settle_after_save(actor, entry, still_warning, set(changed))
+    return SaveResult(entry, opened, list(validation.warnings))
+
+
+# --- reading -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GridCell:
+    form_id: str
+    title: str
+    status: str  # missing | started | complete | queried
+    entry: FormEntry | None
+
+
+@dataclass(frozen=True)
+class GridRow:
+    visit_id: str
+    label: str
+    kind: str
+    planned: PlannedVisit | None
+    cells: list[GridCell]
+
+
+def form_status(entry: FormEntry | None) -> str:
+    if entry is None:
+        return "missing"
+    if entry.queries.filter(state__in=OPEN_STATES).exists():
+        return "queried"
+    return entry.status
+
+
+def visit_grid(subject: Subject) -> list[GridRow]:
+    """Every visit of the protocol with its planned dates (from the subject's day 0)
+    and the status of each of its forms."""
+    protocol = current_protocol()
+    planned = {p.visit_id: p for p in planned_visits(protocol, subject.anchor_date)} if subject.anchor_date else {}
+    entries = {(e.visit_id, e.form_id): e for e in subject.forms.filter(sequence=1)}
+    rows = []
+    for visit in protocol.visits:
+        cells = [
+            GridCell(form_id, protocol.form(form_id).title, form_status(entries.get((visit.id, form_id))), entries.get((visit.id, form_id)))
+            for form_id in visit.forms
+        ]
+        rows.append(GridRow(visit.id, visit.label, visit.kind, planned.get(visit.id), cells))
+    return rows
