@@ -339,6 +339,29 @@ def import_forms_command(rows_file: str, username: str, as_json: bool) -> None:
     sys.exit(0 if all(r.ok for r in results) else EXIT_BAD_INPUT)
 
 
+@main.command("token")
+@click.argument("username")
+@click.argument("name")
+def token_command(username: str, name: str) -> None:
+    """Create a personal API token for USERNAME (NAME says what it is for); shown once."""
+    _django_setup()
+    from django.contrib.auth import get_user_model
+
+    from hepatrial.services.access import Actor
+    from hepatrial.services.accounts import do_create_token
+    from hepatrial.services.errors import ActionError
+
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        _fail([{"field": "USERNAME", "problem": f"no active user {username!r}"}], "bad user", False)
+    try:
+        made, token = do_create_token(Actor(user, route="system"), name)
+    except ActionError as err:
+        _fail([{"field": err.field or "NAME", "problem": err.message}], "token refused", False)
+    click.echo(f"API token {made.prefix}... for {username} ({made.name}); shown once, keep it secret:")
+    click.echo(token)
+
+
 @main.command("manage", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def manage_command(args: tuple[str, ...]) -> None:

@@ -57,3 +57,14 @@ def test_the_import_command(personas, subject, tmp_path):
     assert AuditEvent.objects.filter(route="import", action="create_form").exists()
     missing_user = CliRunner().invoke(main, ["import-forms", str(path), "--as", "nobody"])
     assert missing_user.exit_code == 2
+
+
+def test_the_token_command_creates_a_working_token(personas):
+    from hepatrial.services.accounts import user_for_token
+
+    result = CliRunner().invoke(main, ["token", "monitor_a", "nightly export"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("hpt_") and user_for_token(token).username == "monitor_a"
+    assert AuditEvent.objects.filter(action="create_token", username="monitor_a").exists()
+    assert CliRunner().invoke(main, ["token", "nobody", "x"]).exit_code == 2

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves the API docs' own static files (no CDN)
     "hepatrial.web.trial",
 ]
 
@@ -110,6 +111,7 @@ TIME_ZONE = "UTC"  # stored in UTC; shown in the site's time zone (SiteTimeZoneM
 USE_TZ = True
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [Path(__file__).parent / "static"]
 STATIC_ROOT = HOME / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {

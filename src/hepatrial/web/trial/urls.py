@@ -3,8 +3,25 @@ from django.urls import path
 
 from hepatrial.web.trial import views
 
+FORM = "subjects/<str:subject_id>/visits/<slug:visit_id>/<slug:form_id>/"
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="trial/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
+    path("screenings/new/", views.screening_new, name="screening_new"),
+    path("screenings/<int:pk>/", views.screening_detail, name="screening_detail"),
+    path("screenings/<int:pk>/decide/", views.screening_decide, name="screening_decide"),
+    path("screenings/<int:pk>/consent/", views.screening_consent, name="screening_consent"),
+    path("screenings/<int:pk>/enroll/", views.screening_enroll, name="screening_enroll"),
+    path("subjects/<str:subject_id>/", views.subject_detail, name="subject_detail"),
+    path("subjects/<str:subject_id>/withdraw/", views.subject_withdraw, name="subject_withdraw"),
+    path(FORM, views.form_entry, name="form_entry"),
+    path(FORM + "<int:sequence>/", views.form_entry, name="form_entry_seq"),
+    path(FORM + "query/", views.form_raise_query, name="form_raise_query"),
+    path(FORM + "<int:sequence>/query/", views.form_raise_query, name="form_raise_query_seq"),
+    path("queries/", views.query_list, name="query_list"),
+    path("queries/<int:pk>/", views.query_detail, name="query_detail"),
+    path("audit/", views.audit_list, name="audit_list"),
+    path("audit.csv", views.audit_csv, name="audit_csv"),
 ]

@@ -1,24 +1,592 @@
-"""Thin views: read what the user may see, call an action, render."""
+"""Thin views: read what the user may see, call an action, render.
+
+Every view needs a login; every object is looked up within the user's visible
+sites (a record of another site is a 404, so its existence does not leak);
+every write is a ``services`` action, whose refusal (:class:`ActionError`) is
+shown with its message and HTTP status (403, 404, 409, 422).
+"""
 
 from __future__ import annotations
 
+import csv
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
-from hepatrial.services.access import Actor, visible_sites
-from hepatrial.web.trial.models import Screening, Subject
+from hepatrial.services.access import Actor, can, sees_identity, visible_sites
+from hepatrial.services.enrollment import (
+    active_consent,
+    do_enroll,
+    do_record_consent,
+    do_withdraw_consent,
+    needs_reconsent,
+)
+from hepatrial.services.errors import ActionError, Conflict, Invalid
+from hepatrial.services.forms import do_save_form, visit_grid
+from hepatrial.services.protocol import current_protocol
+from hepatrial.services.queries import (
+    CLOSED_STATES,
+    OPEN_STATES,
+    do_answer_query,
+    do_close_query,
+    do_raise_query,
+    do_reopen_query,
+    query_age_days,
+)
+from hepatrial.services.screening import do_decide_eligibility, do_screen
+from hepatrial.web.trial.forms import (
+    AuditFilterForm,
+    ConsentForm,
+    DecisionForm,
+    QueryFilterForm,
+    QueryMessageForm,
+    RaiseQueryForm,
+    ScreeningForm,
+    WithdrawForm,
+    apply_candidate_errors,
+    crf_form_class,
+    crf_initial,
+    lab_rows,
+)
+from hepatrial.web.trial.templatetags.trial_tags import json_text
+from hepatrial.web.trial.models import AuditEvent, DataQuery, FormEntry, Screening, Subject
 
+AUDIT_PAGE_ROWS = 500
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _actor(request) -> Actor:
+    return Actor(request.user, route="web")
+
+
+def _site_tz(site) -> ZoneInfo:
+    return ZoneInfo(site.time_zone)
+
+
+def _screening_or_404(actor: Actor, pk: int) -> Screening:
+    return get_object_or_404(Screening.objects.select_related("site"), pk=pk, site__in=visible_sites(actor))
+
+
+def _subject_or_404(actor: Actor, subject_id: str) -> Subject:
+    return get_object_or_404(
+        Subject.objects.select_related("site", "screening"), subject_id=subject_id, site__in=visible_sites(actor)
+    )
+
+
+def _consent_state(screening: Screening) -> str:
+    consent = active_consent(screening)
+    if consent is None:
+        return _("withdrawn") if screening.consents.exists() else _("none")
+    if needs_reconsent(screening):
+        return _("re-consent needed (version %(v)s)") % {"v": consent.version}
+    return _("consented (version %(v)s)") % {"v": consent.version}
+
+
+def _put_errors(form, err: ActionError) -> None:
+    """An action's field errors on the form fields they name; the rest on the form."""
+    for field, msgs in (err.errors or {}).items():
+        for msg in msgs:
+            if field in form.fields:
+                form.add_error(field, msg)
+            else:
+                form.add_error(None, f"{field}: {msg}" if field else msg)
+    if not err.errors:
+        form.add_error(None, err.message)
+
+
+# --- home ------------------------------------------------------------------------------------
 
 @login_required
 def home(request):
-    actor = Actor(request.user)
+    actor = _actor(request)
     sites = visible_sites(actor)
+    subjects = [
+        {"subject": s, "consent": _consent_state(s.screening), "reconsent": needs_reconsent(s.screening)}
+        for s in Subject.objects.filter(site__in=sites).select_related("site", "screening")
+    ]
+    log = []
+    for screening in Screening.objects.filter(site__in=sites).select_related("site", "identity", "subject")[:200]:
+        identity = getattr(screening, "identity", None) if sees_identity(actor, screening.site) else None
+        log.append({"screening": screening, "identity": identity, "subject": getattr(screening, "subject", None)})
     return render(
         request,
         "trial/home.html",
         {
             "sites": sites,
-            "subjects": Subject.objects.filter(site__in=sites).select_related("site"),
-            "screenings": Screening.objects.filter(site__in=sites).select_related("site")[:50],
+            "subjects": subjects,
+            "log": log,
+            "can_screen": any(can(actor, "screen", s) for s in sites),
         },
     )
+
+
+# --- screening -------------------------------------------------------------------------------
+
+@login_required
+def screening_new(request):
+    actor = _actor(request)
+    sites = [s for s in visible_sites(actor) if can(actor, "screen", s)]
+    if not sites:
+        raise PermissionDenied(_("Your role does not allow screening."))
+    status, error = 200, None
+    if request.method == "POST":
+        form = ScreeningForm(request.POST, sites=sites)
+        rows = lab_rows(request.POST)
+        site = next((s for s in sites if str(s.pk) == request.POST.get("site")), sites[0])
+        with timezone.override(_site_tz(site)):  # datetime-local inputs are the site's wall time
+            valid = form.is_valid()
+            valid = all([row.is_valid() for row in rows]) and valid
+        if valid:
+            labs, row_of_lab = [], []
+            for i, row in enumerate(rows):
+                if not row.is_empty():
+                    labs.append(row.lab())
+                    row_of_lab.append(i)
+            data = {**form.candidate_base(), "labs": labs}
+            try:
+                screening = do_screen(actor, site, data, form.identity())
+            except Invalid as err:
+                apply_candidate_errors(form, rows, row_of_lab, err.errors)
+                status, error = err.status, err.message
+            except ActionError as err:
+                status, error = err.status, err.message
+            else:
+                messages.success(request, _("Screened: %(summary)s") % {"summary": screening.result.get("summary", "")})
+                return redirect("screening_detail", pk=screening.pk)
+        else:
+            status, error = 422, _("The screening data has errors; nothing was saved.")
+    else:
+        form = ScreeningForm(sites=sites)
+        rows = lab_rows()
+        site = sites[0]
+    return render(
+        request,
+        "trial/screening_new.html",
+        {"form": form, "rows": rows, "error": error, "site_tz": site.time_zone},
+        status=status,
+    )
+
+
+def _render_screening(request, screening: Screening, *, status: int = 200, error: str | None = None,
+                      decision_form=None, consent_form=None):  # fmt: skip
+    actor = _actor(request)
+    site = screening.site
+    protocol = current_protocol()
+    decision = getattr(screening, "decision", None)
+    subject = Subject.objects.filter(screening=screening).first()
+    consent = active_consent(screening)
+    can_enroll = (
+        subject is None and can(actor, "enroll", site) and decision is not None and decision.eligible
+        and consent is not None and not needs_reconsent(screening)
+    )  # fmt: skip
+    context = {
+        "screening": screening,
+        "site": site,
+        "result": screening.result,
+        "identity": getattr(screening, "identity", None) if sees_identity(actor, site) else None,
+        "shows_identity": sees_identity(actor, site),
+        "decision": decision,
+        "subject": subject,
+        "consents": screening.consents.all(),
+        "active_consent": consent,
+        "consent_state": _consent_state(screening),
+        "reconsent": needs_reconsent(screening),
+        "current_version": protocol.current_consent_version,
+        "can_decide": can(actor, "decide_eligibility", site) and subject is None,
+        "can_consent": can(actor, "consent", site),
+        "can_enroll": can_enroll,
+        "decision_form": decision_form or DecisionForm(),
+        "consent_form": consent_form
+        or ConsentForm(documents=protocol.consent_documents, current=protocol.current_consent_version),
+        "error": error,
+    }
+    return render(request, "trial/screening_detail.html", context, status=status)
+
+
+@login_required
+def screening_detail(request, pk: int):
+    return _render_screening(request, _screening_or_404(_actor(request), pk))
+
+
+@login_required
+@require_POST
+def screening_decide(request, pk: int):
+    actor = _actor(request)
+    screening = _screening_or_404(actor, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _render_screening(request, screening, status=422, decision_form=form, error=_("Choose a decision."))
+    try:
+        do_decide_eligibility(actor, screening, form.cleaned_data["decision"], form.cleaned_data["reason"])
+    except ActionError as err:
+        _put_errors(form, err)
+        return _render_screening(request, screening, status=err.status, decision_form=form, error=err.message)
+    messages.success(request, _("Eligibility decision recorded."))
+    return redirect("screening_detail", pk=screening.pk)
+
+
+@login_required
+@require_POST
+def screening_consent(request, pk: int):
+    actor = _actor(request)
+    screening = _screening_or_404(actor, pk)
+    protocol = current_protocol()
+    form = ConsentForm(request.POST, documents=protocol.consent_documents, current=protocol.current_consent_version)
+    with timezone.override(_site_tz(screening.site)):
+        valid = form.is_valid()
+    if not valid:
+        return _render_screening(request, screening, status=422, consent_form=form, error=_("The consent form has errors."))
+    try:
+        do_record_consent(actor, screening, form.cleaned_data["version"], form.cleaned_data["obtained_at"])
+    except ActionError as err:
+        _put_errors(form, err)
+        return _render_screening(request, screening, status=err.status, consent_form=form, error=err.message)
+    messages.success(request, _("Consent recorded."))
+    return redirect("screening_detail", pk=screening.pk)
+
+
+@login_required
+@require_POST
+def screening_enroll(request, pk: int):
+    actor = _actor(request)
+    screening = _screening_or_404(actor, pk)
+    try:
+        subject = do_enroll(actor, screening)
+    except ActionError as err:
+        return _render_screening(request, screening, status=err.status, error=err.message)
+    messages.success(request, _("Enrolled as %(id)s.") % {"id": subject.subject_id})
+    return redirect("subject_detail", subject_id=subject.subject_id)
+
+
+# --- subjects --------------------------------------------------------------------------------
+
+def _render_subject(request, subject: Subject, *, status: int = 200, error: str | None = None, withdraw_form=None):
+    actor = _actor(request)
+    screening = subject.screening
+    consent = active_consent(screening)
+    context = {
+        "subject": subject,
+        "site": subject.site,
+        "screening": screening,
+        "identity": getattr(screening, "identity", None) if sees_identity(actor, subject.site) else None,
+        "consents": screening.consents.all(),
+        "active_consent": consent,
+        "consent_state": _consent_state(screening),
+        "reconsent": needs_reconsent(screening),
+        "can_consent": can(actor, "consent", subject.site),
+        "withdraw_form": withdraw_form or WithdrawForm(),
+        "grid": visit_grid(subject),
+        "can_view_audit": can(actor, "view_audit", subject.site),
+        "error": error,
+    }
+    return render(request, "trial/subject_detail.html", context, status=status)
+
+
+@login_required
+def subject_detail(request, subject_id: str):
+    return _render_subject(request, _subject_or_404(_actor(request), subject_id))
+
+
+@login_required
+@require_POST
+def subject_withdraw(request, subject_id: str):
+    actor = _actor(request)
+    subject = _subject_or_404(actor, subject_id)
+    form = WithdrawForm(request.POST)
+    with timezone.override(_site_tz(subject.site)):
+        valid = form.is_valid()
+    if not valid:
+        return _render_subject(request, subject, status=422, withdraw_form=form, error=_("The withdrawal has errors."))
+    consent = active_consent(subject.screening)
+    if consent is None:
+        return _render_subject(request, subject, status=409, withdraw_form=form, error=_("There is no active consent."))
+    try:
+        do_withdraw_consent(actor, consent, form.cleaned_data["withdrawn_at"], form.cleaned_data["scope"], form.cleaned_data["reason"])
+    except ActionError as err:
+        _put_errors(form, err)
+        return _render_subject(request, subject, status=err.status, withdraw_form=form, error=err.message)
+    messages.success(request, _("Consent withdrawal recorded."))
+    return redirect("subject_detail", subject_id=subject.subject_id)
+
+
+# --- eCRF forms ------------------------------------------------------------------------------
+
+def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
+    protocol = current_protocol()
+    try:
+        visit, spec = protocol.visit(visit_id), protocol.form(form_id)
+    except KeyError:
+        raise Http404(_("No such visit or form.")) from None
+    if form_id not in visit.forms:
+        raise Http404(_("The visit has no such form."))
+    entry = FormEntry.objects.filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence).first()
+    return visit, spec, entry
+
+
+def _render_form(request, subject, visit, spec, entry, form, sequence, *, status=200, error=None,
+                 confirmations=None, raise_form=None):  # fmt: skip
+    actor = _actor(request)
+    queries = list(entry.queries.all().order_by("-raised_at")) if entry else []
+    open_queries = [q for q in queries if q.state in OPEN_STATES]
+    confirmations = confirmations or {}
+    by_field: dict[str, list] = {}
+    for q in open_queries:
+        key = f"{q.field}:{q.check_id}" if q.check_id else ""
+        by_field.setdefault(q.field, []).append(
+            {"query": q, "key": key, "confirmation": confirmations.get(key, "")}
+        )
+    rows = [{"field": bf, "queries": by_field.get(bf.name, [])} for bf in form.data_fields()]
+    other = [item for f, items in by_field.items() if f not in form.spec_field_ids for item in items]
+    may_raise = entry is not None and can(actor, "raise_query", subject.site)
+    context = {
+        "subject": subject,
+        "site": subject.site,
+        "visit": visit,
+        "spec": spec,
+        "entry": entry,
+        "form": form,
+        "rows": rows,
+        "other_queries": other,
+        "queries": queries,
+        "sequence": sequence,
+        "can_enter": can(actor, "enter_data", subject.site),
+        "raise_form": raise_form
+        or (RaiseQueryForm(field_choices=[(f.id, f.label) for f in spec.fields]) if may_raise else None),
+        "can_view_audit": can(actor, "view_audit", subject.site),
+        "error": error,
+    }
+    return render(request, "trial/form_entry.html", context, status=status)
+
+
+@login_required
+def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: int = 1):
+    actor = _actor(request)
+    subject = _subject_or_404(actor, subject_id)
+    visit, spec, entry = _form_context(subject, visit_id, form_id, sequence)
+    form_class = crf_form_class(spec)
+    if request.method != "POST":
+        initial = crf_initial(spec, entry.data) if entry else {}
+        initial.update(version=entry.version if entry else None, visit_date=entry.visit_date if entry else None)
+        with timezone.override(_site_tz(subject.site)):
+            form = form_class(initial=initial)
+            return _render_form(request, subject, visit, spec, entry, form, sequence)
+
+    with timezone.override(_site_tz(subject.site)):
+        form = form_class(request.POST)
+        valid = form.is_valid()
+    confirmations = {
+        key.removeprefix("confirm__"): value.strip()
+        for key, value in request.POST.items()
+        if key.startswith("confirm__") and value.strip()
+    }
+    if not valid:
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=422,
+                            error=_("The form has errors; nothing was saved."), confirmations=confirmations)  # fmt: skip
+    try:
+        result = do_save_form(
+            actor, subject, visit_id, form_id, form.values(),
+            expected_version=form.cleaned_data["version"],
+            visit_date=form.cleaned_data["visit_date"],
+            reason=form.cleaned_data["reason"],
+            confirmations=confirmations,
+            sequence=sequence,
+            complete="save_incomplete" not in request.POST,
+        )  # fmt: skip
+    except Conflict:
+        error = _("Someone saved this form after you opened it; reload it to see their values. Nothing was saved.")
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=409, error=error,
+                            confirmations=confirmations)  # fmt: skip
+    except ActionError as err:
+        if isinstance(err, Invalid):
+            _put_errors(form, err)
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=err.status,
+                            error=err.message, confirmations=confirmations)  # fmt: skip
+    messages.success(request, _("Saved (version %(v)s).") % {"v": result.entry.version})
+    if result.opened_queries:
+        messages.warning(
+            request,
+            ngettext(
+                "%(n)d value is unusual: it was saved and a data query was opened.",
+                "%(n)d values are unusual: they were saved and data queries were opened.",
+                len(result.opened_queries),
+            )
+            % {"n": len(result.opened_queries)},
+        )
+        for query in result.opened_queries:
+            messages.warning(request, query.text)
+    return redirect(request.path)
+
+
+@login_required
+@require_POST
+def form_raise_query(request, subject_id: str, visit_id: str, form_id: str, sequence: int = 1):
+    actor = _actor(request)
+    subject = _subject_or_404(actor, subject_id)
+    visit, spec, entry = _form_context(subject, visit_id, form_id, sequence)
+    if entry is None:
+        raise Http404(_("The form has not been entered yet."))
+    raise_form = RaiseQueryForm(request.POST, field_choices=[(f.id, f.label) for f in spec.fields])
+    if raise_form.is_valid():
+        try:
+            query = do_raise_query(actor, entry, raise_form.cleaned_data["field"], raise_form.cleaned_data["text"])
+        except ActionError as err:
+            status, error = err.status, err.message
+            _put_errors(raise_form, err)
+        else:
+            messages.success(request, _("Query raised."))
+            return redirect("query_detail", pk=query.pk)
+    else:
+        status, error = 422, _("The query has errors.")
+    form_class = crf_form_class(spec)
+    initial = {**crf_initial(spec, entry.data), "version": entry.version, "visit_date": entry.visit_date}
+    with timezone.override(_site_tz(subject.site)):
+        form = form_class(initial=initial)
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=status, error=error,
+                            raise_form=raise_form)  # fmt: skip
+
+
+def form_url(subject_id: str, visit_id: str, form_id: str, sequence: int = 1) -> str:
+    if sequence == 1:
+        return reverse("form_entry", args=[subject_id, visit_id, form_id])
+    return reverse("form_entry_seq", args=[subject_id, visit_id, form_id, sequence])
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+@login_required
+def query_list(request):
+    actor = _actor(request)
+    sites = visible_sites(actor)
+    protocol = current_protocol()
+    filters = QueryFilterForm(request.GET or None, sites=sites, form_choices=[(f.id, f.title) for f in protocol.forms])
+    queries = DataQuery.objects.filter(subject__site__in=sites).select_related("subject__site", "form_entry")
+    if filters.is_bound and filters.is_valid():
+        data = filters.cleaned_data
+        if data["site"]:
+            queries = queries.filter(subject__site__code=data["site"])
+        if data["subject"]:
+            queries = queries.filter(subject__subject_id__icontains=data["subject"].strip())
+        if data["form"]:
+            queries = queries.filter(form_entry__form_id=data["form"])
+        if data["state"]:
+            queries = queries.filter(state=data["state"])
+        if data["min_age_days"] is not None:
+            queries = queries.filter(raised_at__lte=timezone.now() - timedelta(days=data["min_age_days"]))
+    elif filters.is_bound:
+        queries = queries.none()  # a filter that cannot apply (e.g. a site not visible) shows nothing
+    now = timezone.now()
+    rows = [{"query": q, "age": query_age_days(q, now)} for q in queries[:500]]
+    return render(request, "trial/query_list.html", {"filters": filters, "rows": rows})
+
+
+def _render_query(request, query: DataQuery, *, status=200, error=None, message_form=None):
+    actor = _actor(request)
+    site = query.subject.site
+    entry = query.form_entry
+    context = {
+        "query": query,
+        "site": site,
+        "entry": entry,
+        "value": entry.data.get(query.field),
+        "form_link": form_url(query.subject.subject_id, entry.visit_id, entry.form_id, entry.sequence),
+        "thread": query.messages.select_related("author"),
+        "can_answer": query.state in OPEN_STATES and can(actor, "answer_query", site),
+        "can_close": query.state in OPEN_STATES and can(actor, "close_query", site),
+        "can_reopen": query.state in CLOSED_STATES and can(actor, "close_query", site),
+        "message_form": message_form or QueryMessageForm(),
+        "age": query_age_days(query),
+        "error": error,
+    }
+    return render(request, "trial/query_detail.html", context, status=status)
+
+
+QUERY_ACTIONS = {"answer": do_answer_query, "close": do_close_query, "reopen": do_reopen_query}
+
+
+@login_required
+def query_detail(request, pk: int):
+    actor = _actor(request)
+    query = get_object_or_404(
+        DataQuery.objects.select_related("subject__site", "form_entry"), pk=pk, subject__site__in=visible_sites(actor)
+    )
+    if request.method != "POST":
+        return _render_query(request, query)
+    form = QueryMessageForm(request.POST)
+    action = QUERY_ACTIONS.get(request.POST.get("action", ""))
+    if action is None or not form.is_valid():
+        return _render_query(request, query, status=422, error=_("Unknown action."), message_form=form)
+    try:
+        action(actor, query, form.cleaned_data["text"])
+    except ActionError as err:
+        _put_errors(form, err)
+        return _render_query(request, query, status=err.status, error=err.message, message_form=form)
+    messages.success(request, _("Query updated."))
+    return redirect("query_detail", pk=query.pk)
+
+
+# --- audit trail -----------------------------------------------------------------------------
+
+def _audit_events(request):
+    actor = _actor(request)
+    sites = [s for s in visible_sites(actor) if can(actor, "view_audit", s)]
+    if not sites:
+        raise PermissionDenied(_("Your role does not allow reading the audit trail."))
+    protocol = current_protocol()
+    filters = AuditFilterForm(request.GET or None, form_choices=[(f.id, f.title) for f in protocol.forms])
+    events = AuditEvent.objects.filter(site__in=sites).select_related("site")
+    if filters.is_bound and filters.is_valid():
+        data = filters.cleaned_data
+        if data["subject"]:
+            events = events.filter(subject_id=data["subject"].strip())
+        if data["form"]:
+            events = events.filter(field__contains=f"/{data['form']}.")
+        if data["field"]:
+            name = data["field"].strip()
+            events = events.filter(Q(field=name) | Q(field__endswith=f".{name}"))
+    elif filters.is_bound:
+        events = events.none()
+    return filters, events
+
+
+@login_required
+def audit_list(request):
+    filters, events = _audit_events(request)
+    total = events.count()
+    query = urlencode({k: v for k, v in request.GET.items() if v})
+    return render(
+        request,
+        "trial/audit_list.html",
+        {"filters": filters, "events": events[:AUDIT_PAGE_ROWS], "total": total, "limit": AUDIT_PAGE_ROWS,
+         "csv_url": reverse("audit_csv") + (f"?{query}" if query else "")},  # fmt: skip
+    )
+
+
+@login_required
+def audit_csv(request):
+    _filters, events = _audit_events(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="hepatrial-audit.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["at_site_time", "site_time_zone", "at_utc", "user", "route", "action", "object", "subject",
+                     "field", "old", "new", "reason"])  # fmt: skip
+    utc = ZoneInfo("UTC")
+    for e in events.iterator():
+        tz = ZoneInfo(e.site.time_zone) if e.site else utc
+        writer.writerow([
+            e.at.astimezone(tz).isoformat(), str(tz), e.at.astimezone(utc).isoformat(), e.username, e.route,
+            e.action, f"{e.model} {e.object_id}", e.subject_id, e.field, json_text(e.old), json_text(e.new), e.reason,
+        ])  # fmt: skip
+    return response

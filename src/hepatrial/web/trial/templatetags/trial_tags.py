@@ -1,0 +1,73 @@
+"""Template helpers: times in a site's zone and in UTC, stored JSON values as text."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+register = template.Library()
+
+TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
+
+
+@register.filter
+def site_time(value: datetime | None, site=None) -> str:
+    """``value`` in ``site``'s time zone (the active zone without a site)."""
+    if value is None:
+        return ""
+    if site is not None and getattr(site, "time_zone", None):
+        return value.astimezone(ZoneInfo(site.time_zone)).strftime(TIME_FORMAT)
+    return timezone.localtime(value).strftime(TIME_FORMAT)
+
+
+@register.filter
+def utc(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def json_text(value) -> str:
+    """A stored audit value as people read it: '' for none, text as is, the rest as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+register.filter("json_text", json_text)
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def humanize_id(value: str) -> str:
+    return str(value).replace("_", " ")
+
+
+FORM_STATUS = {
+    "missing": gettext_lazy("missing"),
+    "started": gettext_lazy("started"),
+    "complete": gettext_lazy("complete"),
+    "queried": gettext_lazy("queried"),
+}
+
+
+@register.filter
+def form_status(value: str) -> str:
+    """A visit-grid status as the page shows it (translated)."""
+    return FORM_STATUS.get(value, value)
