@@ -10,6 +10,7 @@ named in the failure message)."""
 from __future__ import annotations
 
 import re
+import os
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +34,10 @@ class Walk:
     def __init__(self, page, base_url: str):
         self.page = page
         self.base = base_url.rstrip("/")
-        self.shots = Path(tempfile.mkdtemp(prefix="hepatrial-walkthrough-"))
+        # HEPATRIAL_SCREENSHOTS=docs/screenshots refreshes the pictures the docs show
+        target = os.environ.get("HEPATRIAL_SCREENSHOTS")
+        self.shots = Path(target) if target else Path(tempfile.mkdtemp(prefix="hepatrial-walkthrough-"))
+        self.shots.mkdir(parents=True, exist_ok=True)
         self.n = 0
 
     def shot(self, name: str) -> None:

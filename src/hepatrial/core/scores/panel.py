@@ -67,7 +67,7 @@ class ScoreOutcome:
         return self.value
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value}
+        out: dict[str, Any] = {"label": self.label, "value": self.value}
         if self.missing:
             out["missing"] = list(self.missing)
         if self.error:
