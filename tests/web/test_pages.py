@@ -299,7 +299,11 @@ def test_changing_a_saved_value_needs_a_reason(client, personas):
     assert response.status_code == 422 and response.context["form"].errors["reason"]
     assert client.post(form_url(subject), lab_post(subject, 235, version=1, reason="transcription error")).status_code == 302
     change = AuditEvent.objects.get(field="screening/lab_panel.total_bilirubin", action="update_form")
+    # the web route's audit row: who, when (UTC), route, what, old, new, why
+    assert (change.username, change.route, change.subject_id) == ("coordinator_a", "web", subject.subject_id)
     assert (change.old, change.new, change.reason) == (230, 235, "transcription error")
+    assert change.at.utcoffset().total_seconds() == 0
+    assert abs((timezone.now() - change.at).total_seconds()) < 60
 
 
 # --- queries ----------------------------------------------------------------------------------
