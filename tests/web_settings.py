@@ -18,3 +18,9 @@ if os.environ.get("HEPATRIAL_TEST_DB") == "postgres":
 from hepatrial.web.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, as in production (WAL, IMMEDIATE transactions): the in-memory test
+    # database uses shared-cache locking, which fails concurrent writers at once
+    # ("table is locked") instead of queueing them as the real database does.
+    DATABASES["default"]["TEST"] = {"NAME": str(HOME / "test.sqlite3")}  # noqa: F405

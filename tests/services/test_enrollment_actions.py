@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from builders import example
@@ -40,7 +41,7 @@ def test_enrollment_needs_a_confirmed_decision_and_a_current_consent(personas, e
     consent(personas, eligible)
     subject = do_enroll(coordinator, eligible)
     assert subject.subject_id == "SYSU3-001"
-    assert subject.anchor_date == timezone.localdate(subject.enrolled_at, timezone=__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    assert subject.anchor_date == timezone.localdate(subject.enrolled_at, timezone=ZoneInfo("Asia/Shanghai"))
     with pytest.raises(ActionError, match="Already enrolled as SYSU3-001"):
         do_enroll(coordinator, eligible)
     event = AuditEvent.objects.get(action="enroll")
@@ -120,3 +121,37 @@ def test_an_old_consent_version_needs_re_consent(personas, eligible, amended_pro
     consent(personas, eligible, version="2.0", minutes_ago=1)
     assert not needs_reconsent(eligible)
     assert do_enroll(personas.actor("coordinator_a"), eligible).subject_id == "SYSU3-001"
+
+
+def test_withdrawing_after_a_re_consent_leaves_no_consent(personas, eligible, amended_protocol):
+    """Review finding: the superseded 1.0 consent must not come back as 'active'."""
+    do_decide_eligibility(personas.actor("investigator_a"), eligible, "confirmed")
+    consent(personas, eligible, version="1.0", minutes_ago=60)
+    newer = consent(personas, eligible, version="2.0", minutes_ago=30)
+    do_enroll(personas.actor("coordinator_a"), eligible)
+    do_withdraw_consent(personas.actor("coordinator_a"), newer, timezone.now() - timedelta(minutes=1), "no_further_data", "moved away")
+    assert active_consent(eligible) is None and not needs_reconsent(eligible)
+    assert eligible.consents.filter(withdrawn_at__isnull=True).count() == 0
+    assert AuditEvent.objects.filter(action="withdraw_consent").count() == 2  # both versions, each audited
+
+
+def test_the_same_hospital_record_number_is_not_enrolled_twice(personas):
+    ids = []
+    for _ in range(2):
+        s = do_screen(personas.actor("coordinator_a"), personas.site_a, example("eligible-aclf"),
+                      {"name": "Li Na", "hospital_record_number": "HRN-1"})  # fmt: skip
+        do_decide_eligibility(personas.actor("investigator_a"), s, "confirmed")
+        consent(personas, s)
+        ids.append(s)
+    assert do_enroll(personas.actor("coordinator_a"), ids[0]).subject_id == "SYSU3-001"
+    with pytest.raises(ActionError, match="already enrolled as SYSU3-001"):
+        do_enroll(personas.actor("coordinator_a"), ids[1])
+
+
+def test_a_consent_cannot_predate_its_document_or_be_out_of_range(personas, eligible):
+    from datetime import datetime, timezone as dt_tz
+
+    with pytest.raises(Invalid, match="cannot predate the document"):
+        do_record_consent(personas.actor("coordinator_a"), eligible, "1.0", datetime(2023, 6, 30, tzinfo=dt_tz.utc))
+    with pytest.raises(Invalid):
+        do_record_consent(personas.actor("coordinator_a"), eligible, "1.0", datetime(1, 1, 1, tzinfo=dt_tz.utc))

@@ -5,6 +5,7 @@ move open -> answered -> closed (-> closed_modified); every change is audited.""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from hepatrial.services.errors import ActionError, Conflict, Invalid, NotAllowed, NotFound
 from hepatrial.services.forms import do_save_form, visit_grid, warning_key
@@ -130,6 +131,12 @@ def test_a_visit_outside_its_window_opens_a_query_on_the_visit_date(personas, su
     """Day 7 is due on days 6-8 (window +/- 1, parameter dosing_window_days): day 10 is late."""
     from datetime import timedelta
 
+    from hepatrial.web.trial.models import Subject
+
+    # arrange: day 0 was 20 days ago, so day 10 is in the past
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=subject.anchor_date - timedelta(days=20))
+    subject.refresh_from_db()
+
     late = subject.anchor_date + timedelta(days=10)
     values = {"sample_datetime": f"{late.isoformat()}T07:00", "total_bilirubin": "250"}
     result = do_save_form(personas.actor("coordinator_a"), subject, "day_7", "lab_panel", values,
@@ -144,3 +151,97 @@ def test_a_visit_outside_its_window_opens_a_query_on_the_visit_date(personas, su
     window[0].refresh_from_db()
     assert window[0].state == "closed"
     assert result.entry.pk == window[0].form_entry_id
+
+
+# --- review findings ------------------------------------------------------------------------------
+def test_no_data_of_a_later_visit_after_a_no_further_data_withdrawal(personas, subject):
+    from datetime import timedelta
+
+    from hepatrial.services.enrollment import do_withdraw_consent
+    from hepatrial.web.trial.models import Subject
+
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=subject.anchor_date - timedelta(days=10))
+    subject.refresh_from_db()
+    day0 = subject.anchor_date
+    values = {"sample_datetime": f"{day0.isoformat()}T07:00", "total_bilirubin": "250"}
+    save(personas, subject, values)  # day 0: before the withdrawal
+    consent = subject.screening.consents.get()
+    withdrawn = timezone.now() - timedelta(days=5)
+    # arrange: the consent was given before the withdrawal date used here
+    type(consent).objects.filter(pk=consent.pk).update(obtained_at=withdrawn - timedelta(days=6))
+    consent.refresh_from_db()
+    do_withdraw_consent(personas.actor("coordinator_a"), consent, withdrawn, "no_further_data", "moved away")
+    later = day0 + timedelta(days=7)
+    with pytest.raises(Invalid, match="withdrawn for any further data"):
+        do_save_form(personas.actor("coordinator_a"), subject, "day_7", "lab_panel",
+                     {"sample_datetime": f"{later.isoformat()}T07:00"}, expected_version=None, visit_date=later)  # fmt: skip
+    # data of a visit before the withdrawal can still be corrected, with a reason
+    assert save(personas, subject, {**values, "total_bilirubin": "251"}, version=1, reason="lab re-issued").entry.version == 2
+
+
+def test_visit_dates_are_real(personas, subject):
+    from datetime import timedelta
+
+    future = subject.anchor_date + timedelta(days=400)
+    with pytest.raises(Invalid, match="in the future"):
+        do_save_form(personas.actor("coordinator_a"), subject, "day_0", "lab_panel", labs(subject),
+                     expected_version=None, visit_date=future)  # fmt: skip
+    with pytest.raises(Invalid, match="before day 0"):
+        do_save_form(personas.actor("coordinator_a"), subject, "day_0", "lab_panel", labs(subject),
+                     expected_version=None, visit_date=subject.anchor_date - timedelta(days=1))  # fmt: skip
+    with pytest.raises(Invalid, match="Give the visit date"):
+        do_save_form(personas.actor("coordinator_a"), subject, "day_0", "lab_panel", labs(subject),
+                     expected_version=None, visit_date=None)  # fmt: skip
+
+
+@pytest.mark.parametrize("sequence", [0, 2, 40000, True])
+def test_a_scheduled_form_is_entered_once(personas, subject, sequence):
+    with pytest.raises(Invalid, match="once per visit"):
+        save(personas, subject, labs(subject), sequence=sequence)
+
+
+def test_a_status_change_is_audited_and_datetimes_compare_as_instants(personas, subject):
+    day0 = subject.anchor_date.isoformat()
+    save(personas, subject, {"sample_datetime": f"{day0}T07:00+08:00", "total_bilirubin": "250"})
+    # the same instant in UTC is no change: no reason needed, no audit row for it
+    save(personas, subject, {"sample_datetime": f"{day0}T07:00+08:00", "total_bilirubin": "250"}, version=1, complete=False)
+    rows = AuditEvent.objects.filter(action="update_form")
+    assert [(r.field, r.old, r.new) for r in rows] == [("day_0/lab_panel.status", "complete", "started")]
+    from datetime import datetime
+    from datetime import timezone as dt_tz
+
+    utc = datetime.fromisoformat(f"{day0}T07:00+08:00").astimezone(dt_tz.utc)
+    save(personas, subject, {"sample_datetime": utc.isoformat(), "total_bilirubin": "250"}, version=2, complete=False)
+    assert not AuditEvent.objects.filter(field="day_0/lab_panel.sample_datetime", action="update_form").exists()
+
+
+def test_a_confirmation_answers_an_open_query_and_leaves_closing_to_the_monitor(personas, subject):
+    first = save(personas, subject, labs(subject, total_bilirubin="15"))
+    query = next(q for q in first.opened_queries if q.check_id == "bilirubin_looks_like_mg_dl")
+    warning = next(w for w in first.warnings if w.code == "bilirubin_looks_like_mg_dl")
+    save(personas, subject, labs(subject, total_bilirubin="15"), version=1,
+         confirmations={warning_key(warning): "Gilbert's: truly 15 umol/L"})  # fmt: skip
+    query.refresh_from_db()
+    assert query.state == "answered"
+    assert query.messages.last().text == "Confirmed as entered: Gilbert's: truly 15 umol/L"
+    assert do_close_query(personas.actor("monitor_a"), query, "accepted").state == "closed"
+
+
+def test_a_visit_date_change_marks_a_closed_window_query_modified(personas, subject):
+    from datetime import timedelta
+
+    from hepatrial.web.trial.models import Subject
+
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=subject.anchor_date - timedelta(days=20))
+    subject.refresh_from_db()
+    late = subject.anchor_date + timedelta(days=10)
+    result = do_save_form(personas.actor("coordinator_a"), subject, "day_7", "lab_panel",
+                          {"sample_datetime": f"{late.isoformat()}T07:00"}, expected_version=None, visit_date=late)  # fmt: skip
+    query = next(q for q in result.opened_queries if q.check_id == "visit_window")
+    do_close_query(personas.actor("monitor_a"), query, "accepted: patient came late")
+    later = late + timedelta(days=1)
+    do_save_form(personas.actor("coordinator_a"), subject, "day_7", "lab_panel",
+                 {"sample_datetime": f"{later.isoformat()}T07:00"}, expected_version=1, visit_date=later,
+                 reason="visit date corrected from the ward log")  # fmt: skip
+    query.refresh_from_db()
+    assert query.state == "closed_modified"

@@ -48,13 +48,33 @@ def test_only_an_investigator_decides_and_an_override_needs_a_reason(personas):
     decision = do_decide_eligibility(investigator, screening, "overridden", "diabetes history checked: none")
     assert decision.eligible
     event = AuditEvent.objects.get(action="decide_eligibility")
-    assert (event.new, event.reason, event.username) == ("overridden", "diabetes history checked: none", "investigator_a")
+    # the audit row names the unknown criteria the override resolves (incomplete.json: E4, E5)
+    assert (event.new, event.reason, event.username) == (
+        "overridden", "diabetes history checked: none [unknown criteria resolved: E4, E5]", "investigator_a",
+    )  # fmt: skip
     # changing it later needs a reason and keeps the old value in the audit trail
     with pytest.raises(Invalid):
         do_decide_eligibility(investigator, screening, "not_eligible")
     do_decide_eligibility(investigator, screening, "not_eligible", "diabetes found in old records")
     change = AuditEvent.objects.filter(action="decide_eligibility").last()
-    assert (change.old, change.new, change.reason) == ("overridden", "not_eligible", "diabetes found in old records")
+    assert (change.old, change.new) == ("overridden", "not_eligible")
+    assert change.reason.startswith("diabetes found in old records")
+
+
+def test_no_waiver_of_a_criterion_the_data_decided(personas):
+    """GCP allows no eligibility waivers: age 80 fails I1; no override enrolls them."""
+    screening = do_screen(personas.actor("coordinator_a"), personas.site_a, {**example("eligible-aclf"), "age": 80})
+    assert screening.failing == ["I1"]
+    with pytest.raises(ActionError, match="only resolve criteria the data left unknown; I1 excluded"):
+        do_decide_eligibility(personas.actor("investigator_a"), screening, "overridden", "I think it is fine")
+    assert not hasattr(Screening.objects.get(pk=screening.pk), "decision")
+
+
+def test_declaring_an_eligible_candidate_not_eligible_needs_a_reason(personas):
+    screening = do_screen(personas.actor("coordinator_a"), personas.site_a, example("eligible-aclf"))
+    with pytest.raises(Invalid, match="Say why"):
+        do_decide_eligibility(personas.actor("investigator_a"), screening, "not_eligible")
+    assert not do_decide_eligibility(personas.actor("investigator_a"), screening, "not_eligible", "recent variceal bleed").eligible
 
 
 def test_audit_rows_cannot_be_changed_or_deleted_by_the_application(personas):

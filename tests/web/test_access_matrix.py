@@ -58,6 +58,7 @@ W_RAISE = lambda w: {"field": "inr", "text": "1.8?"}  # noqa: E731
 W_ANSWER = lambda w: {"action": "answer", "text": "Checked against the source"}  # noqa: E731
 
 F_A = "subjects/{subject}/visits/day_0/lab_panel"
+U_A = "subjects/{subject}/visits/unscheduled/lab_panel"  # a repeatable (unscheduled) visit
 FA = "/api/subjects/{subject}/visits/day_0/forms/lab_panel"
 
 # fmt: off
@@ -94,6 +95,8 @@ MATRIX = [
     ("login",                    "GET",  "/login/",                               None,       (200, 200, 200, 200, 200, 200, 200, 200)),
     ("logout",                   "GET",  "/logout/",                              None,       (405, 405, 405, 405, 405, 405, 405, 405)),
     ("logout",                   "POST", "/logout/",                              {},         (302, 302, 302, 302, 302, 302, 302, 302)),
+    ("password_change",          "GET",  "/password/",                            None,       (200, 200, 200, 200, 200, 200, 200, 302)),
+    ("password_change",          "POST", "/password/",                            {},         (200, 200, 200, 200, 200, 200, 200, 302)),
     ("home",                     "GET",  "/",                                     None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("screening_new",            "GET",  "/screenings/new/",                      None,       (200, 200, 200, 403, 403, 403, 403, 302)),
     ("screening_detail",         "GET",  "/screenings/{new}/",                    None,       (200, 404, 200, 200, 200, 200, 200, 302)),
@@ -107,7 +110,7 @@ MATRIX = [
     ("subject_withdraw",         "POST", "/subjects/{subject}/withdraw/",         W_WITHDRAW, (302, 404, 302, 403, 403, 403, 403, 302)),
     ("form_entry",               "GET",  f"/{F_A}/",                              None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("form_entry",               "POST", f"/{F_A}/",                              W_FORM,     (302, 404, 302, 403, 403, 403, 403, 302)),
-    ("form_entry_seq",           "GET",  f"/{F_A}/2/",                            None,       (200, 404, 200, 200, 200, 200, 200, 302)),
+    ("form_entry_seq",           "GET",  f"/{U_A}/2/",                            None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("form_raise_query",         "POST", f"/{F_A}/query/",                        W_RAISE,    (403, 404, 403, 302, 302, 403, 403, 302)),
     ("form_raise_query_seq",     "GET",  f"/{F_A}/1/query/",                      None,       (405, 405, 405, 405, 405, 405, 405, 302)),
     ("query_list",               "GET",  "/queries/",                             None,       (200, 200, 200, 200, 200, 200, 200, 302)),

@@ -245,7 +245,7 @@ def test_unknown_visit_or_form_is_404(client, personas):
     assert client.get(form_url(subject, form="smt_given")).status_code == 404  # not a screening-visit form
 
 
-def test_soft_warning_saves_and_opens_a_query_then_confirmation_closes_it(client, personas):
+def test_soft_warning_saves_and_opens_a_query_then_confirmation_answers_it(client, personas):
     subject = enrolled(personas)
     login(client, personas, "coordinator_a")
     response = client.post(form_url(subject), lab_post(subject, 15), follow=True)
@@ -257,11 +257,11 @@ def test_soft_warning_saves_and_opens_a_query_then_confirmation_closes_it(client
     query = DataQuery.objects.get(field="total_bilirubin")
     assert query.state == "open" and query.check_id == "bilirubin_looks_like_mg_dl"
     assert f'name="confirm__total_bilirubin:{query.check_id}"' in page
-    # confirm the value with a reason: the check's query closes, the value stays
+    # confirm the value with a reason: the check's query is answered (the monitor closes it), the value stays
     post = {**lab_post(subject, 15, version=1), f"confirm__total_bilirubin:{query.check_id}": "re-checked with the lab: 15 umol/L"}
     assert client.post(form_url(subject), post).status_code == 302
     query.refresh_from_db()
-    assert query.state == "closed"
+    assert query.state == "answered"  # site staff answer; closing is the monitor's
     assert AuditEvent.objects.filter(action="confirm_warning", reason__contains="re-checked").exists()
 
 
@@ -383,3 +383,26 @@ def test_audit_view_by_role_and_site(client, personas, who, status, sees):
     assert response.status_code == status
     if status == 200:
         assert (len(response.context["events"]) > 0) == sees
+
+
+def test_logins_logouts_failures_and_password_changes_are_audited(client, personas):
+    """21 CFR 11.10(d), 11.300(d): access is logged; demo passwords can be changed."""
+    from personas import PASSWORD
+
+    assert not client.login(username="coordinator_a", password="wrong")
+    login(client, personas, "coordinator_a")
+    response = client.post("/password/", {"old_password": PASSWORD, "new_password1": "a-New-passphrase-2026",
+                                          "new_password2": "a-New-passphrase-2026"})  # fmt: skip
+    assert response.status_code == 302
+    client.post("/logout/")
+    actions = list(AuditEvent.objects.filter(model="User").values_list("action", "username"))
+    assert actions == [("login_failed", "coordinator_a"), ("login", "coordinator_a"),
+                       ("change_password", "coordinator_a"), ("logout", "coordinator_a")]  # fmt: skip
+    assert client.login(username="coordinator_a", password="a-New-passphrase-2026")
+    # account events belong to no site: the admin sees them in the audit view, site staff do not
+    client.logout()
+    login(client, personas, "admin")
+    assert "login_failed" in client.get("/audit/").content.decode()
+    client.logout()
+    login(client, personas, "coordinator_a")
+    assert "login_failed" not in client.get("/audit/").content.decode()

@@ -114,7 +114,10 @@ def _parse_number(raw: Any, spec: FieldSpec) -> float:
     if isinstance(raw, bool):
         raise _Invalid("type", f"{spec.label}: {raw!r} is a yes/no value, not a number.")
     if isinstance(raw, (int, float, Decimal)):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:
+            raise _Invalid("type", f"{spec.label}: {_shown(raw)} is too large to be a number here.") from None
     elif isinstance(raw, str):
         text = raw.strip()
         if _DECIMAL_COMMA.fullmatch(text):

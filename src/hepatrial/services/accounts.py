@@ -131,3 +131,17 @@ def user_for_token(token: str):
         return None
     ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
     return found.user
+
+
+def record_access(action: str, *, username: str, user=None, route: str = "web", detail: str = "") -> None:
+    """A login, logout, failed login or password change (21 CFR 11.10(d), 11.300(d)).
+
+    Written in its own transaction: a failed login has no other write to join."""
+    from hepatrial.web.trial.models import AuditEvent
+
+    with transaction.atomic():
+        AuditEvent.objects.create(
+            at=timezone.now(), user=user if user is not None and user.is_authenticated else None,
+            username=username[:150], route=route, action=action, model="User",
+            object_id=str(user.pk) if user is not None and user.is_authenticated else "", reason=detail,
+        )  # fmt: skip

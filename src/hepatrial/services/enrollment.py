@@ -17,13 +17,30 @@ from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import Consent, Screening, Subject
 
 
+def _too_early(when: datetime) -> bool:
+    """Before 1900: not a real date here (and date arithmetic near year 1 overflows)."""
+    return when.year < 1900
+
+
 def current_consent_version() -> str:
     return current_protocol().current_consent_version
 
 
 def active_consent(screening: Screening) -> Consent | None:
-    """The latest consent not withdrawn, if any."""
-    return screening.consents.filter(withdrawn_at__isnull=True).order_by("-obtained_at").first()
+    """The latest consent, unless it was withdrawn. A re-consent supersedes the
+    earlier ones: withdrawing after it leaves no consent, never an older one."""
+    latest = screening.consents.order_by("-obtained_at", "-pk").first()
+    return latest if latest is not None and latest.withdrawn_at is None else None
+
+
+def no_further_data_since(screening: Screening) -> datetime | None:
+    """When consent was withdrawn with the scope 'no further data', if it was."""
+    withdrawn = (
+        screening.consents.filter(withdrawal_scope=Consent.Scope.NO_FURTHER_DATA, withdrawn_at__isnull=False)
+        .order_by("withdrawn_at")
+        .first()
+    )
+    return withdrawn.withdrawn_at if withdrawn else None
 
 
 def needs_reconsent(screening: Screening) -> bool:
@@ -35,9 +52,12 @@ def needs_reconsent(screening: Screening) -> bool:
 @transaction.atomic
 def do_record_consent(actor: Actor, screening: Screening, version: str, obtained_at: datetime) -> Consent:
     require(actor, "consent", screening.site)
-    versions = [d.version for d in current_protocol().consent_documents]
-    if version not in versions:
+    documents = {d.version: d for d in current_protocol().consent_documents}
+    if version not in documents:
         raise Invalid(_("Unknown consent document version %(v)s.") % {"v": version}, field="version")
+    if _too_early(obtained_at) or obtained_at.date() < documents[version].effective:
+        raise Invalid(_("Consent to version %(v)s cannot predate the document (effective %(d)s).")
+                      % {"v": version, "d": documents[version].effective.isoformat()}, field="obtained_at")  # fmt: skip
     if obtained_at > timezone.now():
         raise Invalid(_("The consent time is in the future."), field="obtained_at")
     consent = Consent.objects.create(
@@ -50,22 +70,28 @@ def do_record_consent(actor: Actor, screening: Screening, version: str, obtained
 
 @transaction.atomic
 def do_withdraw_consent(actor: Actor, consent: Consent, withdrawn_at: datetime, scope: str, reason: str) -> Consent:
+    """Withdraw consent: it covers the person, so every consent still open
+    (the one named and any earlier version) is withdrawn, each audited."""
     consent = Consent.objects.select_for_update().get(pk=consent.pk)
     screening = consent.screening
     require(actor, "consent", screening.site)
     if consent.withdrawn_at is not None:
         raise ActionError(_("This consent is already withdrawn."))
+    if _too_early(withdrawn_at):
+        raise Invalid(_("The withdrawal time is not a real date."), field="withdrawn_at")
     if scope not in Consent.Scope.values:
         raise Invalid(_("Choose what the withdrawal covers."), field="scope")
     if withdrawn_at > timezone.now() or withdrawn_at < consent.obtained_at:
         raise Invalid(_("The withdrawal time must be after the consent and not in the future."), field="withdrawn_at")
     if not reason.strip():
         raise Invalid(_("A withdrawal needs a reason (the subject's words or 'declined to say')."), field="reason")
-    consent.withdrawn_at, consent.withdrawal_scope = withdrawn_at, scope
-    consent.save()
     subject_id = getattr(getattr(screening, "subject", None), "subject_id", "")
-    record(actor, "withdraw_consent", consent, old=None, new={"withdrawn_at": withdrawn_at, "scope": scope},
-           reason=reason.strip(), site=screening.site, subject_id=subject_id)  # fmt: skip
+    for open_consent in screening.consents.select_for_update().filter(withdrawn_at__isnull=True):
+        open_consent.withdrawn_at, open_consent.withdrawal_scope = withdrawn_at, scope
+        open_consent.save()
+        record(actor, "withdraw_consent", open_consent, old=None, new={"withdrawn_at": withdrawn_at, "scope": scope},
+               reason=reason.strip(), site=screening.site, subject_id=subject_id)  # fmt: skip
+    consent.refresh_from_db()
     return consent
 
 
@@ -83,6 +109,11 @@ def do_enroll(actor: Actor, screening: Screening) -> Subject:
     consent = active_consent(screening)
     if consent is None:
         raise ActionError(_("No consent is recorded (or it was withdrawn)."))
+    record_number = getattr(getattr(screening, "identity", None), "hospital_record_number", "")
+    if record_number:
+        twin = Subject.objects.filter(site=site, screening__identity__hospital_record_number=record_number).first()
+        if twin is not None:
+            raise ActionError(_("This hospital record number is already enrolled as %(id)s.") % {"id": twin.subject_id})
     if consent.version != current_consent_version():
         raise ActionError(_("Consent is to version %(old)s; the current version is %(new)s: re-consent first.")
                           % {"old": consent.version, "new": current_consent_version()})  # fmt: skip

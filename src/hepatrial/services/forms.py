@@ -5,11 +5,12 @@ stale version is a conflict, never a silent overwrite."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +18,7 @@ from hepatrial.core.forms import FieldIssue, FormError, validate_form
 from hepatrial.core.schedule import PlannedVisit, planned_visits
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import jsonable, record
+from hepatrial.services.enrollment import no_further_data_since
 from hepatrial.services.errors import Conflict, Invalid, NotFound
 from hepatrial.services.protocol import current_protocol
 from hepatrial.services.queries import OPEN_STATES, open_check_query, settle_after_save
@@ -79,6 +81,13 @@ def do_save_form(
         raise NotFound(_("No such visit or form in the protocol.")) from None
     if form_id not in visit.forms:
         raise NotFound(_("The visit %(v)s has no form %(f)s.") % {"v": visit.label, "f": form_id})
+    max_sequence = max_sequence_of(visit)
+    if not sequence_allowed(visit, sequence):
+        raise Invalid(_("This form is entered once per visit.") if max_sequence == 1
+                      else _("Unscheduled visits are numbered 1 to %(n)s.") % {"n": MAX_REPEATS}, field="sequence")  # fmt: skip
+    _check_visit_date(subject, visit, visit_date, complete)
+    if any("\x00" in str(k) + str(v) for k, v in (confirmations or {}).items()):
+        raise Invalid(_("A confirmation contains a NUL character."), field="confirmations")
     entry = (
         FormEntry.objects.select_for_update()
         .filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence)
@@ -100,7 +109,7 @@ def do_save_form(
     if errors:
         raise Invalid(_("The form has errors; nothing was saved."), errors=_errors(errors))
 
-    new_data = jsonable(validation.cleaned)
+    new_data = jsonable(_in_utc(validation.cleaned))
     old_data = entry.data if entry else {}
     changed = {f: (old_data.get(f), v) for f, v in new_data.items() if old_data.get(f) != v}
     old_visit_date = entry.visit_date if entry else None
@@ -113,12 +122,17 @@ def do_save_form(
 
     now = timezone.now()
     status = FormEntry.Status.COMPLETE if complete else FormEntry.Status.STARTED
+    old_status = entry.status if entry else None
     if entry is None:
-        entry = FormEntry.objects.create(
-            subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence, visit_date=visit_date,
-            data=new_data, status=status, version=1, created_at=now, created_by=actor.user,
-            updated_at=now, updated_by=actor.user,
-        )  # fmt: skip
+        try:
+            with transaction.atomic():
+                entry = FormEntry.objects.create(
+                    subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence, visit_date=visit_date,
+                    data=new_data, status=status, version=1, created_at=now, created_by=actor.user,
+                    updated_at=now, updated_by=actor.user,
+                )  # fmt: skip
+        except IntegrityError:  # another first save of the same form committed a moment ago
+            raise Conflict(_("Someone saved this form at the same moment. Reload it; nothing of yours was saved.")) from None
         action = "create_form"
     else:
         entry.data, entry.visit_date, entry.status = new_data, visit_date, status
@@ -128,28 +142,73 @@ def do_save_form(
         action = "update_form"
 
     audit = {"site": subject.site, "subject_id": subject.subject_id}
-    where = f"{visit_id}/{form_id}"
+    where = f"{visit_id}/{form_id}" + (f"#{sequence}" if sequence != 1 else "")
     if old_visit_date != visit_date:
         record(actor, action, entry, field=f"{where}.visit_date", old=old_visit_date, new=visit_date, reason=reason, **audit)
+    if old_status != status:
+        record(actor, action, entry, field=f"{where}.status", old=old_status, new=status, reason=reason, **audit)
     for field, (old, new) in changed.items():
         record(actor, action, entry, field=f"{where}.{field}", old=old, new=new, reason=reason, **audit)
 
     confirmations = confirmations or {}
     opened: list[DataQuery] = []
     still_warning: set[tuple[str, str]] = set()
+    confirmed: dict[tuple[str, str], str] = {}
     for warning in validation.warnings:
-        confirmed = (confirmations.get(warning_key(warning)) or "").strip()
-        if confirmed:
-            record(actor, "confirm_warning", entry, field=f"{where}.{issue_field(warning)}", new=new_data.get(warning.field or ""),
-                   reason=f"{warning.code}: {confirmed}", **audit)  # fmt: skip
-            continue
         field = issue_field(warning)
+        why = str(confirmations.get(warning_key(warning)) or "").strip()
+        if why:
+            record(actor, "confirm_warning", entry, field=f"{where}.{field}", new=new_data.get(warning.field or ""),
+                   reason=f"{warning.code}: {why}", **audit)  # fmt: skip
+            confirmed[(field, warning.code)] = why
+            continue
         still_warning.add((field, warning.code))
         query = open_check_query(actor, entry, field, warning.code, warning.message)
         if query is not None:
             opened.append(query)
-    settle_after_save(actor, entry, still_warning, set(changed))
+    changed_fields = set(changed) | ({VISIT_DATE_FIELD} if old_visit_date != visit_date else set())
+    settle_after_save(actor, entry, still_warning, changed_fields, confirmed)
     return SaveResult(entry, opened, list(validation.warnings))
+
+
+#: An unscheduled visit may be entered this many times per subject.
+MAX_REPEATS = 99
+
+
+def max_sequence_of(visit: Any) -> int:
+    """How many times a visit's forms may be entered: unscheduled visits repeat."""
+    return MAX_REPEATS if visit.kind == "unscheduled" else 1
+
+
+def sequence_allowed(visit: Any, sequence: Any) -> bool:
+    return not isinstance(sequence, bool) and isinstance(sequence, int) and 1 <= sequence <= max_sequence_of(visit)
+
+
+def _in_utc(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """Date-times in UTC, so the same instant entered in two offsets is one value."""
+    return {k: v.astimezone(dt_timezone.utc) if isinstance(v, datetime) else v for k, v in cleaned.items()}
+
+
+def _check_visit_date(subject: Subject, visit: Any, visit_date: date | None, complete: bool) -> None:
+    """A visit date is real: not in the future, not before day 0 for a visit
+    after it, present on a complete form, and not after a 'no further data'
+    withdrawal of consent."""
+    if visit_date is None:
+        if complete:
+            raise Invalid(_("Give the visit date."), field="visit_date")
+        return
+    today = timezone.localdate(timezone.now(), ZoneInfo(subject.site.time_zone))
+    if visit_date > today:
+        raise Invalid(_("The visit date %(d)s is in the future.") % {"d": visit_date.isoformat()}, field="visit_date")
+    if visit.kind == "scheduled" and subject.anchor_date and visit_date < subject.anchor_date:
+        raise Invalid(_("The visit date is before day 0 (%(d)s).") % {"d": subject.anchor_date.isoformat()}, field="visit_date")
+    stopped = no_further_data_since(subject.screening)
+    if stopped is not None and visit_date > timezone.localdate(stopped, ZoneInfo(subject.site.time_zone)):
+        raise Invalid(
+            _("Consent was withdrawn for any further data on %(d)s: no data of a later visit can be entered.")
+            % {"d": timezone.localdate(stopped, ZoneInfo(subject.site.time_zone)).isoformat()},
+            field="visit_date",
+        )
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ def _import_row(actor: Actor, i: int, row: Any) -> RowResult:
         raise ActionError(_("Missing keys: %(k)s") % {"k": ", ".join(missing)})
     if not isinstance(row["values"], dict):
         raise ActionError(_("values must be an object of field id to value"), field="values")
+    for key, kind, what in (("subject_id", str, "text"), ("visit_id", str, "text"), ("form_id", str, "text"),
+                            ("reason", str, "text"), ("visit_date", str, "a date, YYYY-MM-DD"),
+                            ("sequence", int, "a whole number"), ("complete", bool, "true or false")):  # fmt: skip
+        value = row.get(key)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise ActionError(_("%(k)s must be %(w)s") % {"k": key, "w": what}, field=key)
     subject = Subject.objects.filter(subject_id=row["subject_id"], site__in=visible_sites(actor)).first()
     if subject is None:
         raise ActionError(_("No subject %(s)s that you may see.") % {"s": row["subject_id"]}, field="subject_id")

@@ -47,13 +47,31 @@ def open_check_query(actor: Actor, entry: FormEntry, field: str, check_id: str, 
     return query
 
 
-def settle_after_save(actor: Actor, entry: FormEntry, still_warning: set[tuple[str, str]], changed: set[str]) -> list[DataQuery]:
-    """After a save: check queries whose check no longer fires close themselves;
-    a closed query whose value changed becomes closed_modified."""
+def settle_after_save(
+    actor: Actor,
+    entry: FormEntry,
+    still_warning: set[tuple[str, str]],
+    changed: set[str],
+    confirmed: dict[tuple[str, str], str] | None = None,
+) -> list[DataQuery]:
+    """After a save: a check query whose check no longer fires closes itself; one
+    the user confirmed (value right as entered) is *answered* with the reason,
+    for the monitor to close; a closed query whose value changed becomes
+    closed_modified."""
+    confirmed = confirmed or {}
     settled = []
     for query in entry.queries.select_for_update():
         old = query.state
-        if query.state in OPEN_STATES and query.check_id and (query.field, query.check_id) not in still_warning:
+        key = (query.field, query.check_id)
+        if query.state == DataQuery.State.OPEN and query.check_id and key in confirmed:
+            query.state = DataQuery.State.ANSWERED
+            query.updated_at = timezone.now()
+            query.save()
+            _message(query, actor, "answer", _("Confirmed as entered: %(why)s") % {"why": confirmed[key]})
+            _audit(actor, query, "answer_query", old, confirmed[key])
+            settled.append(query)
+            continue
+        if query.state in OPEN_STATES and query.check_id and key not in still_warning and key not in confirmed:
             query.state = DataQuery.State.CLOSED
             query.value_when_closed = entry.data.get(query.field)
             text = _("Closed by the system: the value no longer trips the check.")

@@ -69,15 +69,27 @@ def do_decide_eligibility(actor: Actor, screening: Screening, decision: str, rea
     reason = reason.strip()
     if decision == choices.CONFIRMED and screening.verdict != "eligible":
         raise ActionError(_("The screening is not 'eligible': override with a reason instead."), field="decision")
-    if decision == choices.OVERRIDDEN and not reason:
-        raise Invalid(_("An override needs a reason."), field="reason")
+    if decision == choices.OVERRIDDEN:
+        if not reason:
+            raise Invalid(_("An override needs a reason."), field="reason")
+        if screening.failing:
+            # GCP allows no eligibility waivers: an investigator resolves what the
+            # data left unknown, never a criterion the data decided.
+            raise ActionError(
+                _("An override can only resolve criteria the data left unknown; %(ids)s excluded the candidate.")
+                % {"ids": ", ".join(screening.failing)},
+                field="decision",
+            )
+    if decision == choices.NOT_ELIGIBLE and screening.verdict == "eligible" and not reason:
+        raise Invalid(_("Say why a candidate the criteria found eligible is not eligible."), field="reason")
     existing = EligibilityDecision.objects.filter(screening=screening).first()
     now = timezone.now()
     if existing is None:
         made = EligibilityDecision.objects.create(
             screening=screening, decision=decision, reason=reason, decided_by=actor.user, decided_at=now
         )
-        record(actor, "decide_eligibility", made, field="decision", new=decision, reason=reason, site=screening.site)
+        record(actor, "decide_eligibility", made, field="decision", new=decision, reason=_with_unknown(screening, reason),
+               site=screening.site)  # fmt: skip
         return made
     if hasattr(screening, "subject"):
         raise ActionError(_("The subject is enrolled; the eligibility decision can no longer change."))
@@ -86,5 +98,16 @@ def do_decide_eligibility(actor: Actor, screening: Screening, decision: str, rea
     old = existing.decision
     existing.decision, existing.reason, existing.decided_by, existing.decided_at = decision, reason, actor.user, now
     existing.save()
-    record(actor, "decide_eligibility", existing, field="decision", old=old, new=decision, reason=reason, site=screening.site)
+    record(actor, "decide_eligibility", existing, field="decision", old=old, new=decision,
+           reason=_with_unknown(screening, reason), site=screening.site)  # fmt: skip
     return existing
+
+
+def unknown_criteria(screening: Screening) -> list[str]:
+    return [c["id"] for c in screening.result.get("criteria", []) if c.get("status") == "unknown"]
+
+
+def _with_unknown(screening: Screening, reason: str) -> str:
+    """The reason as given, with the criteria the decision resolves (an override's subject)."""
+    unknown = unknown_criteria(screening)
+    return f"{reason} [unknown criteria resolved: {', '.join(unknown)}]" if unknown and reason else reason

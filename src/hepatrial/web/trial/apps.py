@@ -6,3 +6,22 @@ class TrialConfig(AppConfig):
     label = "trial"
     verbose_name = "Trial"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+
+        from hepatrial.services.accounts import record_access
+
+        def logged_in(sender, request, user, **kwargs):
+            record_access("login", username=user.get_username(), user=user)
+
+        def logged_out(sender, request, user, **kwargs):
+            if user is not None:
+                record_access("logout", username=user.get_username(), user=user)
+
+        def login_failed(sender, credentials, request=None, **kwargs):
+            record_access("login_failed", username=str(credentials.get("username", "")))
+
+        user_logged_in.connect(logged_in, weak=False, dispatch_uid="hepatrial-audit-login")
+        user_logged_out.connect(logged_out, weak=False, dispatch_uid="hepatrial-audit-logout")
+        user_login_failed.connect(login_failed, weak=False, dispatch_uid="hepatrial-audit-login-failed")

@@ -360,7 +360,7 @@ class QueryFilterForm(forms.Form):
     subject = forms.CharField(label=_("Subject"), required=False)
     form = forms.ChoiceField(label=_("Form"), required=False)
     state = forms.ChoiceField(label=_("State"), required=False, choices=[("", _("any")), *DataQuery.State.choices])
-    min_age_days = forms.IntegerField(label=_("Open at least (days)"), required=False, min_value=0)
+    min_age_days = forms.IntegerField(label=_("Open at least (days)"), required=False, min_value=0, max_value=36500)
 
     def __init__(self, *args, sites=(), form_choices=(), **kwargs):
         super().__init__(*args, **kwargs)

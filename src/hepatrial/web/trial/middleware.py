@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from django.http import HttpResponseBadRequest
 from django.utils import timezone
 
 
@@ -22,3 +23,25 @@ class SiteTimeZoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class RejectNulMiddleware:
+    """Refuse a request whose path, query or form fields contain a NUL character:
+    no clinical value has one, and PostgreSQL cannot store or compare it (400,
+    not a server error). The API checks its JSON bodies itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):  # the API answers in JSON, with its own NUL check
+            return self.get_response(request)
+        if "\x00" in request.path or self._has_nul(request.GET) or (
+            request.method == "POST" and request.content_type != "application/json" and self._has_nul(request.POST)
+        ):
+            return HttpResponseBadRequest("A NUL character is not allowed in a request.")
+        return self.get_response(request)
+
+    @staticmethod
+    def _has_nul(query) -> bool:
+        return any("\x00" in key or any("\x00" in v for v in query.getlist(key)) for key in query)

@@ -8,6 +8,7 @@ FORM = "subjects/<str:subject_id>/visits/<slug:visit_id>/<slug:form_id>/"
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="trial/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", views.PasswordChange.as_view(), name="password_change"),
     path("", views.home, name="home"),
     path("screenings/new/", views.screening_new, name="screening_new"),
     path("screenings/<int:pk>/", views.screening_detail, name="screening_detail"),

@@ -17,6 +17,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
+from django.contrib.auth import views as auth_views
+from django.urls import reverse_lazy
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from hepatrial.services.accounts import record_access
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
 from hepatrial.services.enrollment import (
     active_consent,
@@ -34,7 +37,7 @@ from hepatrial.services.enrollment import (
     needs_reconsent,
 )
 from hepatrial.services.errors import ActionError, Conflict, Invalid
-from hepatrial.services.forms import do_save_form, visit_grid
+from hepatrial.services.forms import do_save_form, sequence_allowed, visit_grid
 from hepatrial.services.protocol import current_protocol
 from hepatrial.services.queries import (
     CLOSED_STATES,
@@ -61,7 +64,7 @@ from hepatrial.web.trial.forms import (
     lab_rows,
 )
 from hepatrial.web.trial.templatetags.trial_tags import json_text
-from hepatrial.web.trial.models import AuditEvent, DataQuery, FormEntry, Screening, Subject
+from hepatrial.web.trial.models import Role, AuditEvent, DataQuery, FormEntry, Screening, Subject
 
 AUDIT_PAGE_ROWS = 500
 
@@ -330,7 +333,7 @@ def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
         visit, spec = protocol.visit(visit_id), protocol.form(form_id)
     except KeyError:
         raise Http404(_("No such visit or form.")) from None
-    if form_id not in visit.forms:
+    if form_id not in visit.forms or not sequence_allowed(visit, sequence):
         raise Http404(_("The visit has no such form."))
     entry = FormEntry.objects.filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence).first()
     return visit, spec, entry
@@ -546,7 +549,10 @@ def _audit_events(request):
         raise PermissionDenied(_("Your role does not allow reading the audit trail."))
     protocol = current_protocol()
     filters = AuditFilterForm(request.GET or None, form_choices=[(f.id, f.title) for f in protocol.forms])
-    events = AuditEvent.objects.filter(site__in=sites).select_related("site")
+    events = AuditEvent.objects.filter(site__in=sites)
+    if actor.role == Role.ADMIN:  # account events (users, logins, tokens) belong to no site
+        events = events | AuditEvent.objects.filter(site__isnull=True)
+    events = events.select_related("site")
     if filters.is_bound and filters.is_valid():
         data = filters.cleaned_data
         if data["subject"]:
@@ -586,7 +592,29 @@ def audit_csv(request):
     for e in events.iterator():
         tz = ZoneInfo(e.site.time_zone) if e.site else utc
         writer.writerow([
-            e.at.astimezone(tz).isoformat(), str(tz), e.at.astimezone(utc).isoformat(), e.username, e.route,
-            e.action, f"{e.model} {e.object_id}", e.subject_id, e.field, json_text(e.old), json_text(e.new), e.reason,
+            _cell(v) for v in (
+                e.at.astimezone(tz).isoformat(), str(tz), e.at.astimezone(utc).isoformat(), e.username, e.route,
+                e.action, f"{e.model} {e.object_id}", e.subject_id, e.field, json_text(e.old), json_text(e.new), e.reason,
+            )
         ])  # fmt: skip
     return response
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection):
+    text starting with = + - @ or a control character gets a leading quote."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Change one's own password (the demo passwords are printed once); audited."""
+
+    template_name = "trial/password_change.html"
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        record_access("change_password", username=self.request.user.get_username(), user=self.request.user)
+        messages.success(self.request, _("Your password was changed."))
+        return response
