@@ -25,8 +25,8 @@ class Personas:
         return Actor(self.users[name], route=route)
 
 
-@pytest.fixture
-def personas(db) -> Personas:
+def make_personas() -> Personas:
+    """Two sites and one user per role, created through the audited actions."""
     a = do_create_site(SYSTEM, "SYSU3", "Third Affiliated Hospital of Sun Yat-sen University", "Asia/Shanghai")
     b = do_create_site(SYSTEM, "GZ2", "Another hospital", "Asia/Shanghai")
     spec = {
@@ -40,6 +40,11 @@ def personas(db) -> Personas:
     }
     users = {name: do_create_staff(SYSTEM, name, role, sites, PASSWORD)[0] for name, (role, sites) in spec.items()}
     return Personas(a, b, users)
+
+
+@pytest.fixture
+def personas(db) -> Personas:
+    return make_personas()
 
 
 @pytest.fixture

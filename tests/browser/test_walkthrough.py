@@ -146,7 +146,7 @@ def test_screen_enroll_enter_query_and_audit(chromium_page, live_server, persona
         page.wait_for_selector("text=Query updated.")
         assert page.inner_text("#query-state") == "Answered"
         walk.shot("query-answered")
-        page.click(f"a[href$='/visits/day_0/lab_panel/']")
+        page.click("a[href$='/visits/day_0/lab_panel/']")
         page.fill("#crf [name=total_bilirubin]", "256")
         page.fill("#crf [name=reason]", "mg/dL typed as umol/L: 15 mg/dL = 256 umol/L")
         page.click("#crf button[name=save]")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from hepatrial.services.errors import ActionError, Conflict, Invalid, NotAllowed, NotFound
 from hepatrial.services.forms import do_save_form, visit_grid, warning_key
 from hepatrial.services.queries import do_answer_query, do_close_query, do_raise_query, do_reopen_query
-from hepatrial.web.trial.models import AuditEvent, DataQuery, FormEntry
+from hepatrial.web.trial.models import AuditEvent, FormEntry
 
 
 def labs(subject, **values):

@@ -26,10 +26,10 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve
 from django.utils import timezone
 from django.db import transaction
-from personas import PASSWORD, Personas
+from personas import PASSWORD, Personas, make_personas
 
 from hepatrial.services.access import Actor
-from hepatrial.services.accounts import SYSTEM, do_create_site, do_create_staff
+from hepatrial.services.accounts import SYSTEM, do_create_staff
 from hepatrial.services.enrollment import do_enroll, do_record_consent
 from hepatrial.services.forms import do_save_form
 from hepatrial.services.queries import do_close_query, do_raise_query
@@ -157,22 +157,10 @@ def test_every_api_operation_has_a_row(client):
 
 
 def _personas() -> Personas:
-    """The personas of tests/personas.py (same sites, users and roles), made here
-    because the world below is built once for the module."""
-    a = do_create_site(SYSTEM, "SYSU3", "Third Affiliated Hospital of Sun Yat-sen University", "Asia/Shanghai")
-    b = do_create_site(SYSTEM, "GZ2", "Another hospital", "Asia/Shanghai")
-    spec = {
-        "coordinator_a": (Role.COORDINATOR, [a]),
-        "coordinator_b": (Role.COORDINATOR, [b]),
-        "investigator_a": (Role.INVESTIGATOR, [a]),
-        "monitor_a": (Role.MONITOR, [a]),
-        "data_manager": (Role.DATA_MANAGER, []),
-        "statistician": (Role.STATISTICIAN, []),
-        "admin": (Role.ADMIN, []),
-    }
-    assert set(spec) | {"anonymous"} == set(PERSONAS)
-    users = {name: do_create_staff(SYSTEM, name, role, sites, PASSWORD)[0] for name, (role, sites) in spec.items()}
-    return Personas(a, b, users)
+    """The personas of tests/personas.py, made here because the world below is built once for the module."""
+    made = make_personas()
+    assert set(made.users) | {"anonymous"} == set(PERSONAS)
+    return made
 
 
 @pytest.fixture(scope="module")

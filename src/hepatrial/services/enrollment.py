@@ -95,28 +95,45 @@ def do_withdraw_consent(actor: Actor, consent: Consent, withdrawn_at: datetime, 
     return consent
 
 
+def consent_state(screening: Screening) -> str:
+    """none | consented | reconsent_needed | withdrawn"""
+    if active_consent(screening) is None:
+        return "withdrawn" if screening.consents.exists() else "none"
+    return "reconsent_needed" if needs_reconsent(screening) else "consented"
+
+
+def enrollment_blockers(screening: Screening) -> list[str]:
+    """What stands between this screening and enrollment (empty: it can be enrolled)."""
+    subject = Subject.objects.filter(screening=screening).first()
+    if subject is not None:
+        return [_("Already enrolled as %(id)s.") % {"id": subject.subject_id}]
+    blockers = []
+    decision = getattr(screening, "decision", None)
+    if decision is None or not decision.eligible:
+        blockers.append(_("An investigator must confirm eligibility first."))
+    consent = active_consent(screening)
+    if consent is None:
+        blockers.append(_("No consent is recorded (or it was withdrawn)."))
+    elif consent.version != current_consent_version():
+        blockers.append(_("Consent is to version %(old)s; the current version is %(new)s: re-consent first.")
+                        % {"old": consent.version, "new": current_consent_version()})  # fmt: skip
+    record_number = getattr(getattr(screening, "identity", None), "hospital_record_number", "")
+    if record_number:
+        twin = Subject.objects.filter(site=screening.site, screening__identity__hospital_record_number=record_number).first()
+        if twin is not None:
+            blockers.append(_("This hospital record number is already enrolled as %(id)s.") % {"id": twin.subject_id})
+    return blockers
+
+
 @transaction.atomic
 def do_enroll(actor: Actor, screening: Screening) -> Subject:
     """Enroll a confirmed-eligible, consented candidate: the next subject id of the site."""
     screening = Screening.objects.select_for_update().get(pk=screening.pk)
     site = screening.site
     require(actor, "enroll", site)
-    if Subject.objects.filter(screening=screening).exists():
-        raise ActionError(_("Already enrolled as %(id)s.") % {"id": screening.subject.subject_id})
-    decision = getattr(screening, "decision", None)
-    if decision is None or not decision.eligible:
-        raise ActionError(_("An investigator must confirm eligibility first."))
-    consent = active_consent(screening)
-    if consent is None:
-        raise ActionError(_("No consent is recorded (or it was withdrawn)."))
-    record_number = getattr(getattr(screening, "identity", None), "hospital_record_number", "")
-    if record_number:
-        twin = Subject.objects.filter(site=site, screening__identity__hospital_record_number=record_number).first()
-        if twin is not None:
-            raise ActionError(_("This hospital record number is already enrolled as %(id)s.") % {"id": twin.subject_id})
-    if consent.version != current_consent_version():
-        raise ActionError(_("Consent is to version %(old)s; the current version is %(new)s: re-consent first.")
-                          % {"old": consent.version, "new": current_consent_version()})  # fmt: skip
+    blockers = enrollment_blockers(screening)
+    if blockers:
+        raise ActionError(blockers[0])
     now = timezone.now()
     # Day 0 of the visit schedule. Until randomization exists (issue #4, which
     # makes the randomization date day 0) it is the enrollment date at the site.

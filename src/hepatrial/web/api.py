@@ -35,7 +35,12 @@ from ninja.utils import check_csrf
 
 from hepatrial.services.access import Actor, sees_identity, visible_sites
 from hepatrial.services.accounts import user_for_token
-from hepatrial.services.enrollment import active_consent, do_enroll, do_record_consent, do_withdraw_consent, needs_reconsent
+from hepatrial.services.enrollment import (
+    consent_state,
+    do_enroll,
+    do_record_consent,
+    do_withdraw_consent,
+)
 from hepatrial.services.errors import ActionError, Invalid, NotAllowed, NotFound
 from hepatrial.services.forms import do_save_form, form_status, visit_grid
 from hepatrial.services.protocol import current_protocol
@@ -274,13 +279,6 @@ def _name(user) -> str | None:
     return user.get_username() if user is not None else None
 
 
-def _consent_state(screening: Screening) -> str:
-    """none | consented | reconsent_needed | withdrawn"""
-    if active_consent(screening) is None:
-        return "withdrawn" if screening.consents.exists() else "none"
-    return "reconsent_needed" if needs_reconsent(screening) else "consented"
-
-
 def _identity(actor: Actor, screening: Screening) -> dict | None:
     if not sees_identity(actor, screening.site):
         return None
@@ -336,7 +334,7 @@ def _screening_out(actor: Actor, screening: Screening) -> dict:
         "result": screening.result,
         "identity": _identity(actor, screening),
         "consents": [_consent_out(c) for c in screening.consents.select_related("obtained_by")],
-        "consent_state": _consent_state(screening),
+        "consent_state": consent_state(screening),
         "decision_detail": {
             "decision": decision.decision,
             "reason": decision.reason,
@@ -354,7 +352,7 @@ def _subject_row(subject: Subject) -> dict:
         "site": subject.site.code,
         "enrolled_at": subject.enrolled_at,
         "anchor_date": subject.anchor_date,
-        "consent_state": _consent_state(subject.screening),
+        "consent_state": consent_state(subject.screening),
     }
 
 

@@ -31,9 +31,11 @@ from hepatrial.services.accounts import record_access
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
 from hepatrial.services.enrollment import (
     active_consent,
+    consent_state,
     do_enroll,
     do_record_consent,
     do_withdraw_consent,
+    enrollment_blockers,
     needs_reconsent,
 )
 from hepatrial.services.errors import ActionError, Conflict, Invalid
@@ -90,12 +92,14 @@ def _subject_or_404(actor: Actor, subject_id: str) -> Subject:
 
 
 def _consent_state(screening: Screening) -> str:
-    consent = active_consent(screening)
-    if consent is None:
-        return _("withdrawn") if screening.consents.exists() else _("none")
-    if needs_reconsent(screening):
-        return _("re-consent needed (version %(v)s)") % {"v": consent.version}
-    return _("consented (version %(v)s)") % {"v": consent.version}
+    """The consent state (services.enrollment.consent_state) in the user's words."""
+    state = consent_state(screening)
+    if state in ("none", "withdrawn"):
+        return _("withdrawn") if state == "withdrawn" else _("none")
+    version = active_consent(screening).version
+    if state == "reconsent_needed":
+        return _("re-consent needed (version %(v)s)") % {"v": version}
+    return _("consented (version %(v)s)") % {"v": version}
 
 
 def _put_errors(form, err: ActionError) -> None:
@@ -191,10 +195,7 @@ def _render_screening(request, screening: Screening, *, status: int = 200, error
     decision = getattr(screening, "decision", None)
     subject = Subject.objects.filter(screening=screening).first()
     consent = active_consent(screening)
-    can_enroll = (
-        subject is None and can(actor, "enroll", site) and decision is not None and decision.eligible
-        and consent is not None and not needs_reconsent(screening)
-    )  # fmt: skip
+    can_enroll = subject is None and can(actor, "enroll", site) and not enrollment_blockers(screening)
     context = {
         "screening": screening,
         "site": site,
