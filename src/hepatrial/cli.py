@@ -230,6 +230,13 @@ def render_protocol(p: Protocol) -> list[str]:
         out.append(_wrap(param.rationale, 6))
         for quote in param.registry_says:
             out.append(_wrap(f'page: "{quote}"', 6))
+    if p.randomization is not None:
+        r = p.randomization
+        out += ["", "Randomization"]
+        out.append(f"  arms {' : '.join(r.arms)} in ratio {' : '.join(str(x) for x in r.ratio)}, "
+                   f"stratified by {r.stratify_by} ({', '.join(r.strata)}), per site")  # fmt: skip
+        out.append(f"  permuted blocks of sizes {', '.join(str(b) for b in r.block_sizes)} (mixed at random), "
+                   f"{r.slots_per_stratum} slots per site and stratum")  # fmt: skip
     out += ["", "Screening settings"]
     out += [f"  {name} = {value:g}" for name, value in p.screening.model_dump().items()]
     if p.definitions:
@@ -279,6 +286,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     protocol = _protocol(settings.HEPATRIAL_PROTOCOL)
     current_protocol()  # the app's own handle on it, checked once at start-up
     call_command("migrate", interactive=False, verbosity=0)
+    call_command("check", databases=["default"], fail_level="ERROR")  # incl. the allocation list's digest
     call_command("collectstatic", interactive=False, verbosity=0)
     database = settings.DATABASES["default"]
     where = database["NAME"] if database["ENGINE"].endswith("sqlite3") else f"PostgreSQL {database.get('HOST')}/{database['NAME']}"
@@ -370,6 +378,149 @@ def manage_command(args: tuple[str, ...]) -> None:
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["hepatrial manage", *args])
+
+
+# --- randomization -------------------------------------------------------------------------------
+@main.group("randomization")
+def randomization_group() -> None:
+    """Allocation lists: generate and verify them (for the trial statistician; keep lists secret)."""
+
+
+def _randomization_spec(protocol: Protocol, as_json: bool):
+    if protocol.randomization is None:
+        _fail([{"field": "randomization", "line": None, "problem": "the protocol has no randomization section"}],
+              f"protocol {protocol.id} cannot make allocation lists", as_json)
+    return protocol.randomization
+
+
+def _list_problem(err) -> list[dict[str, Any]]:
+    return [{"field": err.field or "(file)", "line": err.line, "problem": err.reason}]
+
+
+@randomization_group.command("make-list")
+@PROTOCOL_OPTION
+@click.option("--seed", required=True, type=click.IntRange(min=0), metavar="S",
+              help="The random seed (a whole number >= 0; use a long random one and keep it secret).")
+@click.option("--sites", required=True, metavar="SITE[,SITE...]", help="Comma-separated site ids, e.g. SYSU3,GZ2.")
+@click.option("--out", "out_file", required=True, metavar="FILE", help="The list file to create (never overwritten).")
+@JSON_OPTION
+def randomization_make_list(protocol_ref: str | None, seed: int, sites: str, out_file: str, as_json: bool) -> None:
+    """Generate the allocation list (stratified permuted blocks) into a new CSV file.
+
+    Prints the file's SHA-256 and the slots per site, stratum and arm. Exit 2
+    on bad input or if FILE exists.
+    """
+    from hepatrial.core.randomization import WEAK_SEED_BELOW, AllocationListError, make_list, write_list
+
+    protocol = _protocol(protocol_ref, as_json)
+    spec = _randomization_spec(protocol, as_json)
+    site_ids = [s.strip() for s in sites.split(",")]
+    try:
+        alist = make_list(spec, sites=site_ids, seed=seed, protocol_id=protocol.id)
+    except AllocationListError as err:
+        _fail([{"field": f"--{err.field or 'sites'}", "problem": err.reason}], "cannot make the list", as_json)
+    if os.path.lexists(out_file):
+        _fail([{"field": "--out", "problem": f"{out_file} exists; a list file is never overwritten"}], "cannot make the list", as_json)
+    try:
+        digest = write_list(alist, out_file)
+    except FileExistsError:
+        _fail([{"field": "--out", "problem": f"{out_file} exists; a list file is never overwritten"}], "cannot make the list", as_json)
+    except OSError as err:
+        _fail([{"field": "--out", "problem": f"cannot write {out_file}: {err.strerror}"}], "cannot make the list", as_json)
+    counts = alist.counts()
+    blocks = {cell: rows[-1].block for cell, rows in alist.cells().items()}
+    arms = list(spec.arms)
+    if seed < WEAK_SEED_BELOW:
+        click.echo(f"warning: seed {seed} is below 2^32: whoever guesses the method can try every such seed. "
+                   "Use a long random one (python -c 'import secrets; print(secrets.randbits(64))').", err=True)
+    if as_json:
+        _echo_json({
+            "file": out_file, "protocol": protocol.id, "sha256": digest, "rows": len(alist.rows),
+            "cells": [{"site": site, "stratum": stratum, "slots": sum(c.values()), "blocks": blocks[(site, stratum)], "arms": c}
+                      for (site, stratum), c in counts.items()],
+        })
+        return
+    click.echo(f"Wrote {out_file}: protocol {protocol.id}, {len(alist.sites)} site(s) x {len(spec.strata)} strata, "
+               f"{len(alist.rows)} slots")
+    click.echo(f"sha256: {digest}\n")
+    width = max(len(s) for s in [*alist.sites, "site"]) + 2
+    swidth = max(len(s) for s in [*spec.strata, "stratum"]) + 2
+    click.echo(f"{'site':<{width}}{'stratum':<{swidth}}{'slots':>6}{'blocks':>8}" + "".join(f"{a:>{max(len(a), 5) + 2}}" for a in arms))
+    for (site, stratum), c in counts.items():
+        click.echo(f"{site:<{width}}{stratum:<{swidth}}{sum(c.values()):>6}{blocks[(site, stratum)]:>8}"
+                   + "".join(f"{c.get(a, 0):>{max(len(a), 5) + 2}}" for a in arms))
+    click.echo("\nKeep this file and the seed secret: only the statistician and the admin may see the list.")
+
+
+@randomization_group.command("verify-file")
+@click.argument("list_file")
+@click.option("--protocol", "protocol_ref", metavar="ID|FILE", default=None,
+              help="Also check the list against this protocol's randomization section and id.")
+@JSON_OPTION
+def randomization_verify_file(list_file: str, protocol_ref: str | None, as_json: bool) -> None:
+    """Verify an allocation-list file: its digest and its structure (exit 2 with the line and reason)."""
+    from hepatrial.core.randomization import AllocationListError, read_list, reproduces
+
+    spec = protocol_id = None
+    if protocol_ref is not None:
+        protocol = _protocol(protocol_ref, as_json)
+        spec, protocol_id = _randomization_spec(protocol, as_json), protocol.id
+    try:
+        alist = read_list(list_file, spec=spec, protocol_id=protocol_id)
+    except AllocationListError as err:
+        _fail(_list_problem(err), f"{list_file} is not a valid allocation list", as_json)
+    strata = list(dict.fromkeys(r.stratum for r in alist.rows))
+    reproduced = reproduces(alist, spec) if spec is not None else None
+    if as_json:
+        _echo_json({"ok": True, "file": list_file, "protocol": alist.protocol_id, "sha256": alist.digest,
+                    "rows": len(alist.rows), "sites": list(alist.sites), "strata": strata,
+                    "checked_against_protocol": spec is not None, "seed_reproduces": reproduced})
+        return
+    against = f", checked against protocol {protocol_id}" if spec is not None else " (structure only: no --protocol)"
+    click.echo(f"OK: {list_file} is an allocation list for {alist.protocol_id}: {len(alist.rows)} slots, "
+               f"sites {', '.join(alist.sites)}, strata {', '.join(strata)}{against}")
+    click.echo(f"sha256: {alist.digest}")
+    if reproduced is not None:
+        click.echo("The seed and the protocol regenerate exactly this list." if reproduced
+                   else "Note: the seed and the protocol do not regenerate this list (made with other settings or another tool).")
+
+
+@randomization_group.command("import")
+@click.argument("list_file")
+@click.option("--as", "username", required=True, help="The statistician or admin importing it (audited).")
+def randomization_import(list_file: str, username: str) -> None:
+    """Import the allocation list into the app's database, once; verified row by row."""
+    _django_setup()
+    from django.contrib.auth import get_user_model
+
+    from hepatrial.services.access import Actor
+    from hepatrial.services.errors import ActionError
+    from hepatrial.services.randomization import do_import_list
+
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        _fail([{"field": "--as", "problem": f"no active user {username!r}"}], "bad user", False)
+    try:
+        imported = do_import_list(Actor(user, route="import"), list_file)
+    except ActionError as err:
+        problems = [{"field": f, "problem": m} for f, ms in err.errors.items() for m in ms] or [
+            {"field": "(list)", "problem": err.message}
+        ]
+        _fail(problems, f"allocation list not imported: {list_file}", False)
+    click.echo(f"Imported {imported.rows} slots for {imported.protocol_id}; sha256 {imported.digest}")
+
+
+@randomization_group.command("verify")
+@click.argument("list_file", required=False)
+def randomization_verify(list_file: str | None) -> None:
+    """Check the imported list against its recorded digest (and against LIST_FILE if given)."""
+    _django_setup()
+    from hepatrial.services.randomization import verify_list
+
+    problems = verify_list(list_file)
+    if problems:
+        _fail([{"field": "(list)", "problem": p} for p in problems], "the allocation list does not verify", False)
+    click.echo("OK: the imported allocation list matches its digest" + (f" and {list_file}" if list_file else ""))
 
 
 def run() -> None:

@@ -467,8 +467,9 @@ def test_help_of_every_command(path, command):
 
 def test_the_command_set():
     assert sorted(" ".join(p) for p, _ in _commands(main)) == [
-        "import-forms", "manage", "protocol", "protocol check", "protocol show", "schema", "scores", "screen", "serve",
-        "token",
+        "import-forms", "manage", "protocol", "protocol check", "protocol show", "randomization",
+        "randomization import", "randomization make-list", "randomization verify", "randomization verify-file", "schema",
+        "scores", "screen", "serve", "token",
     ]  # fmt: skip
 
 

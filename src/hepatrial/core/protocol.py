@@ -16,6 +16,10 @@ the consent form), ``forms`` (fields with types, units, hard and plausible
 ranges), ``visits`` (the schedule, with windows and dosing visits, checked
 against ``parameters.dosing_days``) and ``edit_checks`` (rule-language
 conditions over one form's fields, checked at load).
+
+``randomization`` says how allocation lists are made (arms, ratio, the
+stratification field and its strata, block sizes); the lists themselves are
+``hepatrial.core.randomization``.
 """
 
 from __future__ import annotations
@@ -37,13 +41,15 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from hepatrial.core.criteria.ast import Node
 from hepatrial.core.criteria.check import BOOL, DATE, DATETIME, NUMBER, STRING, Type, Vocabulary, bind
 from hepatrial.core.criteria.parser import KEYWORDS, RuleError
-from hepatrial.core.criteria.vocabulary import candidate_vocabulary
+from hepatrial.core.criteria.vocabulary import candidate_fields, candidate_vocabulary
 from hepatrial.core.labs import LAB_TESTS, LabError, accepted_unit
 from hepatrial.core.paths import dotted_path
 from hepatrial.core.units import UnitError, convert, normalize_unit
@@ -453,6 +459,110 @@ class EditCheck(_Model):
     message: Text
 
 
+# --- randomization ----------------------------------------------------------------------------
+
+#: A stratum value is written into allocation-list CSV files: no commas, quotes or spaces.
+_STRATUM_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+class RandomizationSpec(_Model):
+    """How allocation lists are made: stratified permuted blocks (see docs/randomization.md).
+
+    Per site and stratum, blocks of a size drawn at random from ``block_sizes``,
+    each holding the arms in ``ratio`` in a random order. Whether ``arms`` exist
+    is checked against the protocol at load; ``slots_per_stratum`` defaults to
+    ``enrollment.planned_total`` (filled in by :class:`Protocol`).
+    """
+
+    arms: list[Id] = Field(min_length=2, description="Arm ids of `arms`, in the order of `ratio`.")
+    ratio: list[Annotated[StrictInt, Field(ge=1, le=100)]] = Field(
+        min_length=2, description="The allocation ratio, one whole number per arm."
+    )
+    stratify_by: Annotated[str, Field(min_length=1, max_length=60)] = Field(
+        description="A candidate field with a closed set of values (e.g. presentation)."
+    )
+    strata: list[Annotated[StrictStr, Field(min_length=1, max_length=40)]] = Field(
+        min_length=1, description="The values of stratify_by that are strata (a list each)."
+    )
+    block_sizes: list[Annotated[StrictInt, Field(ge=1, le=1000)]] = Field(
+        min_length=1, description="Each a multiple of sum(ratio); a block's size is drawn uniformly from these."
+    )
+    slots_per_stratum: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = Field(
+        default=None, description="Slots per site and stratum (at least; the last block is never cut)."
+    )
+
+    @field_validator("arms")
+    @classmethod
+    def _arms_unique(cls, arms: list[str]) -> list[str]:
+        dupes = sorted({a for a in arms if arms.count(a) > 1})
+        if dupes:
+            raise ValueError(f"arm {dupes[0]!r} is listed twice")
+        return arms
+
+    @field_validator("ratio")
+    @classmethod
+    def _one_ratio_per_arm(cls, ratio: list[int], info: ValidationInfo) -> list[int]:
+        arms = info.data.get("arms")
+        if arms is not None and len(ratio) != len(arms):
+            raise ValueError(f"{len(ratio)} number(s) for {len(arms)} arms ({', '.join(arms)}): give one per arm, in that order")
+        return ratio
+
+    @field_validator("stratify_by")
+    @classmethod
+    def _a_closed_candidate_field(cls, name: str) -> str:
+        fields = candidate_fields()
+        closed = sorted(f for f, t in fields.items() if t.enum)
+        if name not in fields:
+            raise ValueError(f"{name!r} is not a candidate field; fields with a closed set of values: {', '.join(closed)}")
+        if not fields[name].enum:
+            raise ValueError(
+                f"{name!r} is a {fields[name].kind} field, not one with a closed set of values: {', '.join(closed)}"
+            )
+        return name
+
+    @field_validator("strata")
+    @classmethod
+    def _strata_are_values(cls, strata: list[str], info: ValidationInfo) -> list[str]:
+        for i, value in enumerate(strata):
+            if value in strata[:i]:
+                raise ValueError(f"stratum {value!r} is listed twice")
+            if not _STRATUM_VALUE.match(value):
+                raise ValueError(f"stratum {value!r}: letters, digits and _ . + - only (it is written into CSV files)")
+        name = info.data.get("stratify_by")
+        if name is not None:
+            values = candidate_fields()[name].enum or ()
+            for value in strata:
+                if value not in values:
+                    raise ValueError(f"{value!r} is not a value of {name} ({', '.join(values)})")
+        return strata
+
+    @field_validator("block_sizes")
+    @classmethod
+    def _whole_blocks(cls, sizes: list[int], info: ValidationInfo) -> list[int]:
+        for i, size in enumerate(sizes):
+            if size in sizes[:i]:
+                raise ValueError(f"block size {size} is listed twice")
+        ratio = info.data.get("ratio")
+        if ratio is not None:
+            total = sum(ratio)
+            for i, size in enumerate(sizes):
+                if size % total:
+                    raise ValueError(
+                        f"[{i}]: {size} is not a multiple of {total} (the sum of ratio {':'.join(map(str, ratio))}): "
+                        "a block must hold whole sets of the ratio"
+                    )
+        return sizes
+
+    @property
+    def ratio_total(self) -> int:
+        return sum(self.ratio)
+
+    def block_contents(self, size: int) -> list[str]:
+        """The arms of one block of ``size``, unshuffled (``size`` a multiple of :attr:`ratio_total`)."""
+        sets = size // self.ratio_total
+        return [arm for arm, r in zip(self.arms, self.ratio) for _ in range(r * sets)]
+
+
 class Protocol(_Model):
     schema_version: Literal[1]
     id: Id
@@ -480,7 +590,24 @@ class Protocol(_Model):
     forms: list[FormSpec] = []
     visits: list[VisitSpec] = []
     edit_checks: list[EditCheck] = []
+    randomization: RandomizationSpec | None = None
     source: Source | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_slots_per_stratum(cls, data: Any) -> Any:
+        """randomization.slots_per_stratum defaults to enrollment.planned_total (a stratum cannot run out)."""
+        if not isinstance(data, dict):
+            return data
+        spec, enrollment = data.get("randomization"), data.get("enrollment")
+        total = enrollment.get("planned_total") if isinstance(enrollment, dict) else getattr(enrollment, "planned_total", None)
+        if type(total) is not int or total < 1:
+            return data
+        if isinstance(spec, dict) and spec.get("slots_per_stratum") is None:
+            return {**data, "randomization": {**spec, "slots_per_stratum": total}}
+        if isinstance(spec, RandomizationSpec) and spec.slots_per_stratum is None:
+            return {**data, "randomization": spec.model_copy(update={"slots_per_stratum": total})}
+        return data
 
     # --- rules ------------------------------------------------------------------------
     def vocabulary(self) -> Vocabulary:
@@ -607,6 +734,7 @@ def _cross_check(protocol: Protocol) -> list[tuple[tuple, str]]:
     problems += _check_forms(protocol)
     problems += _check_visits(protocol)
     problems += _check_edit_checks(protocol)
+    problems += _check_randomization(protocol)
     return problems
 
 
@@ -708,6 +836,22 @@ def _check_edit_checks(protocol: Protocol) -> list[tuple[tuple, str]]:
         elif not form.has_field(check.field):
             known = ", ".join(f.id for f in form.fields)
             problems.append((("edit_checks", i, "field"), f"form {check.form!r} has no field {check.field!r} (its fields: {known})"))
+    return problems
+
+
+def _check_randomization(protocol: Protocol) -> list[tuple[tuple, str]]:
+    spec = protocol.randomization
+    if spec is None:
+        return []
+    problems: list[tuple[tuple, str]] = []
+    if protocol.design.allocation != "Randomized":
+        problems.append(
+            (("randomization",), f"design.allocation is {protocol.design.allocation!r}: only a randomized trial has a randomization section")
+        )
+    known = [a.id for a in protocol.arms]
+    for i, arm in enumerate(spec.arms):
+        if arm not in known:
+            problems.append((("randomization", "arms", i), f"unknown arm {arm!r} (arms: {', '.join(known)})"))
     return problems
 
 

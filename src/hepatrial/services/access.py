@@ -19,6 +19,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "decide_eligibility": frozenset({Role.INVESTIGATOR}),
     "consent": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "enroll": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    "randomize": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    "view_allocation_list": frozenset({Role.STATISTICIAN, Role.ADMIN}),
     "enter_data": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "raise_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),
     "answer_query": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),

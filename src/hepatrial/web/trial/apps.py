@@ -8,6 +8,7 @@ class TrialConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from hepatrial.web.trial import checks  # noqa: F401  (registers the system checks)
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
         from hepatrial.services.accounts import record_access

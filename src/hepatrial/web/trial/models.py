@@ -251,3 +251,43 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class AllocationList(models.Model):
+    """The imported randomization list (one per protocol): its file's digest and who imported it."""
+
+    protocol_id = models.CharField(max_length=40, unique=True)
+    digest = models.CharField(max_length=64)
+    file_name = models.CharField(max_length=255)
+    rows = models.PositiveIntegerField()
+    imported_at = models.DateTimeField()
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+
+class AllocationSlot(models.Model):
+    """One row of the list. ``sequence`` orders the claims and is never shown to
+    site users; a slot is claimed by a conditional update (subject IS NULL)."""
+
+    allocation_list = models.ForeignKey(AllocationList, on_delete=models.PROTECT, related_name="slots")
+    row = models.PositiveIntegerField(help_text="Position in the list file (1 = first data line).")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    stratum = models.CharField(max_length=40)
+    sequence = models.PositiveIntegerField()
+    block = models.PositiveIntegerField()
+    block_size = models.PositiveSmallIntegerField()
+    arm = models.CharField(max_length=40)
+    available = models.BooleanField(default=True)
+    subject = models.OneToOneField(
+        Subject, null=True, blank=True, on_delete=models.PROTECT, related_name="allocation"
+    )
+    allocated_at = models.DateTimeField(null=True, blank=True)
+    allocated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["allocation_list", "site", "stratum", "sequence"], name="one_slot_per_position"),
+            models.UniqueConstraint(fields=["allocation_list", "row"], name="one_slot_per_row"),
+        ]
+        indexes = [models.Index(fields=["site", "stratum", "sequence"], name="slot_claim_order")]
