@@ -82,6 +82,8 @@ MATRIX = [
     ("api:subject_list",         "GET",  "/api/subjects",                         None,       (200, 200, 200, 200, 200, 200, 200, 401)),
     ("api:subject_detail",       "GET",  "/api/subjects/{subject}",               None,       (200, 404, 200, 200, 200, 200, 200, 401)),
     ("api:subject_detail",       "GET",  "/api/subjects/{subject_b}",             None,       (404, 200, 404, 404, 200, 200, 200, 401)),
+    # no allocation list in this world: allowed roles get the refusal (400), others 403/404
+    ("api:subject_randomize",    "POST", "/api/subjects/{subject}/randomize",     {},         (400, 404, 400, 403, 403, 403, 403, 401)),
     ("api:form_read",            "GET",  FA,                                      None,       (200, 404, 200, 200, 200, 200, 200, 401)),
     ("api:form_save",            "PUT",  FA,                                      FORM,       (200, 404, 200, 403, 403, 403, 403, 401)),
     ("api:query_list",           "GET",  "/api/queries",                          None,       (200, 200, 200, 200, 200, 200, 200, 401)),
@@ -108,6 +110,8 @@ MATRIX = [
     ("subject_detail",           "GET",  "/subjects/{subject}/",                  None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("subject_detail",           "GET",  "/subjects/{subject_b}/",                None,       (404, 200, 404, 404, 200, 200, 200, 302)),
     ("subject_withdraw",         "POST", "/subjects/{subject}/withdraw/",         W_WITHDRAW, (302, 404, 302, 403, 403, 403, 403, 302)),
+    ("subject_randomize",        "GET",  "/subjects/{subject}/randomize/",        None,       (405, 405, 405, 405, 405, 405, 405, 302)),
+    ("subject_randomize",        "POST", "/subjects/{subject}/randomize/",        {},         (400, 404, 400, 403, 403, 403, 403, 302)),
     ("form_entry",               "GET",  f"/{F_A}/",                              None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("form_entry",               "POST", f"/{F_A}/",                              W_FORM,     (302, 404, 302, 403, 403, 403, 403, 302)),
     ("form_entry_seq",           "GET",  f"/{U_A}/2/",                            None,       (200, 404, 200, 200, 200, 200, 200, 302)),

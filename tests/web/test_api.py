@@ -155,7 +155,8 @@ def test_openapi_schema_lists_every_path_and_docs_page_loads(personas):
         "/api/me", "/api/sites", "/api/screenings", "/api/screenings/{screening_id}",
         "/api/screenings/{screening_id}/decision", "/api/screenings/{screening_id}/consents",
         "/api/consents/{consent_id}/withdrawal", "/api/screenings/{screening_id}/enroll", "/api/subjects",
-        "/api/subjects/{subject_id}", "/api/subjects/{subject_id}/visits/{visit_id}/forms/{form_id}",
+        "/api/subjects/{subject_id}", "/api/subjects/{subject_id}/randomize",
+        "/api/subjects/{subject_id}/visits/{visit_id}/forms/{form_id}",
         "/api/queries", "/api/queries/{query_id}", "/api/queries/{query_id}/answer",
         "/api/queries/{query_id}/close", "/api/queries/{query_id}/reopen",
     }  # fmt: skip

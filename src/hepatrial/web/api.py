@@ -42,8 +42,9 @@ from hepatrial.services.enrollment import (
     do_withdraw_consent,
 )
 from hepatrial.services.errors import ActionError, Invalid, NotAllowed, NotFound
+from hepatrial.services.randomization import do_randomize
 from hepatrial.services.forms import do_save_form, form_status, visit_grid
-from hepatrial.services.protocol import current_protocol
+from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.services.queries import (
     do_answer_query,
     do_close_query,
@@ -74,7 +75,7 @@ from hepatrial.web.api_schemas import (
     SubjectRow,
     WithdrawalIn,
 )
-from hepatrial.web.trial.models import Consent, DataQuery, FormEntry, Screening, Site, Subject
+from hepatrial.web.trial.models import AllocationSlot, Consent, DataQuery, FormEntry, Screening, Site, Subject
 
 #: Largest id the databases store (a bigger one in a URL is a 422, not a database error).
 MAX_ID = 2**63 - 1
@@ -379,7 +380,16 @@ def _subject_out(actor: Actor, subject: Subject) -> dict:
         "identity": _identity(actor, subject.screening),
         "consents": [_consent_out(c) for c in subject.screening.consents.select_related("obtained_by")],
         "visits": visits,
+        "allocation": _allocation_out(subject),
     }
+
+
+def _allocation_out(subject: Subject) -> dict | None:
+    slot = AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first()
+    if slot is None:
+        return None
+    return {"arm": slot.arm, "arm_label": arm_label(slot.arm), "allocated_at": slot.allocated_at,
+            "allocated_by": slot.allocated_by.get_username()}  # fmt: skip
 
 
 def _form_out(subject: Subject, visit_id: str, form_id: str, sequence: int) -> dict:
@@ -533,6 +543,15 @@ def subject_detail(request, subject_id: str):
     """One subject with the visit grid: planned dates (target, window) and the status of every form."""
     actor = _actor(request)
     return _subject_out(actor, _subject(actor, subject_id))
+
+
+@api.post("/subjects/{subject_id}/randomize", response={201: SubjectOut, **ERRORS}, tags=["subjects"])
+def subject_randomize(request, subject_id: str):
+    """Randomize the subject: the next concealed assignment of their site and stratum (the answer is the subject, with its arm)."""
+    actor = _actor(request)
+    subject = _subject(actor, subject_id)
+    do_randomize(actor, subject)
+    return Status(201, _subject_out(actor, _subject(actor, subject_id)))
 
 
 FORM_PATH = "/subjects/{subject_id}/visits/{visit_id}/forms/{form_id}"

@@ -147,11 +147,21 @@ class VisitOut(Schema):
     forms: list[FormCell]
 
 
+class AllocationOut(Schema):
+    """The subject's own allocation: never a slot number or what remains of the list."""
+
+    arm: str
+    arm_label: str
+    allocated_at: datetime
+    allocated_by: str
+
+
 class SubjectOut(SubjectRow):
     screening_id: int
     identity: IdentityOut | None = Field(description="Only for the staff of the subject's own site.")
     consents: list[ConsentOut]
     visits: list[VisitOut]
+    allocation: AllocationOut | None = Field(default=None, description="Once randomized.")
 
 
 class QueryBrief(Schema):

@@ -17,6 +17,7 @@ urlpatterns = [
     path("screenings/<int:pk>/enroll/", views.screening_enroll, name="screening_enroll"),
     path("subjects/<str:subject_id>/", views.subject_detail, name="subject_detail"),
     path("subjects/<str:subject_id>/withdraw/", views.subject_withdraw, name="subject_withdraw"),
+    path("subjects/<str:subject_id>/randomize/", views.subject_randomize, name="subject_randomize"),
     path(FORM, views.form_entry, name="form_entry"),
     path(FORM + "<int:sequence>/", views.form_entry, name="form_entry_seq"),
     path(FORM + "query/", views.form_raise_query, name="form_raise_query"),

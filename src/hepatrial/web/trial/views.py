@@ -39,8 +39,9 @@ from hepatrial.services.enrollment import (
     needs_reconsent,
 )
 from hepatrial.services.errors import ActionError, Conflict, Invalid
+from hepatrial.services.randomization import do_randomize, randomization_blockers
 from hepatrial.services.forms import do_save_form, sequence_allowed, visit_grid
-from hepatrial.services.protocol import current_protocol
+from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.services.queries import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -66,7 +67,7 @@ from hepatrial.web.trial.forms import (
     lab_rows,
 )
 from hepatrial.web.trial.templatetags.trial_tags import json_text
-from hepatrial.web.trial.models import Role, AuditEvent, DataQuery, FormEntry, Screening, Subject
+from hepatrial.web.trial.models import AllocationSlot, Role, AuditEvent, DataQuery, FormEntry, Screening, Subject
 
 AUDIT_PAGE_ROWS = 500
 
@@ -294,9 +295,26 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "withdraw_form": withdraw_form or WithdrawForm(),
         "grid": visit_grid(subject),
         "can_view_audit": can(actor, "view_audit", subject.site),
+        # the subject's own allocation only: never the list's order or what remains of it
+        "allocation": AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first(),
+        "can_randomize": can(actor, "randomize", subject.site) and not randomization_blockers(subject),
+        "randomization_blockers": randomization_blockers(subject) if can(actor, "randomize", subject.site) else [],
         "error": error,
     }
     return render(request, "trial/subject_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def subject_randomize(request, subject_id: str):
+    actor = _actor(request)
+    subject = _subject_or_404(actor, subject_id)
+    try:
+        slot = do_randomize(actor, subject)
+    except ActionError as err:
+        return _render_subject(request, subject, status=err.status, error=err.message)
+    messages.success(request, _("%(id)s randomized to %(arm)s.") % {"id": subject.subject_id, "arm": arm_label(slot.arm)})
+    return redirect("subject_detail", subject_id=subject.subject_id)
 
 
 @login_required

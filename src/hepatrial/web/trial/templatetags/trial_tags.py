@@ -71,3 +71,11 @@ FORM_STATUS = {
 def form_status(value: str) -> str:
     """A visit-grid status as the page shows it (translated)."""
     return FORM_STATUS.get(value, value)
+
+
+@register.filter(name="arm_label")
+def arm_label_filter(arm_id: str) -> str:
+    """An arm's label from the protocol (its id if unknown)."""
+    from hepatrial.services.protocol import arm_label
+
+    return arm_label(arm_id)
