@@ -257,6 +257,16 @@ def render_protocol(p: Protocol) -> list[str]:
 
 
 # --- serve ---------------------------------------------------------------------------------------
+def _staff_user(username: str, option: str):
+    """The active user named ``username`` (exit 2 naming ``option`` if there is none)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        _fail([{"field": option, "problem": f"no active user {username!r}"}], "bad user", False)
+    return user
+
+
 def _django_setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hepatrial.web.settings")
     import django
@@ -316,15 +326,12 @@ def import_forms_command(rows_file: str, username: str, as_json: bool) -> None:
     a bad row is reported and skipped. Exit 0 if every row saved, 2 otherwise.
     """
     _django_setup()
-    from django.contrib.auth import get_user_model
 
     from hepatrial.core.candidate import ScreeningInputError, parse_json
     from hepatrial.services.access import Actor
     from hepatrial.services.importer import import_rows
 
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
-    if user is None:
-        _fail([{"field": "--as", "problem": f"no active user {username!r}"}], "bad user", as_json)
+    user = _staff_user(username, "--as")
     try:
         rows = parse_json(open(rows_file, encoding="utf-8").read())
     except OSError as err:
@@ -353,15 +360,12 @@ def import_forms_command(rows_file: str, username: str, as_json: bool) -> None:
 def token_command(username: str, name: str) -> None:
     """Create a personal API token for USERNAME (NAME says what it is for); shown once."""
     _django_setup()
-    from django.contrib.auth import get_user_model
 
     from hepatrial.services.access import Actor
     from hepatrial.services.accounts import do_create_token
     from hepatrial.services.errors import ActionError
 
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
-    if user is None:
-        _fail([{"field": "USERNAME", "problem": f"no active user {username!r}"}], "bad user", False)
+    user = _staff_user(username, "USERNAME")
     try:
         made, token = do_create_token(Actor(user, route="system"), name)
     except ActionError as err:
@@ -491,15 +495,12 @@ def randomization_verify_file(list_file: str, protocol_ref: str | None, as_json:
 def randomization_import(list_file: str, username: str) -> None:
     """Import the allocation list into the app's database, once; verified row by row."""
     _django_setup()
-    from django.contrib.auth import get_user_model
 
     from hepatrial.services.access import Actor
     from hepatrial.services.errors import ActionError
     from hepatrial.services.randomization import do_import_list
 
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
-    if user is None:
-        _fail([{"field": "--as", "problem": f"no active user {username!r}"}], "bad user", False)
+    user = _staff_user(username, "--as")
     try:
         imported = do_import_list(Actor(user, route="import"), list_file)
     except ActionError as err:

@@ -3,12 +3,11 @@ PostgreSQL in CI's second run). No lost write, no 500, no duplicate id."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from builders import example
-from django.db import connection
+from threads import in_threads
 from django.utils import timezone
 
 from hepatrial.services.enrollment import do_enroll, do_record_consent
@@ -20,28 +19,6 @@ from hepatrial.web.trial.models import FormEntry, Subject
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def in_threads(*calls):
-    """Run the calls at the same moment (a barrier), each on its own connection."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = ("ok", call())
-        except Exception as err:  # noqa: BLE001 - reported to the test, which asserts on it
-            results[i] = ("error", err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
-
-
 def test_two_first_saves_of_one_form_one_wins_one_conflicts(personas, subject, audit_rows_removable):
     values = {"sample_datetime": f"{subject.anchor_date.isoformat()}T07:00", "total_bilirubin": "250"}
 
@@ -49,7 +26,7 @@ def test_two_first_saves_of_one_form_one_wins_one_conflicts(personas, subject, a
         return lambda: do_save_form(personas.actor(who), subject, "day_0", "lab_panel", {**values, "total_bilirubin": bilirubin},
                                     expected_version=None, visit_date=subject.anchor_date)  # fmt: skip
 
-    results = in_threads(save("coordinator_a", "250"), save("investigator_a", "260"))
+    results = in_threads([save("coordinator_a", "250"), save("investigator_a", "260")])
     outcomes = sorted(kind for kind, _ in results)
     assert outcomes == ["error", "ok"], results
     error = next(value for kind, value in results if kind == "error")
@@ -66,7 +43,7 @@ def test_two_enrollments_at_once_get_distinct_numbers(personas, audit_rows_remov
         do_decide_eligibility(personas.actor("investigator_a"), s, "confirmed")
         do_record_consent(personas.actor("coordinator_a"), s, "1.0", timezone.now() - timedelta(minutes=5))
         screenings.append(s)
-    results = in_threads(*(lambda s=s: do_enroll(personas.actor("coordinator_a"), s) for s in screenings))
+    results = in_threads([lambda s=s: do_enroll(personas.actor("coordinator_a"), s) for s in screenings])
     assert all(kind == "ok" for kind, _ in results), results
     assert sorted(Subject.objects.values_list("subject_id", flat=True)) == ["SYSU3-001", "SYSU3-002"]
     assert not any(isinstance(v, ActionError) for _, v in results)

@@ -6,13 +6,13 @@ distinct slots and one subject asked 64 times gets exactly one."""
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from builders import example
+from threads import in_threads
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -124,27 +124,6 @@ def test_the_alf_stratum_draws_from_its_own_slots(personas, list_file):
 
 
 # --- concurrency: real threads, each on its own database connection ----------------------------------
-def in_threads(calls):
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = ("ok", call())
-        except Exception as err:  # noqa: BLE001 - the test asserts on it
-            results[i] = ("error", err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_64_concurrent_randomizations_get_64_distinct_slots(personas, list_file, audit_rows_removable):
     do_import_list(personas.actor("statistician"), list_file)
