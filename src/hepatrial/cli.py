@@ -17,7 +17,13 @@ import click
 
 from hepatrial import __version__
 from hepatrial.core.candidate import Candidate, ScreeningInputError, load_candidate
-from hepatrial.core.protocol import Protocol, ProtocolError, display_number, load_protocol, load_protocol_file
+from hepatrial.core.protocol import (
+    Protocol,
+    ProtocolError,
+    display_number,
+    load_protocol,
+    load_protocol_file,
+)
 from hepatrial.core.scores.panel import SCORE_LABELS
 from hepatrial.core.screening import candidate_scores, screen
 
@@ -308,7 +314,9 @@ def serve_command(host: str, port: int, threads: int) -> None:
         for username, role, password in created:
             click.echo(f"  {username:<14} {role:<14} {password}")
         click.echo("")
-    from hepatrial.web.wsgi import application  # after collectstatic: whitenoise indexes the files at start
+    from hepatrial.web.wsgi import (
+        application,  # after collectstatic: whitenoise indexes the files at start
+    )
 
     url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}/"
     click.echo(f"Serving on {url}  (Ctrl+C to stop)")
@@ -414,7 +422,12 @@ def randomization_make_list(protocol_ref: str | None, seed: int, sites: str, out
     Prints the file's SHA-256 and the slots per site, stratum and arm. Exit 2
     on bad input or if FILE exists.
     """
-    from hepatrial.core.randomization import WEAK_SEED_BELOW, AllocationListError, make_list, write_list
+    from hepatrial.core.randomization import (
+        WEAK_SEED_BELOW,
+        AllocationListError,
+        make_list,
+        write_list,
+    )
 
     protocol = _protocol(protocol_ref, as_json)
     spec = _randomization_spec(protocol, as_json)

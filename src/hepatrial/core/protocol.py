@@ -47,7 +47,16 @@ from pydantic import (
 )
 
 from hepatrial.core.criteria.ast import Node
-from hepatrial.core.criteria.check import BOOL, DATE, DATETIME, NUMBER, STRING, Type, Vocabulary, bind
+from hepatrial.core.criteria.check import (
+    BOOL,
+    DATE,
+    DATETIME,
+    NUMBER,
+    STRING,
+    Type,
+    Vocabulary,
+    bind,
+)
 from hepatrial.core.criteria.parser import KEYWORDS, RuleError
 from hepatrial.core.criteria.vocabulary import candidate_fields, candidate_vocabulary
 from hepatrial.core.labs import LAB_TESTS, LabError, accepted_unit

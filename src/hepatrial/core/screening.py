@@ -14,10 +14,21 @@ from functools import cached_property
 from typing import Any
 
 from hepatrial.core.candidate import Candidate, LabResult
-from hepatrial.core.criteria.evaluate import Evidence, Fact, evaluate, fmt_number, fmt_value
+from hepatrial.core.criteria.evaluate import (
+    Evidence,
+    Fact,
+    evaluate,
+    fmt_number,
+    fmt_value,
+)
 from hepatrial.core.labs import LAB_TESTS
 from hepatrial.core.protocol import Protocol, ScreeningSettings
-from hepatrial.core.scores.panel import SCORE_LABELS, ScoreOutcome, compute_score, score_inputs
+from hepatrial.core.scores.panel import (
+    SCORE_LABELS,
+    ScoreOutcome,
+    compute_score,
+    score_inputs,
+)
 from hepatrial.core.units import round_significant
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hepatrial.core.forms import FieldIssue, FormError, validate_form
+from hepatrial.core.protocol import FormSpec, VisitSpec
 from hepatrial.core.schedule import PlannedVisit, planned_visits
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import jsonable, record
@@ -53,6 +54,18 @@ def _errors(issues: list[FieldIssue]) -> dict[str, list[str]]:
     return out
 
 
+def visit_and_form(visit_id: str, form_id: str) -> tuple[VisitSpec, FormSpec]:
+    """The protocol's visit and form, when the visit collects that form; else NotFound."""
+    protocol = current_protocol()
+    try:
+        visit, form = protocol.visit(visit_id), protocol.form(form_id)
+    except KeyError:
+        raise NotFound(_("No such visit or form in the protocol.")) from None
+    if form_id not in visit.forms:
+        raise NotFound(_("The visit %(v)s has no form %(f)s.") % {"v": visit.label, "f": form_id})
+    return visit, form
+
+
 @transaction.atomic
 def do_save_form(
     actor: Actor,
@@ -74,13 +87,7 @@ def do_save_form(
     ``complete=False`` saves a partly filled form (required fields may be empty)."""
     require(actor, "enter_data", subject.site)
     protocol = current_protocol()
-    try:
-        visit = protocol.visit(visit_id)
-        protocol.form(form_id)
-    except KeyError:
-        raise NotFound(_("No such visit or form in the protocol.")) from None
-    if form_id not in visit.forms:
-        raise NotFound(_("The visit %(v)s has no form %(f)s.") % {"v": visit.label, "f": form_id})
+    visit, _spec = visit_and_form(visit_id, form_id)
     max_sequence = max_sequence_of(visit)
     if not sequence_allowed(visit, sequence):
         raise Invalid(_("This form is entered once per visit.") if max_sequence == 1

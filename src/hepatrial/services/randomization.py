@@ -25,7 +25,13 @@ from hepatrial.services.audit import record
 from hepatrial.services.enrollment import active_consent, current_consent_version
 from hepatrial.services.errors import ActionError, Invalid, NotAllowed
 from hepatrial.services.protocol import current_protocol
-from hepatrial.web.trial.models import AllocationList, AllocationSlot, Role, Site, Subject
+from hepatrial.web.trial.models import (
+    AllocationList,
+    AllocationSlot,
+    Role,
+    Site,
+    Subject,
+)
 
 HEADER = "site,stratum,sequence,block,block_size,arm"
 #: How often a claim is retried when another randomization took the slot first.

@@ -28,8 +28,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Path, Query, Status
-from ninja.parser import Parser
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
@@ -42,8 +42,12 @@ from hepatrial.services.enrollment import (
     do_withdraw_consent,
 )
 from hepatrial.services.errors import ActionError, Invalid, NotAllowed, NotFound
-from hepatrial.services.randomization import do_randomize
-from hepatrial.services.forms import do_save_form, form_status, visit_grid
+from hepatrial.services.forms import (
+    do_save_form,
+    form_status,
+    visit_and_form,
+    visit_grid,
+)
 from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.services.queries import (
     do_answer_query,
@@ -52,6 +56,7 @@ from hepatrial.services.queries import (
     do_reopen_query,
     query_age_days,
 )
+from hepatrial.services.randomization import do_randomize
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.api_schemas import (
     ConsentIn,
@@ -75,7 +80,15 @@ from hepatrial.web.api_schemas import (
     SubjectRow,
     WithdrawalIn,
 )
-from hepatrial.web.trial.models import AllocationSlot, Consent, DataQuery, FormEntry, Screening, Site, Subject
+from hepatrial.web.trial.models import (
+    AllocationSlot,
+    Consent,
+    DataQuery,
+    FormEntry,
+    Screening,
+    Site,
+    Subject,
+)
 
 #: Largest id the databases store (a bigger one in a URL is a 422, not a database error).
 MAX_ID = 2**63 - 1
@@ -261,17 +274,6 @@ def _query(actor: Actor, pk: int) -> DataQuery:
         pk=pk,
         subject__site__in=visible_sites(actor),
     )
-
-
-def _visit_form(visit_id: str, form_id: str) -> None:
-    protocol = current_protocol()
-    try:
-        visit = protocol.visit(visit_id)
-        protocol.form(form_id)
-    except KeyError:
-        raise NotFound(_("No such visit or form in the protocol.")) from None
-    if form_id not in visit.forms:
-        raise NotFound(_("The visit %(v)s has no form %(f)s.") % {"v": visit.label, "f": form_id})
 
 
 # --- shaping answers ------------------------------------------------------------------------
@@ -563,7 +565,7 @@ def form_read(request, subject_id: str, visit_id: str, form_id: str,
     """One eCRF of one visit: data, version (send it back as expected_version), status, visit date, queries."""
     actor = _actor(request)
     subject = _subject(actor, subject_id)
-    _visit_form(visit_id, form_id)
+    visit_and_form(visit_id, form_id)
     return _form_out(subject, visit_id, form_id, sequence)
 
 
@@ -641,7 +643,7 @@ def query_raise(request, payload: QueryIn):
     """Raise a query on one field of a saved form (monitor, data manager)."""
     actor = _actor(request)
     subject = _subject(actor, payload.subject_id)
-    _visit_form(payload.visit_id, payload.form_id)
+    visit_and_form(payload.visit_id, payload.form_id)
     entry = FormEntry.objects.filter(
         subject=subject, visit_id=payload.visit_id, form_id=payload.form_id, sequence=payload.sequence
     ).first()

@@ -18,7 +18,12 @@ from hepatrial.core.randomization.allocation import (
     make_list,
     reproduces,
 )
-from hepatrial.core.randomization.listfile import parse_list, read_list, render_list, write_list
+from hepatrial.core.randomization.listfile import (
+    parse_list,
+    read_list,
+    render_list,
+    write_list,
+)
 
 __all__ = [
     "COLUMNS",

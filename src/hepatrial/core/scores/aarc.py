@@ -28,7 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._common import banded_points, require_he_grade, require_non_negative, require_positive
+from ._common import (
+    banded_points,
+    require_he_grade,
+    require_non_negative,
+    require_positive,
+)
 from .west_haven import encephalopathy_points
 
 __all__ = ["AarcResult", "aarc"]

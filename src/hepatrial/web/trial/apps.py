@@ -8,10 +8,16 @@ class TrialConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from hepatrial.web.trial import checks  # noqa: F401  (registers the system checks)
-        from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+        from django.contrib.auth.signals import (
+            user_logged_in,
+            user_logged_out,
+            user_login_failed,
+        )
 
         from hepatrial.services.accounts import record_access
+        from hepatrial.web.trial import (
+            checks,  # noqa: F401  (registers the system checks)
+        )
 
         def logged_in(sender, request, user, **kwargs):
             record_access("login", username=user.get_username(), user=user)

@@ -13,22 +13,21 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
-from django.contrib.auth import views as auth_views
-from django.urls import reverse_lazy
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from hepatrial.services.accounts import record_access
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
+from hepatrial.services.accounts import record_access
 from hepatrial.services.enrollment import (
     active_consent,
     consent_state,
@@ -38,9 +37,13 @@ from hepatrial.services.enrollment import (
     enrollment_blockers,
     needs_reconsent,
 )
-from hepatrial.services.errors import ActionError, Conflict, Invalid
-from hepatrial.services.randomization import do_randomize, randomization_blockers
-from hepatrial.services.forms import do_save_form, sequence_allowed, visit_grid
+from hepatrial.services.errors import ActionError, Conflict, Invalid, NotFound
+from hepatrial.services.forms import (
+    do_save_form,
+    sequence_allowed,
+    visit_and_form,
+    visit_grid,
+)
 from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.services.queries import (
     CLOSED_STATES,
@@ -51,6 +54,7 @@ from hepatrial.services.queries import (
     do_reopen_query,
     query_age_days,
 )
+from hepatrial.services.randomization import do_randomize, randomization_blockers
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.trial.forms import (
     AuditFilterForm,
@@ -66,8 +70,16 @@ from hepatrial.web.trial.forms import (
     crf_initial,
     lab_rows,
 )
+from hepatrial.web.trial.models import (
+    AllocationSlot,
+    AuditEvent,
+    DataQuery,
+    FormEntry,
+    Role,
+    Screening,
+    Subject,
+)
 from hepatrial.web.trial.templatetags.trial_tags import json_text
-from hepatrial.web.trial.models import AllocationSlot, Role, AuditEvent, DataQuery, FormEntry, Screening, Subject
 
 AUDIT_PAGE_ROWS = 500
 
@@ -347,12 +359,11 @@ def subject_withdraw(request, subject_id: str):
 # --- eCRF forms ------------------------------------------------------------------------------
 
 def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
-    protocol = current_protocol()
     try:
-        visit, spec = protocol.visit(visit_id), protocol.form(form_id)
-    except KeyError:
-        raise Http404(_("No such visit or form.")) from None
-    if form_id not in visit.forms or not sequence_allowed(visit, sequence):
+        visit, spec = visit_and_form(visit_id, form_id)
+    except NotFound as err:
+        raise Http404(err.message) from None
+    if not sequence_allowed(visit, sequence):
         raise Http404(_("The visit has no such form."))
     entry = FormEntry.objects.filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence).first()
     return visit, spec, entry
