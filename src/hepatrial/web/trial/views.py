@@ -294,6 +294,8 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
     actor = _actor(request)
     screening = subject.screening
     consent = active_consent(screening)
+    may_randomize = can(actor, "randomize", subject.site)
+    blockers = randomization_blockers(subject) if may_randomize else []
     context = {
         "subject": subject,
         "site": subject.site,
@@ -309,8 +311,8 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "can_view_audit": can(actor, "view_audit", subject.site),
         # the subject's own allocation only: never the list's order or what remains of it
         "allocation": AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first(),
-        "can_randomize": can(actor, "randomize", subject.site) and not randomization_blockers(subject),
-        "randomization_blockers": randomization_blockers(subject) if can(actor, "randomize", subject.site) else [],
+        "can_randomize": may_randomize and not blockers,
+        "randomization_blockers": blockers,
         "error": error,
     }
     return render(request, "trial/subject_detail.html", context, status=status)
