@@ -62,3 +62,35 @@ def subject(personas):
     do_decide_eligibility(personas.actor("investigator_a"), screening, "confirmed")
     do_record_consent(personas.actor("coordinator_a"), screening, "1.0", timezone.now() - timedelta(minutes=5))
     return do_enroll(personas.actor("coordinator_a"), screening)
+
+
+#: How many days ago a randomized test subject's day 0 is (so its four doses are in the past).
+DAY0_DAYS_AGO = 30
+
+
+def import_allocation_list(personas, tmp_path, seed: int = 20261126):
+    """The packaged protocol's allocation list for both sites, imported by the statistician."""
+    from hepatrial.core.randomization import make_list, write_list
+    from hepatrial.services.protocol import current_protocol
+    from hepatrial.services.randomization import do_import_list
+
+    protocol = current_protocol()
+    path = tmp_path / "allocation.csv"
+    write_list(make_list(protocol.randomization, sites=["SYSU3", "GZ2"], seed=seed, protocol_id=protocol.id), path)
+    return do_import_list(personas.actor("statistician"), path)
+
+
+@pytest.fixture
+def randomized(personas, subject, tmp_path):
+    """SYSU3-001 randomized, its day 0 moved DAY0_DAYS_AGO days back (a test-only
+    shortcut: the dosing visits must be in the past to be entered)."""
+    from datetime import timedelta
+
+    from hepatrial.services.randomization import do_randomize
+    from hepatrial.web.trial.models import Subject
+
+    import_allocation_list(personas, tmp_path)
+    slot = do_randomize(personas.actor("coordinator_a"), subject)
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=slot.subject.anchor_date - timedelta(days=DAY0_DAYS_AGO))
+    subject.refresh_from_db()
+    return subject

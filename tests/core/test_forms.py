@@ -66,7 +66,22 @@ SMT = {
     "other_treatment": "",
 }
 OUTCOME = {"status": "alive", "status_date": "2024-03-04", "transplant_date": "", "death_date": "", "death_cause": ""}
-BASE = {"lab_panel": LAB, "clinical_status": CLINICAL, "smt_given": SMT, "outcome_status": OUTCOME}
+DOSING = {
+    "administered": "yes",
+    "not_given_reason": "",
+    "product": "msc_ev",
+    "lot_number": "EV-2024-017",
+    "particle_count": "1.0e10",
+    "volume_ml": "100",
+    "start_datetime": "2024-03-04T09:00+08:00",
+    "stop_datetime": "2024-03-04T10:00+08:00",
+    "rate_ml_h": "100",
+    "interrupted": "no",
+    "interruption_details": "",
+    "reaction": "no",
+    "reaction_details": "",
+}
+BASE = {"lab_panel": LAB, "clinical_status": CLINICAL, "smt_given": SMT, "outcome_status": OUTCOME, "dosing": DOSING}
 
 
 def check(protocol, form_id, changes=None, *, visit_date=VISIT_DATE, visit_day=7, **kw) -> FormValidation:
@@ -359,6 +374,23 @@ FIRES = [
      {"status": "transplanted", "transplant_date": "2024-03-03", "status_date": "2024-03-02"}, 28,
      {"status": "transplanted", "transplant_date": "2024-03-02", "status_date": "2024-03-02"}),
     ("outcome_status", "status_date_after_visit", {"status_date": "2024-03-05"}, 28, {"status_date": "2024-03-04"}),
+    ("dosing", "dose_reason_not_given", {"administered": "no", "product": "", "lot_number": "", "particle_count": "",
+     "volume_ml": "", "start_datetime": "", "stop_datetime": "", "rate_ml_h": ""}, 7,
+     {"administered": "no", "not_given_reason": "hepatorenal syndrome, on dialysis", "product": "", "lot_number": "",
+      "particle_count": "", "volume_ml": "", "start_datetime": "", "stop_datetime": "", "rate_ml_h": ""}),
+    ("dosing", "dose_product_required", {"product": "", "particle_count": ""}, 7, {"product": "saline", "particle_count": ""}),
+    ("dosing", "dose_lot_required", {"lot_number": ""}, 7, {"lot_number": "S-1"}),
+    ("dosing", "dose_volume_required", {"volume_ml": ""}, 7, {"volume_ml": "100"}),
+    ("dosing", "dose_start_required", {"start_datetime": ""}, 7, {"start_datetime": "2024-03-04T09:00+08:00"}),
+    ("dosing", "dose_particles_required", {"particle_count": ""}, 7, {"particle_count": "1e10"}),
+    ("dosing", "dose_particles_for_saline", {"product": "saline"}, 7, {"product": "saline", "particle_count": ""}),
+    ("dosing", "dose_stop_after_start", {"stop_datetime": "2024-03-04T09:00+08:00"}, 7,
+     {"stop_datetime": "2024-03-04T09:01+08:00"}),
+    ("dosing", "dose_start_on_visit_date", {"start_datetime": "2024-03-03T23:00+08:00", "stop_datetime": ""}, 7,
+     {"start_datetime": "2024-03-04T00:00+08:00", "stop_datetime": ""}),
+    ("dosing", "dose_interruption_details", {"interrupted": "yes"}, 7,
+     {"interrupted": "yes", "interruption_details": "paused 10 min at 09:20 for a blood pressure check"}),
+    ("dosing", "dose_reaction_details", {"reaction": "yes"}, 7, {"reaction": "yes", "reaction_details": "chills at 09:30, resolved"}),
 ]
 
 

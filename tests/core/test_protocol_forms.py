@@ -34,8 +34,8 @@ def test_consent_version_1_0_is_current(packaged):
     assert "not from the registry" in YAML_TEXT or "team's own" in (doc.note or "")
 
 
-def test_the_four_forms(packaged):
-    assert [f.id for f in packaged.forms] == ["lab_panel", "clinical_status", "smt_given", "outcome_status"]
+def test_the_five_forms(packaged):
+    assert [f.id for f in packaged.forms] == ["lab_panel", "clinical_status", "smt_given", "outcome_status", "dosing"]
     assert [f.id for f in packaged.form("outcome_status").fields] == [
         "status", "status_date", "transplant_date", "death_date", "death_cause",
     ]  # fmt: skip
@@ -212,8 +212,8 @@ def test_two_current_consent_documents(tmp_path):
 
 
 def test_a_visit_naming_an_unknown_form(tmp_path, ids):
-    path, text = broken(tmp_path, "    forms: [lab_panel, clinical_status, smt_given]\n  - id: day_14",
-                        "    forms: [lab_panel, clinical_status, smt_givn]\n  - id: day_14")  # fmt: skip
+    path, text = broken(tmp_path, "    forms: [lab_panel, clinical_status, smt_given, dosing]\n  - id: day_14",
+                        "    forms: [lab_panel, clinical_status, smt_givn, dosing]\n  - id: day_14")  # fmt: skip
     [(where, line, reason)] = problems_of(path)
     assert where == f"visits[{ids['visits']['day_7']}].forms[2]"
     assert line == line_of(text, "smt_givn")
@@ -223,7 +223,9 @@ def test_a_visit_naming_an_unknown_form(tmp_path, ids):
 def test_a_dosing_day_visit_without_dose(tmp_path, ids):
     block = "    day: 21\n    window_before_days: ${dosing_window_days}\n    window_after_days: ${dosing_window_days}\n    dose: true\n"
     path, text = broken(tmp_path, block, block.replace("    dose: true\n", ""))
-    [(where, line, reason)] = problems_of(path)
+    [(where, line, reason), also] = problems_of(path)
+    assert also[0] == f"visits[{ids['visits']['day_21']}].forms"
+    assert also[2] == "'day_21' is not a dosing visit (dose: false): it cannot collect the dosing form 'dosing'"
     assert where == f"visits[{ids['visits']['day_21']}].dose"
     # No 'dose' key any more: the line of the visit's mapping (its first key).
     assert line == line_of(text, "- id: day_21")
@@ -232,7 +234,8 @@ def test_a_dosing_day_visit_without_dose(tmp_path, ids):
 
 def test_a_dose_on_a_day_that_is_not_a_dosing_day(tmp_path, ids):
     path, text = broken(tmp_path, "    day: 28\n    window_before_days: 2\n", "    day: 28\n    dose: true\n    window_before_days: 2\n")
-    [(where, line, reason)] = problems_of(path)
+    (where, line, reason), also = problems_of(path)
+    assert also[2] == "'day_28' is a dosing visit: it must collect the dosing form 'dosing'"
     assert where == f"visits[{ids['visits']['day_28']}].dose"
     assert line == line_of(text, "dose: true", line_of(text, "- id: day_28"))
     assert reason == "day 28 is not a dosing day (dosing days: 0, 7, 14, 21)"
@@ -526,3 +529,33 @@ def test_field_spec_unit_label():
     spec = FieldSpec(id="bili", label="Bilirubin", type="number", unit="mg/dL", lab_test="total_bilirubin")
     # a lab field without limits is held to the catalogue's impossible bounds, in its own unit
     assert spec.hard_range == (0, pytest.approx(2000 / 17.1))
+
+
+# --- the dosing section ----------------------------------------------------------------------
+
+def test_the_dosing_section(packaged):
+    spec = packaged.dosing
+    assert (spec.form, spec.given_field, spec.product_field, spec.start_field) == ("dosing", "administered", "product", "start_datetime")
+    # each randomized arm receives its intervention's product (interventions: msc_ev, saline)
+    assert spec.products == {"msc_ev": "msc_ev", "control": "saline"}
+    assert [v.id for v in packaged.visits if "dosing" in v.forms] == ["day_0", "day_7", "day_14", "day_21"]
+
+
+@pytest.mark.parametrize(
+    "old, new, where, reason",
+    [
+        ("  form: dosing\n  given_field", "  form: dosin\n  given_field", "dosing.form", "unknown form 'dosin'"),
+        ("  given_field: administered", "  given_field: lot_number", "dosing.given_field",
+         "'lot_number' is a text field; it must be a boolean field"),
+        ("  product_field: product", "  product_field: prodct", "dosing.product_field", "form 'dosing' has no field 'prodct'"),
+        ("  start_field: start_datetime", "  start_field: volume_ml", "dosing.start_field",
+         "'volume_ml' is a number field; it must be a datetime field"),
+        ("    control: saline\n", "    control: water\n", "dosing.products.control",
+         "'water' is not a choice of 'product' (msc_ev, saline)"),
+        ("    control: saline\n", "    placebo: saline\n", "dosing.products.placebo", "unknown arm 'placebo' (arms: msc_ev, control)"),
+    ],
+)
+def test_a_broken_dosing_section_is_refused_with_its_path(tmp_path, old, new, where, reason):
+    path, _text = broken(tmp_path, old, new)
+    problems = problems_of(path)
+    assert (where, reason) in [(p[0], p[2]) for p in problems], problems

@@ -46,7 +46,7 @@ def test_targets_and_windows_from_the_anchor(protocol):
     plan = {p.visit_id: p for p in planned_visits(protocol, ANCHOR)}
     assert plan["day_0"] == PlannedVisit(
         "day_0", "Day 0 (randomization, dose 1)", "scheduled", 0, ANCHOR, ANCHOR, ANCHOR, True,
-        ("lab_panel", "clinical_status", "smt_given"),
+        ("lab_panel", "clinical_status", "smt_given", "dosing"),
     )  # fmt: skip
     # day 7 +/- 1: 6 to 8 days after the anchor (across 29 February 2024)
     assert (plan["day_7"].earliest, plan["day_7"].target, plan["day_7"].latest) == (

@@ -56,6 +56,8 @@ W_WITHDRAW = lambda w: {"withdrawn_at": w["now_local"], "scope": "no_further_tre
 W_FORM = lambda w: {**w["lab_form"], "version": "1", "visit_date": w["day0"], "reason": ""}  # noqa: E731
 W_RAISE = lambda w: {"field": "inr", "text": "1.8?"}  # noqa: E731
 W_ANSWER = lambda w: {"action": "answer", "text": "Checked against the source"}  # noqa: E731
+W_SLOT = lambda w: {"action": "unavailable", "slot": "SYSU3-ACLF-1", "reason": "opened", "confirmation": "SYSU3-ACLF-1"}  # noqa: E731
+DEVIATION = lambda w: {"type": "other", "occurred_on": w["day0"], "description": "Visit missed", "action": "Rescheduled"}  # noqa: E731
 
 F_A = "subjects/{subject}/visits/day_0/lab_panel"
 U_A = "subjects/{subject}/visits/unscheduled/lab_panel"  # a repeatable (unscheduled) visit
@@ -86,6 +88,10 @@ MATRIX = [
     ("api:subject_randomize",    "POST", "/api/subjects/{subject}/randomize",     {},         (400, 404, 400, 403, 403, 403, 403, 401)),
     ("api:form_read",            "GET",  FA,                                      None,       (200, 404, 200, 200, 200, 200, 200, 401)),
     ("api:form_save",            "PUT",  FA,                                      FORM,       (200, 404, 200, 403, 403, 403, 403, 401)),
+    # not randomized in this world: an empty calendar
+    ("api:subject_doses",        "GET",  "/api/subjects/{subject}/doses",         None,       (200, 404, 200, 200, 200, 200, 200, 401)),
+    ("api:deviation_list",       "GET",  "/api/deviations",                       None,       (200, 200, 200, 200, 200, 200, 200, 401)),
+    ("api:deviation_create",     "POST", "/api/subjects/{subject}/deviations",    DEVIATION,  (201, 404, 201, 403, 403, 403, 403, 401)),
     ("api:query_list",           "GET",  "/api/queries",                          None,       (200, 200, 200, 200, 200, 200, 200, 401)),
     ("api:query_detail",         "GET",  "/api/queries/{query}",                  None,       (200, 404, 200, 200, 200, 200, 200, 401)),
     ("api:query_detail",         "GET",  "/api/queries/{query_b}",                None,       (404, 200, 404, 404, 200, 200, 200, 401)),
@@ -117,6 +123,12 @@ MATRIX = [
     ("form_entry_seq",           "GET",  f"/{U_A}/2/",                            None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("form_raise_query",         "POST", f"/{F_A}/query/",                        W_RAISE,    (403, 404, 403, 302, 302, 403, 403, 302)),
     ("form_raise_query_seq",     "GET",  f"/{F_A}/1/query/",                      None,       (405, 405, 405, 405, 405, 405, 405, 302)),
+    ("deviation_new",            "GET",  "/subjects/{subject}/deviations/new/",   None,       (200, 404, 200, 403, 403, 403, 403, 302)),
+    ("deviation_new",            "POST", "/subjects/{subject}/deviations/new/",   DEVIATION,  (302, 404, 302, 403, 403, 403, 403, 302)),
+    ("deviation_list",           "GET",  "/deviations/",                          None,       (200, 200, 200, 200, 200, 200, 200, 302)),
+    ("allocation_list",          "GET",  "/allocation/",                          None,       (403, 403, 403, 403, 403, 200, 200, 302)),
+    # no list imported in this world: the allowed roles get the refusal (422: no such slot)
+    ("allocation_list",          "POST", "/allocation/",                          W_SLOT,     (403, 403, 403, 403, 403, 422, 422, 302)),
     ("query_list",               "GET",  "/queries/",                             None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("query_detail",             "GET",  "/queries/{query}/",                     None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("query_detail",             "POST", "/queries/{query}/",                     W_ANSWER,   (302, 404, 302, 403, 403, 403, 403, 302)),

@@ -157,6 +157,7 @@ def test_openapi_schema_lists_every_path_and_docs_page_loads(personas):
         "/api/consents/{consent_id}/withdrawal", "/api/screenings/{screening_id}/enroll", "/api/subjects",
         "/api/subjects/{subject_id}", "/api/subjects/{subject_id}/randomize",
         "/api/subjects/{subject_id}/visits/{visit_id}/forms/{form_id}",
+        "/api/subjects/{subject_id}/doses", "/api/subjects/{subject_id}/deviations", "/api/deviations",
         "/api/queries", "/api/queries/{query_id}", "/api/queries/{query_id}/answer",
         "/api/queries/{query_id}/close", "/api/queries/{query_id}/reopen",
     }  # fmt: skip
@@ -306,7 +307,7 @@ def test_subjects_and_the_visit_grid(personas, api):
     assert day7["earliest"] <= day7["target"] <= day7["latest"]
     assert visits["screening"]["target"] is None
     assert {f["form_id"]: f["status"] for f in visits["day_0"]["forms"]} == {
-        "lab_panel": "missing", "clinical_status": "missing", "smt_given": "missing"
+        "lab_panel": "missing", "clinical_status": "missing", "smt_given": "missing", "dosing": "missing"
     }  # fmt: skip
     assert_error(api("coordinator_a").get(f"/api/subjects/{other.subject_id}"), 404)
     assert_error(api("monitor_a").get(f"/api/subjects/{other.subject_id}"), 404)

@@ -365,7 +365,7 @@ def test_audit_view_shows_changes_in_site_time_and_utc_and_exports_csv(client, p
     params = {"subject": subject.subject_id, "form": "lab_panel", "field": "total_bilirubin"}
     response = client.get(reverse("audit_list"), params)
     assert response.status_code == 200
-    events = list(response.context["events"])
+    events = [e for e, _label in response.context["events"]]
     assert [(e.old, e.new) for e in events] == [(None, 15), (15, 230)]
     page = response.content.decode()
     assert "mg/dL value typed; corrected" in page and "UTC" in page and "CST" in page

@@ -468,6 +468,27 @@ class EditCheck(_Model):
     message: Text
 
 
+# --- dosing -------------------------------------------------------------------------------------
+
+class DosingSpec(_Model):
+    """Which form records a study infusion, and the product each arm receives.
+
+    The form is collected at the dosing visits (``dose: true``) and only there;
+    ``given_field`` is its boolean "infusion given", ``product_field`` a choice
+    whose values include every product of ``products`` (arm id -> product
+    value), ``start_field`` the date-time the infusion starts: its date is the
+    dose's date, checked against the visit's window.
+    """
+
+    form: FieldId
+    given_field: FieldId
+    product_field: FieldId
+    start_field: FieldId
+    products: dict[Id, Annotated[StrictStr, Field(min_length=1, max_length=60)]] = Field(
+        min_length=1, description="Arm id -> the product_field value that arm receives."
+    )
+
+
 # --- randomization ----------------------------------------------------------------------------
 
 #: A stratum value is written into allocation-list CSV files: no commas, quotes or spaces.
@@ -599,6 +620,7 @@ class Protocol(_Model):
     forms: list[FormSpec] = []
     visits: list[VisitSpec] = []
     edit_checks: list[EditCheck] = []
+    dosing: DosingSpec | None = None
     randomization: RandomizationSpec | None = None
     source: Source | None = None
 
@@ -743,6 +765,7 @@ def _cross_check(protocol: Protocol) -> list[tuple[tuple, str]]:
     problems += _check_forms(protocol)
     problems += _check_visits(protocol)
     problems += _check_edit_checks(protocol)
+    problems += _check_dosing(protocol)
     problems += _check_randomization(protocol)
     return problems
 
@@ -845,6 +868,40 @@ def _check_edit_checks(protocol: Protocol) -> list[tuple[tuple, str]]:
         elif not form.has_field(check.field):
             known = ", ".join(f.id for f in form.fields)
             problems.append((("edit_checks", i, "field"), f"form {check.form!r} has no field {check.field!r} (its fields: {known})"))
+    return problems
+
+
+def _check_dosing(protocol: Protocol) -> list[tuple[tuple, str]]:
+    spec = protocol.dosing
+    if spec is None:
+        return []
+    forms = {f.id: f for f in protocol.forms}
+    form = forms.get(spec.form)
+    if form is None:
+        return [(("dosing", "form"), f"unknown form {spec.form!r}")]
+    problems: list[tuple[tuple, str]] = []
+    for key, wanted in (("given_field", ("boolean",)), ("product_field", ("choice",)), ("start_field", ("datetime",))):
+        field_id = getattr(spec, key)
+        if not form.has_field(field_id):
+            problems.append((("dosing", key), f"form {spec.form!r} has no field {field_id!r}"))
+        elif form.field(field_id).type not in wanted:
+            problems.append((("dosing", key), f"{field_id!r} is a {form.field(field_id).type} field; it must be a {wanted[0]} field"))
+    arms = [a.id for a in protocol.arms]
+    choices = form.field(spec.product_field).choice_values if form.has_field(spec.product_field) and form.field(spec.product_field).type == "choice" else None
+    for arm, product in spec.products.items():
+        if arm not in arms:
+            problems.append((("dosing", "products", arm), f"unknown arm {arm!r} (arms: {', '.join(arms)})"))
+        if choices is not None and product not in choices:
+            problems.append((("dosing", "products", arm), f"{product!r} is not a choice of {spec.product_field!r} ({', '.join(choices)})"))
+    randomized = protocol.randomization.arms if protocol.randomization else arms
+    for arm in randomized:
+        if arm not in spec.products and arm in arms:
+            problems.append((("dosing", "products"), f"arm {arm!r} has no product: give every arm its product"))
+    for i, visit in enumerate(protocol.visits):
+        if visit.dose and spec.form not in visit.forms:
+            problems.append((("visits", i, "forms"), f"{visit.id!r} is a dosing visit: it must collect the dosing form {spec.form!r}"))
+        if not visit.dose and spec.form in visit.forms:
+            problems.append((("visits", i, "forms"), f"{visit.id!r} is not a dosing visit (dose: false): it cannot collect the dosing form {spec.form!r}"))
     return problems
 
 

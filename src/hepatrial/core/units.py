@@ -64,6 +64,10 @@ _ALIASES: dict[str, str] = {
     "{inr}": "ratio",
     "1": "ratio",
     "mmhg": "mmHg",
+    # volumes and infusion rates (study infusions)
+    "ml": "mL",
+    "ml/h": "mL/h",
+    "ml/hr": "mL/h",
 }
 
 #: Every canonical unit spelling, longest first (the rule lexer matches greedily).

@@ -19,11 +19,12 @@ from hepatrial.core.protocol import FormSpec, VisitSpec
 from hepatrial.core.schedule import PlannedVisit, planned_visits
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import jsonable, record
+from hepatrial.services.dosing import DeviationInput, check_dose, do_report_deviation, is_dosing_form, refuse_dose_at
 from hepatrial.services.enrollment import no_further_data_since
 from hepatrial.services.errors import Conflict, Invalid, NotFound
 from hepatrial.services.protocol import current_protocol
 from hepatrial.services.queries import OPEN_STATES, open_check_query, settle_after_save
-from hepatrial.web.trial.models import DataQuery, FormEntry, Subject
+from hepatrial.web.trial.models import DataQuery, Deviation, FormEntry, Subject
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,21 @@ def do_save_form(
     confirmations: dict[str, str] | None = None,
     sequence: int = 1,
     complete: bool = True,
+    deviation: DeviationInput | None = None,
 ) -> SaveResult:
     """Save one form of one visit. ``expected_version`` is the version the user
     opened (None for a new form). ``confirmations`` maps a warning key
     (:func:`warning_key`) to the reason the value is right as entered.
-    ``complete=False`` saves a partly filled form (required fields may be empty)."""
+    ``complete=False`` saves a partly filled form (required fields may be empty).
+    The dosing form is a dose: see :mod:`hepatrial.services.dosing` (``deviation``
+    is the protocol deviation an out-of-window dose is saved with)."""
     require(actor, "enter_data", subject.site)
     protocol = current_protocol()
+    dosing = is_dosing_form(form_id)
+    if dosing:
+        refuse_dose_at(subject, visit_id)
+    elif deviation is not None:
+        raise Invalid(_("Only a dose is saved with a deviation; report other deviations in the deviations log."), field="deviation")
     visit, _spec = visit_and_form(visit_id, form_id)
     max_sequence = max_sequence_of(visit)
     if not sequence_allowed(visit, sequence):
@@ -115,6 +124,10 @@ def do_save_form(
     errors = [e for e in validation.errors if complete or e.code != "required"]
     if errors:
         raise Invalid(_("The form has errors; nothing was saved."), errors=_errors(errors))
+    dose = check_dose(subject, visit_id, validation.cleaned, entry, deviation) if dosing else None
+    if dose is not None and dose.covered_by:  # the deviation explains the visit being out of its window: no query too
+        confirmations = {f"{VISIT_DATE_FIELD}:visit_window": _("protocol deviation: %(d)s") % {"d": dose.covered_by},
+                         **(confirmations or {})}  # fmt: skip
 
     new_data = jsonable(_in_utc(validation.cleaned))
     old_data = entry.data if entry else {}
@@ -156,6 +169,10 @@ def do_save_form(
         record(actor, action, entry, field=f"{where}.status", old=old_status, new=status, reason=reason, **audit)
     for field, (old, new) in changed.items():
         record(actor, action, entry, field=f"{where}.{field}", old=old, new=new, reason=reason, **audit)
+
+    if dose is not None and dose.deviation_date is not None and deviation is not None:
+        do_report_deviation(actor, subject, type=Deviation.Type.DOSE_WINDOW, occurred_on=dose.deviation_date,
+                            description=deviation.description, action=deviation.action, form_entry=entry)  # fmt: skip
 
     confirmations = confirmations or {}
     opened: list[DataQuery] = []

@@ -41,6 +41,7 @@ from hepatrial.services.enrollment import (
     do_record_consent,
     do_withdraw_consent,
 )
+from hepatrial.services.dosing import DeviationInput, do_report_deviation, subject_dose_calendar
 from hepatrial.services.errors import ActionError, Invalid, NotAllowed, NotFound
 from hepatrial.services.forms import (
     do_save_form,
@@ -60,6 +61,10 @@ from hepatrial.services.randomization import do_randomize
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.api_schemas import (
     ConsentIn,
+    DeviationIn,
+    DeviationOut,
+    DeviationType,
+    DoseOut,
     ConsentOut,
     DecisionIn,
     ErrorOut,
@@ -84,6 +89,7 @@ from hepatrial.web.trial.models import (
     AllocationSlot,
     Consent,
     DataQuery,
+    Deviation,
     FormEntry,
     Screening,
     Site,
@@ -600,6 +606,7 @@ def _save_form(actor, subject, visit_id, form_id, payload: FormIn, sequence: int
         confirmations=payload.confirmations,
         sequence=sequence,
         complete=payload.complete,
+        deviation=DeviationInput(payload.deviation.description, payload.deviation.action) if payload.deviation else None,
     )  # fmt: skip
 
 
@@ -670,6 +677,54 @@ for _verb, _action, _doc in [
     api.post(f"/queries/{{query_id}}/{_verb}", response={200: QueryOut, **ERRORS}, tags=["queries"])(
         _transition(_action, _doc)
     )
+
+
+# --- dosing and protocol deviations ---------------------------------------------------------
+
+@api.get("/subjects/{subject_id}/doses", response={200: list[DoseOut], **ERRORS}, tags=["subjects"])
+def subject_doses(request, subject_id: str):
+    """The dosing calendar from day 0: each dose's window and status (empty before randomization).
+    Record a dose with the dosing form (PUT .../visits/{visit_id}/forms/dosing)."""
+    actor = _actor(request)
+    calendar = subject_dose_calendar(_subject(actor, subject_id)) or []
+    return [
+        {"number": d.number, "visit_id": d.visit_id, "label": d.planned.label, "target": d.planned.target,
+         "earliest": d.planned.earliest, "latest": d.planned.latest, "status": d.status, "dose_date": d.dose_date,
+         "window": d.window}  # fmt: skip
+        for d in calendar
+    ]
+
+
+def _deviation_out(d: Deviation) -> dict:
+    return {
+        "id": d.pk, "subject_id": d.subject.subject_id, "site": d.subject.site.code, "type": d.type,
+        "type_label": d.get_type_display(), "occurred_on": d.occurred_on, "description": d.description,
+        "action": d.action, "form": f"{d.form_entry.visit_id}/{d.form_entry.form_id}" if d.form_entry else None,
+        "reported_by": d.reported_by.get_username(), "reported_at": d.reported_at,
+    }  # fmt: skip
+
+
+@api.get("/deviations", response={200: list[DeviationOut], **ERRORS}, tags=["deviations"])
+def deviation_list(request, site: str | None = None, subject: str | None = None, type: DeviationType | None = None):
+    """The protocol deviations of the caller's sites, newest first, filtered by site, subject id and type."""
+    actor = _actor(request)
+    rows = Deviation.objects.filter(subject__site__in=_sites(actor, site)).select_related(
+        "subject", "subject__site", "reported_by", "form_entry"
+    )
+    if subject:
+        rows = rows.filter(subject__subject_id=subject)
+    if type:
+        rows = rows.filter(type=type)
+    return [_deviation_out(d) for d in rows]
+
+
+@api.post("/subjects/{subject_id}/deviations", response={201: DeviationOut, **ERRORS}, tags=["deviations"])
+def deviation_create(request, subject_id: str, payload: DeviationIn):
+    """Report a protocol deviation of the subject (site coordinator, investigator)."""
+    actor = _actor(request)
+    made = do_report_deviation(actor, _subject(actor, subject_id), type=payload.type, occurred_on=payload.occurred_on,
+                               description=payload.description, action=payload.action)  # fmt: skip
+    return Status(201, _deviation_out(made))
 
 
 # --- mounting: urls.py has path("api/", include("hepatrial.web.api")) -------------------------

@@ -184,6 +184,11 @@ class FormOut(Schema):
     queries: list[QueryBrief]
 
 
+class DoseDeviationIn(In):
+    description: str = Field(description="What happened, and why.")
+    action: str = Field(description="The action taken (corrective and preventive).")
+
+
 class FormIn(In):
     values: dict[str, Any] = Field(description="Field id -> value, as the form's fields define them.")
     expected_version: int | None = Field(description="The version you read (null to create the form).")
@@ -193,6 +198,9 @@ class FormIn(In):
         default_factory=dict, description="'field:code' of a warning -> why the value is right as entered."
     )
     complete: bool = Field(True, description="false saves a partly filled form (required fields may be empty).")
+    deviation: DoseDeviationIn | None = Field(
+        None, description="Only for a dose (the dosing form) outside its window: the protocol deviation it is saved with."
+    )
 
 
 class WarningOut(Schema):
@@ -253,3 +261,41 @@ class QueryIn(In):
 
 class QueryMessageIn(In):
     text: str = ""
+
+
+# --- dosing and deviations ------------------------------------------------------------------
+
+class DoseOut(Schema):
+    number: int
+    visit_id: str
+    label: str
+    target: date
+    earliest: date
+    latest: date
+    status: Literal["upcoming", "due", "overdue", "given", "given_out_of_window", "not_given", "started"]
+    dose_date: date | None = Field(description="The date the infusion started (site time), once recorded.")
+    window: Literal["early", "on_time", "late"] | None
+
+
+DeviationType = Literal["dose_window", "missed_dose", "visit_window", "eligibility", "consent", "procedure", "other"]
+
+
+class DeviationIn(In):
+    type: DeviationType
+    occurred_on: date
+    description: str
+    action: str
+
+
+class DeviationOut(Schema):
+    id: int
+    subject_id: str
+    site: str
+    type: DeviationType
+    type_label: str
+    occurred_on: date
+    description: str
+    action: str
+    form: str | None = Field(description="visit_id/form_id of the form it concerns (a dose's dosing form).")
+    reported_by: str
+    reported_at: datetime

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from hepatrial.core.candidate import History
 from hepatrial.core.labs import LAB_TESTS
-from hepatrial.web.trial.models import Consent, DataQuery, EligibilityDecision
+from hepatrial.web.trial.models import Consent, DataQuery, Deviation, EligibilityDecision
 
 DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 LAB_ROWS = 12
@@ -262,6 +262,18 @@ class WithdrawForm(forms.Form):
     withdrawn_at = datetime_local_field(_("Withdrawn at"), help_text=_("Site time."))
     scope = forms.ChoiceField(label=_("What the withdrawal covers"), choices=Consent.Scope.choices, widget=forms.RadioSelect)
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DeviationForm(forms.Form):
+    type = forms.ChoiceField(label=_("Type"), choices=[("", "—"), *Deviation.Type.choices])
+    occurred_on = forms.DateField(label=_("Date it happened"), widget=DateInput())
+    description = forms.CharField(label=_("What happened"), widget=forms.Textarea(attrs={"rows": 3}))
+    action = forms.CharField(label=_("Action taken"), widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text=_("Corrective and preventive action."))  # fmt: skip
+
+
+class ManualAllocationDateForm(forms.Form):
+    randomized_on = forms.DateField(label=_("Randomized on"), widget=DateInput())
 
 
 # --- eCRF forms generated from the protocol --------------------------------------------------

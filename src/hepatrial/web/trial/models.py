@@ -277,6 +277,8 @@ class AllocationSlot(models.Model):
     block_size = models.PositiveSmallIntegerField()
     arm = models.CharField(max_length=40)
     available = models.BooleanField(default=True)
+    unavailable_reason = models.TextField(blank=True, help_text="Why the statistician took the slot out of use.")
+    manual = models.BooleanField(default=False, help_text="Allocated by hand by the statistician, not claimed in order.")
     subject = models.OneToOneField(
         Subject, null=True, blank=True, on_delete=models.PROTECT, related_name="allocation"
     )
@@ -291,3 +293,37 @@ class AllocationSlot(models.Model):
             models.UniqueConstraint(fields=["allocation_list", "row"], name="one_slot_per_row"),
         ]
         indexes = [models.Index(fields=["site", "stratum", "sequence"], name="slot_claim_order")]
+
+    @property
+    def reference(self) -> str:
+        """How the statistician names a slot: site, stratum and position, e.g. ``SYSU3-ACLF-7``."""
+        return f"{self.site.code}-{self.stratum}-{self.sequence}"
+
+
+class Deviation(models.Model):
+    """A protocol deviation of one subject: what happened, when, who reported it,
+    and what was done. A dose outside its window links its dosing form."""
+
+    class Type(models.TextChoices):
+        DOSE_WINDOW = "dose_window", _("Dose outside its window")
+        MISSED_DOSE = "missed_dose", _("Dose missed or not given in full")
+        VISIT_WINDOW = "visit_window", _("Visit outside its window")
+        ELIGIBILITY = "eligibility", _("Eligibility criterion not met")
+        CONSENT = "consent", _("Consent procedure")
+        PROCEDURE = "procedure", _("Procedure or assessment not done as planned")
+        OTHER = "other", _("Other")
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="deviations")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    occurred_on = models.DateField()
+    description = models.TextField()
+    action = models.TextField(help_text="What was done about it (corrective and preventive action).")
+    form_entry = models.ForeignKey(
+        FormEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="deviations",
+        help_text="The form the deviation concerns (a dose's dosing form).",
+    )
+    reported_at = models.DateTimeField()
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-occurred_on", "-pk"]

@@ -37,6 +37,8 @@ from hepatrial.services.enrollment import (
     enrollment_blockers,
     needs_reconsent,
 )
+from hepatrial.services.allocation_admin import do_allocate_manually, do_mark_slot_unavailable, do_restore_slot
+from hepatrial.services.dosing import DeviationInput, do_report_deviation, is_dosing_form, subject_dose_calendar
 from hepatrial.services.errors import ActionError, Conflict, Invalid, NotFound
 from hepatrial.services.forms import (
     do_save_form,
@@ -60,6 +62,8 @@ from hepatrial.web.trial.forms import (
     AuditFilterForm,
     ConsentForm,
     DecisionForm,
+    DeviationForm,
+    ManualAllocationDateForm,
     QueryFilterForm,
     QueryMessageForm,
     RaiseQueryForm,
@@ -71,12 +75,15 @@ from hepatrial.web.trial.forms import (
     lab_rows,
 )
 from hepatrial.web.trial.models import (
+    AllocationList,
     AllocationSlot,
     AuditEvent,
     DataQuery,
+    Deviation,
     FormEntry,
     Role,
     Screening,
+    Site,
     Subject,
 )
 from hepatrial.web.trial.templatetags.trial_tags import json_text
@@ -296,6 +303,7 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
     consent = active_consent(screening)
     may_randomize = can(actor, "randomize", subject.site)
     blockers = randomization_blockers(subject) if may_randomize else []
+    allocation = AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first()
     context = {
         "subject": subject,
         "site": subject.site,
@@ -310,7 +318,10 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "grid": visit_grid(subject),
         "can_view_audit": can(actor, "view_audit", subject.site),
         # the subject's own allocation only: never the list's order or what remains of it
-        "allocation": AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first(),
+        "allocation": allocation,
+        "dose_calendar": subject_dose_calendar(subject, allocation.arm) if allocation else None,
+        "deviations": subject.deviations.select_related("reported_by", "form_entry"),
+        "can_report_deviation": can(actor, "report_deviation", subject.site),
         "can_randomize": may_randomize and not blockers,
         "randomization_blockers": blockers,
         "error": error,
@@ -372,7 +383,7 @@ def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
 
 
 def _render_form(request, subject, visit, spec, entry, form, sequence, *, status=200, error=None,
-                 confirmations=None, raise_form=None):  # fmt: skip
+                 confirmations=None, raise_form=None, deviation=None):  # fmt: skip
     actor = _actor(request)
     queries = list(entry.queries.all().order_by("-raised_at")) if entry else []
     open_queries = [q for q in queries if q.state in OPEN_STATES]
@@ -402,6 +413,9 @@ def _render_form(request, subject, visit, spec, entry, form, sequence, *, status
         or (RaiseQueryForm(field_choices=[(f.id, f.label) for f in spec.fields]) if may_raise else None),
         "can_view_audit": can(actor, "view_audit", subject.site),
         "error": error,
+        # an out-of-window dose: {"description", "action", "errors"} of the deviation it needs
+        "deviation": deviation,
+        "dose_deviations": entry.deviations.all() if entry and is_dosing_form(spec.id) else [],
     }
     return render(request, "trial/form_entry.html", context, status=status)
 
@@ -427,8 +441,12 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
         for key, value in request.POST.items()
         if key.startswith("confirm__") and value.strip()
     }
+    deviation = None
+    if is_dosing_form(form_id) and ("deviation_description" in request.POST or "deviation_action" in request.POST):
+        deviation = {"description": request.POST.get("deviation_description", ""),
+                     "action": request.POST.get("deviation_action", ""), "errors": {}}  # fmt: skip
     if not valid:
-        return _render_form(request, subject, visit, spec, entry, form, sequence, status=422,
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=422, deviation=deviation,
                             error=_("The form has errors; nothing was saved."), confirmations=confirmations)  # fmt: skip
     try:
         result = do_save_form(
@@ -439,6 +457,7 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
             confirmations=confirmations,
             sequence=sequence,
             complete="save_incomplete" not in request.POST,
+            deviation=DeviationInput(deviation["description"], deviation["action"]) if deviation else None,
         )  # fmt: skip
     except Conflict:
         error = _("Someone saved this form after you opened it; reload it to see their values. Nothing was saved.")
@@ -446,9 +465,15 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
                             confirmations=confirmations)  # fmt: skip
     except ActionError as err:
         if isinstance(err, Invalid):
-            _put_errors(form, err)
+            about_deviation = {k: v for k, v in (err.errors or {}).items() if k.startswith("deviation")}
+            if about_deviation:  # the dose needs a deviation (or its deviation is incomplete)
+                deviation = deviation or {"description": "", "action": "", "errors": {}}
+                deviation["errors"] = {k.removeprefix("deviation").lstrip(".") or "deviation": v for k, v in about_deviation.items()}
+                err.errors = {k: v for k, v in err.errors.items() if k not in about_deviation}
+            if err.errors or not about_deviation:
+                _put_errors(form, err)
         return _render_form(request, subject, visit, spec, entry, form, sequence, status=err.status,
-                            error=err.message, confirmations=confirmations)  # fmt: skip
+                            error=err.message, confirmations=confirmations, deviation=deviation)  # fmt: skip
     messages.success(request, _("Saved (version %(v)s).") % {"v": result.entry.version})
     if result.opened_queries:
         messages.warning(
@@ -491,6 +516,115 @@ def form_raise_query(request, subject_id: str, visit_id: str, form_id: str, sequ
         form = form_class(initial=initial)
         return _render_form(request, subject, visit, spec, entry, form, sequence, status=status, error=error,
                             raise_form=raise_form)  # fmt: skip
+
+
+# --- the allocation list (statistician, administrator) -----------------------------------
+
+def _find_slot(reference: str) -> AllocationSlot | None:
+    """A slot by its reference SITE-STRATUM-SEQUENCE (as the list page shows it)."""
+    site, _sep, rest = (reference or "").strip().partition("-")
+    stratum, _sep, sequence = rest.rpartition("-")
+    if not (site and stratum and sequence.isdigit()):
+        return None
+    return AllocationSlot.objects.select_related("site").filter(site__code=site, stratum=stratum, sequence=int(sequence)).first()
+
+
+@login_required
+def allocation_list(request):
+    """The imported list, slot by slot, and its administration. Only the statistician
+    and administrators see it (concealment): everyone else gets 403."""
+    actor = _actor(request)
+    if not can(actor, "view_allocation_list"):
+        raise PermissionDenied(_("Only the statistician and administrators see the allocation list."))
+    status, error, posted = 200, None, {}
+    if request.method == "POST":
+        posted = request.POST
+        action, reason, typed = posted.get("action", ""), posted.get("reason", ""), posted.get("confirmation", "")
+        try:
+            slot = _find_slot(posted.get("slot", ""))
+            if slot is None:
+                raise Invalid(_("No slot %(s)s in the list.") % {"s": posted.get("slot", "")}, field="slot")
+            if action == "unavailable":
+                do_mark_slot_unavailable(actor, slot, reason, typed)
+                done = _("Slot %(s)s taken out of use.")
+            elif action == "restore":
+                do_restore_slot(actor, slot, reason, typed)
+                done = _("Slot %(s)s back in use.")
+            elif action == "manual":
+                subject = Subject.objects.filter(subject_id=posted.get("subject_id", "").strip()).select_related("site", "screening").first()
+                if subject is None:
+                    raise Invalid(_("No subject %(s)s.") % {"s": posted.get("subject_id", "")}, field="subject_id")
+                form = ManualAllocationDateForm(posted)
+                if not form.is_valid():
+                    raise Invalid(_("Give the randomization date (YYYY-MM-DD)."), field="randomized_on")
+                do_allocate_manually(actor, subject, slot, form.cleaned_data["randomized_on"], reason, typed)
+                done = _("Slot %(s)s allocated by hand.")
+            else:
+                raise Invalid(_("Unknown action."), field="action")
+        except ActionError as err:
+            status, error = err.status, err.message
+        else:
+            messages.success(request, done % {"s": posted.get("slot", "").strip()})
+            return redirect(request.get_full_path())
+    imported = AllocationList.objects.filter(protocol_id=current_protocol().id).first()
+    slots = AllocationSlot.objects.filter(allocation_list=imported).select_related("site", "subject", "allocated_by")
+    site, stratum = request.GET.get("site", ""), request.GET.get("stratum", "")
+    if site:
+        slots = slots.filter(site__code=site)
+    if stratum:
+        slots = slots.filter(stratum=stratum)
+    context = {
+        "imported": imported, "slots": slots.order_by("site__code", "stratum", "sequence"),
+        "sites": Site.objects.all(), "strata": current_protocol().randomization.strata if current_protocol().randomization else [],
+        "site_filter": site, "stratum_filter": stratum, "error": error, "posted": posted,
+    }  # fmt: skip
+    return render(request, "trial/allocation_list.html", context, status=status)
+
+
+# --- protocol deviations -------------------------------------------------------------------
+
+@login_required
+def deviation_new(request, subject_id: str):
+    actor = _actor(request)
+    subject = _subject_or_404(actor, subject_id)
+    if not can(actor, "report_deviation", subject.site):
+        raise PermissionDenied(_("Your role does not allow this here."))
+    form = DeviationForm(request.POST or None)
+    status, error = 200, None
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                do_report_deviation(actor, subject, type=data["type"], occurred_on=data["occurred_on"],
+                                    description=data["description"], action=data["action"])  # fmt: skip
+            except ActionError as err:
+                _put_errors(form, err)
+                status, error = err.status, err.message
+            else:
+                messages.success(request, _("Deviation reported."))
+                return redirect("subject_detail", subject_id=subject.subject_id)
+        else:
+            status, error = 422, _("The deviation has errors; nothing was saved.")
+    return render(request, "trial/deviation_new.html", {"subject": subject, "site": subject.site, "form": form, "error": error},
+                  status=status)  # fmt: skip
+
+
+@login_required
+def deviation_list(request):
+    """The deviations log of the user's sites, newest first (filter: site, type)."""
+    actor = _actor(request)
+    rows = Deviation.objects.filter(subject__site__in=visible_sites(actor)).select_related(
+        "subject", "subject__site", "reported_by", "form_entry"
+    )
+    site, kind = request.GET.get("site", ""), request.GET.get("type", "")
+    if site:
+        rows = rows.filter(subject__site__code=site)
+    if kind:
+        rows = rows.filter(type=kind)
+    return render(request, "trial/deviation_list.html", {
+        "deviations": rows[:AUDIT_PAGE_ROWS], "sites": visible_sites(actor), "types": Deviation.Type.choices,
+        "site_filter": site, "type_filter": kind,
+    })  # fmt: skip
 
 
 def form_url(subject_id: str, visit_id: str, form_id: str, sequence: int = 1) -> str:
@@ -599,15 +733,24 @@ def _audit_events(request):
     return filters, events
 
 
+def _object_label(event: AuditEvent, reveal_slots: bool) -> str:
+    """The audited object as shown; an allocation slot's id (its row in the list) only
+    to those who may see the list (concealment)."""
+    if event.model == "AllocationSlot" and not reveal_slots:
+        return _("allocation (concealed)")
+    return f"{event.model} {event.object_id}"
+
+
 @login_required
 def audit_list(request):
     filters, events = _audit_events(request)
+    reveal = can(_actor(request), "view_allocation_list")
     total = events.count()
     query = urlencode({k: v for k, v in request.GET.items() if v})
     return render(
         request,
         "trial/audit_list.html",
-        {"filters": filters, "events": events[:AUDIT_PAGE_ROWS], "total": total, "limit": AUDIT_PAGE_ROWS,
+        {"filters": filters, "events": [(e, _object_label(e, reveal)) for e in events[:AUDIT_PAGE_ROWS]], "total": total, "limit": AUDIT_PAGE_ROWS,
          "csv_url": reverse("audit_csv") + (f"?{query}" if query else "")},  # fmt: skip
     )
 
@@ -615,6 +758,7 @@ def audit_list(request):
 @login_required
 def audit_csv(request):
     _filters, events = _audit_events(request)
+    reveal = can(_actor(request), "view_allocation_list")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="hepatrial-audit.csv"'
     writer = csv.writer(response)
@@ -626,7 +770,7 @@ def audit_csv(request):
         writer.writerow([
             _cell(v) for v in (
                 e.at.astimezone(tz).isoformat(), str(tz), e.at.astimezone(utc).isoformat(), e.username, e.route,
-                e.action, f"{e.model} {e.object_id}", e.subject_id, e.field, json_text(e.old), json_text(e.new), e.reason,
+                e.action, _object_label(e, reveal), e.subject_id, e.field, json_text(e.old), json_text(e.new), e.reason,
             )
         ])  # fmt: skip
     return response

@@ -79,3 +79,20 @@ def arm_label_filter(arm_id: str) -> str:
     from hepatrial.services.protocol import arm_label
 
     return arm_label(arm_id)
+
+
+DOSE_STATUS = {
+    "upcoming": gettext_lazy("upcoming"),
+    "due": gettext_lazy("due now"),
+    "overdue": gettext_lazy("overdue (window passed)"),
+    "given": gettext_lazy("given"),
+    "given_out_of_window": gettext_lazy("given outside its window"),
+    "not_given": gettext_lazy("not given"),
+    "started": gettext_lazy("entry incomplete"),
+}
+
+
+@register.filter
+def dose_status(value: str) -> str:
+    """A dosing-calendar status as the page shows it (translated)."""
+    return DOSE_STATUS.get(value, value)
