@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -314,6 +315,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
         for username, role, password in created:
             click.echo(f"  {username:<14} {role:<14} {password}")
         click.echo("")
+        _demo_allocation_list(protocol, Path(settings.HOME))
     from hepatrial.web.wsgi import (
         application,  # after collectstatic: whitenoise indexes the files at start
     )
@@ -321,6 +323,30 @@ def serve_command(host: str, port: int, threads: int) -> None:
     url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}/"
     click.echo(f"Serving on {url}  (Ctrl+C to stop)")
     serve(application, host=host, port=port, threads=threads, ident="hepatrial")
+
+
+def _demo_allocation_list(protocol, home: Path) -> None:
+    """On a new demo database: an allocation list from a random seed, imported, so that
+    randomization and dosing can be tried. A real trial imports the statistician's list
+    into an empty database instead (docs/randomization.md)."""
+    import secrets
+
+    from django.contrib.auth import get_user_model
+
+    from hepatrial.core.randomization import make_list, write_list
+    from hepatrial.services.access import Actor
+    from hepatrial.services.accounts import DEMO_SITE
+    from hepatrial.services.randomization import do_import_list
+
+    if protocol.randomization is None:
+        return
+    path = home / "demo-allocation-list.csv"
+    write_list(make_list(protocol.randomization, sites=[DEMO_SITE["code"]], seed=secrets.randbits(63), protocol_id=protocol.id), path)
+    statistician = get_user_model().objects.get(staff__role="statistician")
+    imported = do_import_list(Actor(statistician, route="system"), path)
+    click.echo(f"A demo allocation list (random seed, {imported.rows} slots) is imported so randomization can be tried:")
+    click.echo(f"  {path}  (sha256 {imported.digest[:16]}...). For the real trial, start from an empty database")
+    click.echo("  and import the statistician's list (hepatrial randomization import).\n")
 
 
 @main.command("import-forms")
