@@ -70,6 +70,10 @@ def test_record_a_dose_and_one_outside_its_window(client, personas, randomized):
 
 def test_the_wrong_product_is_refused_on_the_page(client, personas, randomized):
     assert client.login(username="investigator_a", password=PASSWORD)
+    # a new dosing form starts with the arm's product selected
+    page = client.get(url(randomized, "day_0")).content.decode()
+    own = PRODUCT[subject_arm(randomized)][0]
+    assert f'<option value="{own}" selected>' in page
     other = {"msc_ev": "control", "control": "msc_ev"}[subject_arm(randomized)]
     product, particles = PRODUCT[other]
     response = client.post(url(randomized, "day_0"), dose_post(randomized, 0, product=product, particle_count=particles))

@@ -38,7 +38,7 @@ from hepatrial.services.enrollment import (
     needs_reconsent,
 )
 from hepatrial.services.allocation_admin import do_allocate_manually, do_mark_slot_unavailable, do_restore_slot
-from hepatrial.services.dosing import DeviationInput, do_report_deviation, is_dosing_form, subject_dose_calendar
+from hepatrial.services.dosing import DeviationInput, do_report_deviation, is_dosing_form, subject_arm, subject_dose_calendar
 from hepatrial.services.errors import ActionError, Conflict, Invalid, NotFound
 from hepatrial.services.forms import (
     do_save_form,
@@ -429,6 +429,9 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
     if request.method != "POST":
         initial = crf_initial(spec, entry.data) if entry else {}
         initial.update(version=entry.version if entry else None, visit_date=entry.visit_date if entry else None)
+        dosing = current_protocol().dosing
+        if entry is None and is_dosing_form(form_id) and (arm := subject_arm(subject)) in dosing.products:
+            initial[dosing.product_field] = dosing.products[arm]  # open label: the arm's product, as allocated
         with timezone.override(_site_tz(subject.site)):
             form = form_class(initial=initial)
             return _render_form(request, subject, visit, spec, entry, form, sequence)
