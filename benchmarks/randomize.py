@@ -4,9 +4,16 @@ real ``hepatrial serve`` (waitress), on SQLite or PostgreSQL.
     uv run python benchmarks/randomize.py                      # SQLite in a temp folder
     uv run python benchmarks/randomize.py --database-url postgresql://user:pass@127.0.0.1:5432/db
 
-Prints one table: clients, requests, throughput, latency p50/p95/p99 and the
-number of duplicate allocations (must be 0). Target (issue #4): p95 < 100 ms
-at 64 clients on a 2-core machine. Each request randomizes a different subject.
+Prints the SQL statements one randomize request runs (counted in-process,
+before the server starts), then one table: clients, requests, throughput,
+latency p50/p95/p99, the server process's CPU time per request (Linux; on
+PostgreSQL the database's own processes are not in it: it is what the Python
+side costs, and it hardly depends on what else the machine is doing) and the
+number of errors; then the duplicate allocations (must be 0).
+Target (issue #4): p95 < 100 ms at 64 clients on a 2-core machine. Each
+request randomizes a different subject. ``--threads`` sets the server's
+waitress threads (default 64); before the first level every thread is warmed
+up (one authenticated GET each, which also opens its database connection).
 """
 
 from __future__ import annotations
@@ -93,6 +100,47 @@ def prepare(home: Path, database_url: str | None, subjects_needed: int, root: Pa
     return env, ids, token
 
 
+def count_queries(token: str, subject_id: str) -> int:
+    """The SQL statements (BEGIN/COMMIT/SAVEPOINT included) of one randomize request, in-process."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.get("/api/me")  # the token's last use is recorded at most once a minute: not in the count
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(f"/api/subjects/{subject_id}/randomize", data=b"{}", content_type="application/json")
+    assert response.status_code == 201, response.content
+    connection.close()
+    return len(queries.captured_queries)
+
+
+def warm_up(base: str, token: str, threads: int) -> None:
+    """``threads`` concurrent authenticated GETs, so every server thread has served once."""
+    barrier = threading.Barrier(threads)
+
+    def one() -> None:
+        barrier.wait()
+        request = urllib.request.Request(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+
+    pool = [threading.Thread(target=one) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_level(base: str, token: str, subject_ids: list[str], clients: int) -> tuple[list[float], int, float]:
     """``clients`` threads, each randomizing its share of the subjects; returns (latencies, errors, seconds)."""
     shares = [subject_ids[i::clients] for i in range(clients)]
@@ -133,16 +181,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="an EMPTY PostgreSQL database (default: SQLite in a temp folder)")
     parser.add_argument("--per-client", type=int, default=4, help="randomizations each client makes at each level")
+    parser.add_argument("--threads", type=int, default=64, help="waitress threads of the server (1-64)")
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
-    needed = sum(LEVELS) * args.per_client
+    needed = sum(LEVELS) * args.per_client + 1  # + 1: the subject of the query count
     with tempfile.TemporaryDirectory(prefix="hepatrial-bench-") as tmp:
         home = Path(tmp)
         print(f"preparing {needed} enrolled subjects ...", file=sys.stderr)
         env, ids, token = prepare(home, args.database_url, needed, root)
+        queries = count_queries(token, ids.pop())
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--threads", "64"],
+            [sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--threads", str(args.threads)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         try:
@@ -153,13 +203,16 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
+            warm_up(base, token, args.threads)
             rows, offset = [], 0
             for clients in LEVELS:
                 batch = ids[offset : offset + clients * args.per_client]
                 offset += len(batch)
+                cpu_before = cpu_seconds(server.pid)
                 latencies, errors, seconds = run_level(base, token, batch, clients)
+                cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / len(batch)
                 rows.append((clients, len(batch), len(batch) / seconds, statistics.median(latencies) * 1000,
-                             percentile(latencies, 95) * 1000, percentile(latencies, 99) * 1000, errors))  # fmt: skip
+                             percentile(latencies, 95) * 1000, percentile(latencies, 99) * 1000, cpu_ms, errors))  # fmt: skip
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -168,11 +221,12 @@ def main() -> None:
         claimed = AllocationSlot.objects.filter(subject__isnull=False)
         duplicates = claimed.count() - claimed.values("subject").distinct().count()
         engine = "PostgreSQL" if args.database_url else "SQLite (WAL)"
-        print(f"\nrandomize API over HTTP, {engine}, waitress 64 threads, {os.cpu_count()} CPUs")
-        print("| clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
-        for c, n, rps, p50, p95, p99, err in rows:
-            print(f"| {c} | {n} | {rps:.1f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {err} |")
+        print(f"\nrandomize API over HTTP, {engine}, waitress {args.threads} threads, {os.cpu_count()} CPUs; "
+              f"{queries} SQL statements per request")
+        print("| clients | requests | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req | errors |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c, n, rps, p50, p95, p99, cpu, err in rows:
+            print(f"| {c} | {n} | {rps:.1f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {cpu:.1f} | {err} |")
         print(f"\nallocations: {claimed.count()} for {claimed.values('subject').distinct().count()} subjects; "
               f"duplicates: {duplicates}")  # fmt: skip
 

@@ -111,6 +111,19 @@ def test_bearer_token_authenticates_and_needs_no_csrf(personas, api):
     assert ApiToken.objects.get(prefix=token[:8]).last_used_at is not None
 
 
+def test_a_tokens_last_use_is_written_at_most_once_a_minute(personas):
+    """Not a write per API call: only when the recorded last use is a minute old or more."""
+    made, token = do_create_token(personas.actor("coordinator_a"), "script")
+    Api(token).get("/api/me")
+    first = ApiToken.objects.get(pk=made.pk).last_used_at
+    assert first is not None
+    Api(token).get("/api/me")
+    assert ApiToken.objects.get(pk=made.pk).last_used_at == first  # within the minute: unchanged
+    ApiToken.objects.filter(pk=made.pk).update(last_used_at=first - timedelta(seconds=61))
+    Api(token).get("/api/me")
+    assert ApiToken.objects.get(pk=made.pk).last_used_at > first
+
+
 def test_a_revoked_unknown_or_malformed_token_is_401_even_with_a_session(personas):
     made, token = do_create_token(personas.actor("coordinator_a"), "laptop")
     do_revoke_token(personas.actor("coordinator_a"), made)

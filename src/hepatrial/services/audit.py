@@ -25,6 +25,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit rows are written inside the action's transaction")
+
+
 def record(
     actor: Actor,
     action: str,
@@ -37,9 +42,32 @@ def record(
     site: Site | None = None,
     subject_id: str = "",
 ) -> AuditEvent:
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit rows are written inside the action's transaction")
-    return AuditEvent.objects.create(
+    _require_transaction()
+    event = event_for(actor, action, obj, field=field, old=old, new=new, reason=reason, site=site, subject_id=subject_id)
+    event.save(force_insert=True)
+    return event
+
+
+def record_all(*events: AuditEvent) -> list[AuditEvent]:
+    """Write several audit rows (from ``event_for``) in one INSERT, in this order."""
+    _require_transaction()
+    return AuditEvent.objects.bulk_create(events)
+
+
+def event_for(
+    actor: Actor,
+    action: str,
+    obj: Any,
+    *,
+    field: str = "",
+    old: Any = None,
+    new: Any = None,
+    reason: str = "",
+    site: Site | None = None,
+    subject_id: str = "",
+) -> AuditEvent:
+    """The audit row ``record`` would write, not yet saved (for ``record_all``)."""
+    return AuditEvent(
         at=timezone.now(),
         user=actor.user if actor.user.is_authenticated else None,
         username=actor.user.get_username() if actor.user.is_authenticated else "(system)",

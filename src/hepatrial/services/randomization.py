@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from hepatrial.core.randomization import AllocationListError, read_list
 from hepatrial.services.access import Actor, require
-from hepatrial.services.audit import record
+from hepatrial.services.audit import event_for, record, record_all
 from hepatrial.services.enrollment import active_consent, current_consent_version
 from hepatrial.services.errors import ActionError, Invalid, NotAllowed
 from hepatrial.services.protocol import current_protocol
@@ -136,10 +136,16 @@ def randomization_blockers(subject: Subject) -> list[str]:
 
 @transaction.atomic
 def do_randomize(actor: Actor, subject: Subject) -> AllocationSlot:
-    """Allocate ``subject`` to the arm of the next free slot of their site and stratum."""
+    """Allocate ``subject`` to the arm of the next free slot of their site and stratum.
+
+    On PostgreSQL the list's row is locked (``SELECT ... FOR UPDATE``) for the
+    transaction, so randomizations queue one behind the other instead of all
+    racing for the same free slot and retrying (SQLite's IMMEDIATE transactions
+    queue them already). The conditional update stays the guarantee. On success
+    ``subject.anchor_date`` is set to day 0, as it was saved."""
     require(actor, "randomize", subject.site)
     protocol = current_protocol()
-    imported = AllocationList.objects.filter(protocol_id=protocol.id).first()
+    imported = AllocationList.objects.select_for_update().filter(protocol_id=protocol.id).first()
     if imported is None:
         raise ActionError(_("No allocation list is imported yet."))
     blockers = randomization_blockers(subject)
@@ -148,18 +154,17 @@ def do_randomize(actor: Actor, subject: Subject) -> AllocationSlot:
     stratum = stratum_of(subject)
     now = timezone.now()
     for _attempt in range(CLAIM_ATTEMPTS):
-        slot_pk = (
+        slot = (
             AllocationSlot.objects.filter(allocation_list=imported, site=subject.site, stratum=stratum,
                                           subject__isnull=True, available=True)  # fmt: skip
             .order_by("sequence")
-            .values_list("pk", flat=True)
             .first()
         )
-        if slot_pk is None:
+        if slot is None:
             raise ActionError(_("No free allocation slot is left for this site and stratum: tell the statistician."))
         try:
             with transaction.atomic():
-                claimed = AllocationSlot.objects.filter(pk=slot_pk, subject__isnull=True, available=True).update(
+                claimed = AllocationSlot.objects.filter(pk=slot.pk, subject__isnull=True, available=True).update(
                     subject=subject, allocated_at=now, allocated_by=actor.user
                 )
         except IntegrityError:  # the subject holds a slot already (a concurrent randomization of them won)
@@ -168,12 +173,16 @@ def do_randomize(actor: Actor, subject: Subject) -> AllocationSlot:
             break
     else:  # pragma: no cover - needs CLAIM_ATTEMPTS consecutive lost races
         raise ActionError(_("Randomization is busy; try again."))
-    slot = AllocationSlot.objects.get(pk=slot_pk)
+    # the row as the update left it (its other columns are the list's and do not change)
+    slot.subject, slot.allocated_at, slot.allocated_by = subject, now, actor.user
     old_day0 = subject.anchor_date
     day0 = timezone.localdate(now, ZoneInfo(subject.site.time_zone))
     Subject.objects.filter(pk=subject.pk).update(anchor_date=day0)
     audit = {"site": subject.site, "subject_id": subject.subject_id}
-    record(actor, "randomize", slot, new={"arm": slot.arm, "stratum": stratum}, **audit)
-    record(actor, "randomize", subject, field="anchor_date", old=old_day0, new=day0,
-           reason=_("day 0 is the randomization date"), **audit)  # fmt: skip
+    record_all(
+        event_for(actor, "randomize", slot, new={"arm": slot.arm, "stratum": stratum}, **audit),
+        event_for(actor, "randomize", subject, field="anchor_date", old=old_day0, new=day0,
+                  reason=_("day 0 is the randomization date"), **audit),
+    )  # fmt: skip
+    subject.anchor_date = day0
     return slot

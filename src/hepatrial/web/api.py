@@ -266,11 +266,12 @@ def _screening(actor: Actor, pk: int) -> Screening:
     return get_object_or_404(Screening.objects.select_related("site"), pk=pk, site__in=visible_sites(actor))
 
 
-def _subject(actor: Actor, subject_id: str) -> Subject:
+def _subject(actor: Actor, subject_id: str, *related: str) -> Subject:
+    """The subject, within the caller's sites; ``related``: more to load in the same query."""
     if "\x00" in subject_id:  # from the URL path: no subject id has one (and PostgreSQL cannot compare it)
         raise Http404
     return get_object_or_404(
-        Subject.objects.select_related("site", "screening"), subject_id=subject_id, site__in=visible_sites(actor)
+        Subject.objects.select_related("site", "screening", *related), subject_id=subject_id, site__in=visible_sites(actor)
     )
 
 
@@ -365,7 +366,8 @@ def _subject_row(subject: Subject) -> dict:
     }
 
 
-def _subject_out(actor: Actor, subject: Subject) -> dict:
+def _subject_out(actor: Actor, subject: Subject, allocation: AllocationSlot | None = None) -> dict:
+    """The subject with its visit grid; ``allocation``: its slot, when the caller has it at hand."""
     visits = []
     for row in visit_grid(subject):
         planned = row.planned
@@ -388,12 +390,14 @@ def _subject_out(actor: Actor, subject: Subject) -> dict:
         "identity": _identity(actor, subject.screening),
         "consents": [_consent_out(c) for c in subject.screening.consents.select_related("obtained_by")],
         "visits": visits,
-        "allocation": _allocation_out(subject),
+        "allocation": _allocation_out(subject, allocation),
     }
 
 
-def _allocation_out(subject: Subject) -> dict | None:
-    slot = AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first()
+def _allocation_out(subject: Subject, slot: AllocationSlot | None = None) -> dict | None:
+    """The arm, never the slot's position in the list (concealment)."""
+    if slot is None:
+        slot = AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first()
     if slot is None:
         return None
     return {"arm": slot.arm, "arm_label": arm_label(slot.arm), "allocated_at": slot.allocated_at,
@@ -557,9 +561,10 @@ def subject_detail(request, subject_id: str):
 def subject_randomize(request, subject_id: str):
     """Randomize the subject: the next concealed assignment of their site and stratum (the answer is the subject, with its arm)."""
     actor = _actor(request)
-    subject = _subject(actor, subject_id)
-    do_randomize(actor, subject)
-    return Status(201, _subject_out(actor, _subject(actor, subject_id)))
+    # what the answer needs besides, in the same query (eligibility and consent are read by the action, in its transaction)
+    subject = _subject(actor, subject_id, "screening__site", "screening__identity")
+    slot = do_randomize(actor, subject)  # sets subject.anchor_date (day 0) as saved: no re-read
+    return Status(201, _subject_out(actor, subject, allocation=slot))
 
 
 FORM_PATH = "/subjects/{subject_id}/visits/{visit_id}/forms/{form_id}"
