@@ -82,15 +82,18 @@ def import_allocation_list(personas, tmp_path, seed: int = 20261126):
 
 @pytest.fixture
 def randomized(personas, subject, tmp_path):
-    """SYSU3-001 randomized, its day 0 moved DAY0_DAYS_AGO days back (a test-only
-    shortcut: the dosing visits must be in the past to be entered)."""
+    """SYSU3-001 randomized, its day 0 and consent moved DAY0_DAYS_AGO days back (a
+    test-only shortcut: the dosing visits must be in the past to be entered)."""
     from datetime import timedelta
 
     from hepatrial.services.randomization import do_randomize
-    from hepatrial.web.trial.models import Subject
+    from hepatrial.web.trial.models import Consent, Subject
 
     import_allocation_list(personas, tmp_path)
     slot = do_randomize(personas.actor("coordinator_a"), subject)
-    Subject.objects.filter(pk=subject.pk).update(anchor_date=slot.subject.anchor_date - timedelta(days=DAY0_DAYS_AGO))
+    back = timedelta(days=DAY0_DAYS_AGO)
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=slot.subject.anchor_date - back)
+    for consent in subject.screening.consents.all():  # consent came before day 0
+        Consent.objects.filter(pk=consent.pk).update(obtained_at=consent.obtained_at - back)
     subject.refresh_from_db()
     return subject

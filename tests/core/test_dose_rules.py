@@ -85,3 +85,11 @@ def test_the_rules(protocol):
     assert problems(protocol, "day_0", {"administered": False, "product": "saline"}) == ([], None)
     found, _ = dose_problems(protocol, arm=None, anchor_date=None, visit_id="day_0", values=ok, recorded={}, tz=SHANGHAI)
     assert [p.code for p in found] == ["not_randomized"]
+
+
+def test_doses_due_after_a_withdrawal_are_stopped(protocol):
+    recorded = {"day_0": given("day_0", 0)}
+    calendar = dose_calendar(protocol, DAY0, recorded, DAY0 + timedelta(days=30), SHANGHAI, stopped_on=DAY0 + timedelta(days=7))
+    assert [d.status for d in calendar] == ["given", "stopped", "stopped", "stopped"]
+    calendar = dose_calendar(protocol, DAY0, recorded, DAY0 + timedelta(days=30), SHANGHAI, stopped_on=DAY0 + timedelta(days=8))
+    assert [d.status for d in calendar] == ["given", "overdue", "stopped", "stopped"]

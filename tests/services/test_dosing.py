@@ -168,3 +168,21 @@ def test_reporting_a_deviation(personas, randomized):
             do_report_deviation(coordinator, randomized, **args)
         assert info.value.field == field, kwargs
     assert Deviation.objects.count() == 1
+
+
+def test_no_dose_after_consent_is_withdrawn(personas, randomized):
+    from hepatrial.services.enrollment import active_consent, do_withdraw_consent
+
+    give(personas, randomized, "day_0")
+    withdrawn = timezone.now() - timedelta(days=20)  # day 10, between doses 2 and 3
+    do_withdraw_consent(personas.actor("coordinator_a"), active_consent(randomized.screening), withdrawn,
+                        "no_further_treatment", "does not want more infusions")  # fmt: skip
+    give(personas, randomized, "day_7")  # given on day 7, before the withdrawal: still recordable
+    with pytest.raises(Invalid) as info:
+        give(personas, randomized, "day_14")
+    assert "Consent was withdrawn on" in info.value.errors["start_datetime"][0]
+    # not given is recordable; the doses not recorded after the withdrawal are stopped, not overdue
+    do_save_form(personas.actor("coordinator_a"), randomized, "day_14", "dosing",
+                 {"administered": "no", "not_given_reason": "consent withdrawn"}, expected_version=None,
+                 visit_date=randomized.anchor_date + timedelta(days=14))  # fmt: skip
+    assert [d.status for d in subject_dose_calendar(randomized)] == ["given", "given", "not_given", "stopped"]

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from hepatrial.core.protocol import DosingSpec, Protocol, VisitSpec
 from hepatrial.core.schedule import PlannedVisit, WindowStatus, planned_visit, window_status
 
-DoseStatus = Literal["upcoming", "due", "overdue", "given", "given_out_of_window", "not_given", "started"]
+DoseStatus = Literal["upcoming", "due", "overdue", "given", "given_out_of_window", "not_given", "started", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -151,10 +151,14 @@ def dose_problems(
     return problems, window_status(planned_visit(protocol, visit_id, anchor_date), when)
 
 
-def dose_calendar(protocol: Protocol, anchor_date: date, recorded: dict[str, RecordedDose], today: date, tz: tzinfo) -> list[CalendarDose]:
+def dose_calendar(
+    protocol: Protocol, anchor_date: date, recorded: dict[str, RecordedDose], today: date, tz: tzinfo,
+    stopped_on: date | None = None,
+) -> list[CalendarDose]:
     """Every dose of the protocol from day 0 ``anchor_date``: planned window, and
     given / given out of window / not given / started, or upcoming / due / overdue
-    as of ``today``."""
+    as of ``today``; a dose not recorded whose target is on or after ``stopped_on``
+    (consent withdrawn) is stopped."""
     calendar = []
     for number, visit in enumerate(dosing_visits(protocol), start=1):
         planned = planned_visit(protocol, visit.id, anchor_date)
@@ -168,6 +172,8 @@ def dose_calendar(protocol: Protocol, anchor_date: date, recorded: dict[str, Rec
             status = "given" if window in (None, "on_time") else "given_out_of_window"
         elif dose is not None:
             status = "started"
+        elif stopped_on is not None and planned.target >= stopped_on:
+            status = "stopped"
         elif today < planned.earliest:
             status = "upcoming"
         elif today <= planned.latest:

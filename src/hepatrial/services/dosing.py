@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from hepatrial.core.dosing import CalendarDose, RecordedDose, dose_calendar, dose_number, dose_problems
+from hepatrial.core.dosing import CalendarDose, DoseProblem, RecordedDose, dose_calendar, dose_number, dose_problems
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
+from hepatrial.services.enrollment import treatment_stopped_since
 from hepatrial.services.errors import Invalid
 from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import AllocationSlot, Deviation, FormEntry, Subject
@@ -102,6 +103,13 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
         protocol, arm=subject_arm(subject), anchor_date=subject.anchor_date, visit_id=visit_id, values=cleaned,
         recorded=recorded_doses(subject, excluding=visit_id), tz=tz,
     )  # fmt: skip
+    stopped = treatment_stopped_since(subject.screening)
+    start = cleaned.get(protocol.dosing.start_field)
+    if stopped is not None and cleaned.get(protocol.dosing.given_field) is True and (start is None or start >= stopped):
+        problems.append(DoseProblem(
+            "consent_withdrawn", protocol.dosing.start_field,
+            _("Consent was withdrawn on %(d)s: no study infusion after it.") % {"d": stopped.astimezone(tz).strftime("%Y-%m-%d %H:%M")},
+        ))  # fmt: skip
     if problems:
         errors: dict[str, list[str]] = {}
         for p in problems:
@@ -112,7 +120,6 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
         if deviation is not None:
             raise Invalid(_("This dose is within its window (or its deviation is already reported): no deviation is needed."), field="deviation")
         return DoseCheck(covered_by=earlier.description if earlier is not None and window not in (None, "on_time") else None)
-    start = cleaned[protocol.dosing.start_field]
     when = start.astimezone(tz).date()
     if deviation is None:
         raise Invalid(
@@ -176,4 +183,6 @@ def subject_dose_calendar(subject: Subject, arm: str | None = None) -> list[Cale
     if protocol.dosing is None or arm is None or subject.anchor_date is None:
         return None
     tz = ZoneInfo(subject.site.time_zone)
-    return dose_calendar(protocol, subject.anchor_date, recorded_doses(subject), timezone.localdate(timezone.now(), tz), tz)
+    stopped = treatment_stopped_since(subject.screening)
+    return dose_calendar(protocol, subject.anchor_date, recorded_doses(subject), timezone.localdate(timezone.now(), tz), tz,
+                         stopped_on=timezone.localdate(stopped, tz) if stopped else None)  # fmt: skip

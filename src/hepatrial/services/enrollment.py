@@ -43,6 +43,13 @@ def no_further_data_since(screening: Screening) -> datetime | None:
     return withdrawn.withdrawn_at if withdrawn else None
 
 
+def treatment_stopped_since(screening: Screening) -> datetime | None:
+    """When the person withdrew consent (either scope ends the study treatment),
+    if the latest consent is withdrawn."""
+    latest = screening.consents.order_by("-obtained_at", "-pk").first()
+    return latest.withdrawn_at if latest is not None else None
+
+
 def needs_reconsent(screening: Screening) -> bool:
     """Consented, but to a version that is no longer current."""
     consent = active_consent(screening)

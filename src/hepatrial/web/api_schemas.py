@@ -272,7 +272,7 @@ class DoseOut(Schema):
     target: date
     earliest: date
     latest: date
-    status: Literal["upcoming", "due", "overdue", "given", "given_out_of_window", "not_given", "started"]
+    status: Literal["upcoming", "due", "overdue", "given", "given_out_of_window", "not_given", "started", "stopped"]
     dose_date: date | None = Field(description="The date the infusion started (site time), once recorded.")
     window: Literal["early", "on_time", "late"] | None
 

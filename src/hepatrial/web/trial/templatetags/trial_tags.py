@@ -89,6 +89,7 @@ DOSE_STATUS = {
     "given_out_of_window": gettext_lazy("given outside its window"),
     "not_given": gettext_lazy("not given"),
     "started": gettext_lazy("entry incomplete"),
+    "stopped": gettext_lazy("stopped (consent withdrawn)"),
 }
 
 
