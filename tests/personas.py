@@ -80,20 +80,29 @@ def import_allocation_list(personas, tmp_path, seed: int = 20261126):
     return do_import_list(personas.actor("statistician"), path)
 
 
-@pytest.fixture
-def randomized(personas, subject, tmp_path):
-    """SYSU3-001 randomized, its day 0 and consent moved DAY0_DAYS_AGO days back (a
-    test-only shortcut: the dosing visits must be in the past to be entered)."""
+def move_back(subject, days: int) -> None:
+    """Move a randomized subject's day 0, randomization time and consents ``days``
+    back: a test-only shortcut standing for that much of the trial going by."""
     from datetime import timedelta
 
-    from hepatrial.services.randomization import do_randomize
-    from hepatrial.web.trial.models import Consent, Subject
+    from hepatrial.web.trial.models import AllocationSlot, Consent, Subject
 
-    import_allocation_list(personas, tmp_path)
-    slot = do_randomize(personas.actor("coordinator_a"), subject)
-    back = timedelta(days=DAY0_DAYS_AGO)
-    Subject.objects.filter(pk=subject.pk).update(anchor_date=slot.subject.anchor_date - back)
+    back = timedelta(days=days)
+    slot = AllocationSlot.objects.get(subject=subject)
+    AllocationSlot.objects.filter(pk=slot.pk).update(allocated_at=slot.allocated_at - back)
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=Subject.objects.get(pk=subject.pk).anchor_date - back)
     for consent in subject.screening.consents.all():  # consent came before day 0
         Consent.objects.filter(pk=consent.pk).update(obtained_at=consent.obtained_at - back)
     subject.refresh_from_db()
+
+
+@pytest.fixture
+def randomized(personas, subject, tmp_path):
+    """SYSU3-001 randomized, then moved DAY0_DAYS_AGO days back (:func:`move_back`:
+    the dosing visits must be in the past to be entered)."""
+    from hepatrial.services.randomization import do_randomize
+
+    import_allocation_list(personas, tmp_path)
+    do_randomize(personas.actor("coordinator_a"), subject)
+    move_back(subject, DAY0_DAYS_AGO)
     return subject

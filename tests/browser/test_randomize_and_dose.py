@@ -4,8 +4,9 @@ outside its window asks for a protocol deviation before it is saved.
 
 The doses of days 7-21 must lie in the past to be entered (a visit date in
 the future is refused), so once the subject is randomized the test moves day
-0 back 30 days in the database: the one shortcut, standing for a month of
-the trial going by. Screenshots go to a temporary folder (printed), or to
+0, the randomization time and the consent back 30 days in the database
+(personas.move_back): the one shortcut, standing for a month of the trial
+going by. Screenshots go to a temporary folder (printed), or to
 HEPATRIAL_SCREENSHOTS."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import timedelta
 import pytest
 from test_walkthrough import Walk
 
-from hepatrial.web.trial.models import AllocationSlot, Deviation, FormEntry, Subject
+from hepatrial.web.trial.models import AllocationSlot, Deviation, FormEntry
 
 ARM = {"msc_ev": ("MSC-EV group", "msc_ev", "1e10"), "control": ("Non-MSC-EV group", "saline", "")}
 
@@ -23,7 +24,7 @@ ARM = {"msc_ev": ("MSC-EV group", "msc_ev", "1e10"), "control": ("Non-MSC-EV gro
 @pytest.mark.django_db(transaction=True)
 def test_randomize_see_the_calendar_and_record_four_doses(chromium_page, live_server, personas, subject, tmp_path,
                                                           audit_rows_removable):  # fmt: skip
-    from personas import PASSWORD, import_allocation_list
+    from personas import PASSWORD, import_allocation_list, move_back
 
     import_allocation_list(personas, tmp_path)
     walk = Walk(chromium_page, live_server.url)
@@ -44,8 +45,8 @@ def test_randomize_see_the_calendar_and_record_four_doses(chromium_page, live_se
         walk.shot("randomized-calendar")
 
         # a month goes by (see the module docstring)
-        Subject.objects.filter(pk=subject.pk).update(anchor_date=subject.anchor_date - timedelta(days=30))
-        day0 = Subject.objects.get(pk=subject.pk).anchor_date
+        move_back(subject, 30)
+        day0 = subject.anchor_date
         page.reload()
         assert page.locator("#dose-calendar .dose-overdue").count() == 4
 

@@ -230,9 +230,18 @@ def test_a_naive_datetime_takes_the_site_time_zone(protocol):
     value = result.cleaned["sample_datetime"]
     assert value.utcoffset() == timedelta(hours=8)
     assert value.astimezone(timezone.utc) == datetime(2024, 3, 3, 23, 30, tzinfo=timezone.utc)
-    # an explicit offset is kept, not replaced by the site's zone
+    # an explicit offset keeps its instant (not re-read as site time), expressed in site time
     kept = check(protocol, "lab_panel", {"sample_datetime": "2024-03-04T07:30+01:00"}, tz=SHANGHAI)
-    assert kept.cleaned["sample_datetime"].utcoffset() == timedelta(hours=1)
+    assert kept.cleaned["sample_datetime"] == datetime(2024, 3, 4, 6, 30, tzinfo=timezone.utc)
+    assert kept.cleaned["sample_datetime"].utcoffset() == timedelta(hours=8)
+
+
+def test_an_edit_check_compares_a_datetime_with_the_visit_date_at_the_site(protocol):
+    """23:30 UTC on 3 March is 07:30 on 4 March in Guangzhou: the sample is on the visit date there."""
+    utc = check(protocol, "lab_panel", {"sample_datetime": "2024-03-03T23:30+00:00"}, visit_date=date(2024, 3, 3), tz=SHANGHAI)
+    assert "sample_after_visit" in [w.code for w in utc.warnings]
+    same_day = check(protocol, "lab_panel", {"sample_datetime": "2024-03-03T23:30+00:00"}, visit_date=date(2024, 3, 4), tz=SHANGHAI)
+    assert "sample_after_visit" not in [w.code for w in same_day.warnings]
 
 
 # --- required, unknown fields -------------------------------------------------------------------

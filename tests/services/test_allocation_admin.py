@@ -5,6 +5,7 @@ allocation respects the subject's site, stratum and readiness."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -67,28 +68,31 @@ def test_an_allocated_slot_cannot_be_taken_out_of_use(personas, subject, importe
 def test_manual_allocation(personas, subject, imported):
     stat = personas.actor("statistician")
     third = AllocationSlot.objects.get(site=personas.site_a, stratum="ACLF", sequence=3)
-    yesterday = timezone.localdate() - timedelta(days=1)
+    when = timezone.now() - timedelta(minutes=1)  # consent was 5 minutes ago
+    confirm = "SYSU3-001 SYSU3-ACLF-3"
     with pytest.raises(Invalid) as info:
-        do_allocate_manually(stat, subject, third, yesterday, "envelope 3 used during downtime", "SYSU3-002")
-    assert info.value.field == "confirmation"
+        do_allocate_manually(stat, subject, third, when, "envelope 3 used during downtime", "SYSU3-001")
+    assert info.value.field == "confirmation" and "Type SYSU3-001 SYSU3-ACLF-3 exactly" in info.value.message
     with pytest.raises(Invalid) as info:
-        do_allocate_manually(stat, subject, third, timezone.localdate() + timedelta(days=1), "r", subject.subject_id)
-    assert info.value.field == "randomized_on"
+        do_allocate_manually(stat, subject, third, timezone.now() + timedelta(minutes=5), "r", confirm)
+    assert info.value.field == "randomized_at"
+    with pytest.raises(Invalid, match="before consent") as info:
+        do_allocate_manually(stat, subject, third, timezone.now() - timedelta(hours=1), "r", confirm)
     wrong = AllocationSlot.objects.get(site=personas.site_b, stratum="ACLF", sequence=1)
-    with pytest.raises(Invalid, match="is for site GZ2") as info:
-        do_allocate_manually(stat, subject, wrong, timezone.localdate(), "r", subject.subject_id)
+    with pytest.raises(Invalid, match="is for site GZ2"):
+        do_allocate_manually(stat, subject, wrong, when, "r", "SYSU3-001 GZ2-ACLF-1")
     alf = AllocationSlot.objects.get(site=personas.site_a, stratum="ALF", sequence=1)
     with pytest.raises(Invalid, match="stratum ALF"):
-        do_allocate_manually(stat, subject, alf, timezone.localdate(), "r", subject.subject_id)
+        do_allocate_manually(stat, subject, alf, when, "r", "SYSU3-001 SYSU3-ALF-1")
     with pytest.raises(NotAllowed):
-        do_allocate_manually(personas.actor("investigator_a"), subject, third, timezone.localdate(), "r", subject.subject_id)
+        do_allocate_manually(personas.actor("investigator_a"), subject, third, when, "r", confirm)
 
-    today = timezone.localdate()
-    slot = do_allocate_manually(stat, subject, third, today, "envelope 3 used during downtime", subject.subject_id)
+    slot = do_allocate_manually(stat, subject, third, when, "envelope 3 used during downtime", confirm)
     subject.refresh_from_db()
-    assert (slot.subject, slot.manual, subject.anchor_date) == (subject, True, today)
+    site_date = timezone.localdate(when, ZoneInfo("Asia/Shanghai"))
+    assert (slot.subject, slot.manual, slot.allocated_at, subject.anchor_date) == (subject, True, when, site_date)
     event = AuditEvent.objects.filter(action="allocate_manually", model="AllocationSlot").get()
-    assert event.new["slot"] == "SYSU3-ACLF-3" and event.reason == "envelope 3 used during downtime"
+    assert event.new["slot"] == "SYSU3-ACLF-3" and event.reason == "envelope 3 used during downtime" and event.site is None
     with pytest.raises(ActionError, match="already randomized"):
         do_randomize(personas.actor("coordinator_a"), subject)
     assert next_free(personas.site_a).sequence == 1  # the slots before it stay for the next subjects
@@ -101,6 +105,6 @@ def test_manual_allocation_keeps_the_randomization_blockers(personas, subject, i
     do_withdraw_consent(personas.actor("coordinator_a"), consent, timezone.now(), "no_further_treatment", "wish")
     slot = next_free(personas.site_a)
     with pytest.raises(ActionError, match="No consent is recorded"):
-        do_allocate_manually(personas.actor("statistician"), subject, slot, timezone.localdate(), "r", subject.subject_id)
+        do_allocate_manually(personas.actor("statistician"), subject, slot, timezone.now(), "r", f"SYSU3-001 {slot.reference}")
     slot.refresh_from_db()
     assert slot.subject is None and not AuditEvent.objects.filter(action="allocate_manually").exists()

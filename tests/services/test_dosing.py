@@ -6,6 +6,7 @@ the same transaction; the deviations log."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -86,7 +87,13 @@ def test_doses_are_recorded_in_order(personas, randomized):
     # a dose dated on or before the previous one
     with pytest.raises(Invalid) as info:
         give(personas, randomized, "day_7", on=randomized.anchor_date)
-    assert "not after the previous dose" in info.value.errors["start_datetime"][0]
+    assert "not after dose 1" in info.value.errors["start_datetime"][0]
+    give(personas, randomized, "day_7")
+    # nor can an earlier dose be moved after a later one (here with the deviation it would need)
+    with pytest.raises(Invalid) as info:
+        give(personas, randomized, "day_0", on=randomized.anchor_date + timedelta(days=8), version=1, reason="date typo",
+             deviation=DeviationInput("x", "y"))  # fmt: skip
+    assert "not before dose 2" in info.value.errors["start_datetime"][0]
 
 
 def test_a_dose_not_given_counts_as_recorded(personas, randomized):
@@ -162,6 +169,8 @@ def test_reporting_a_deviation(personas, randomized):
         ({"description": ""}, "description"),
         ({"action": " "}, "action"),
         ({"description": "x" * 4001}, "description"),
+        ({"occurred_on": date(2023, 6, 30)}, "occurred_on"),  # before consent document 1.0 (2023-07-01)
+        ({"type": "dose_window"}, "type"),  # reported with the dose, from its dosing form
     ]:
         args = {"type": "other", "occurred_on": yesterday, "description": "d", "action": "a", **kwargs}
         with pytest.raises(Invalid) as info:
@@ -186,3 +195,51 @@ def test_no_dose_after_consent_is_withdrawn(personas, randomized):
                  {"administered": "no", "not_given_reason": "consent withdrawn"}, expected_version=None,
                  visit_date=randomized.anchor_date + timedelta(days=14))  # fmt: skip
     assert [d.status for d in subject_dose_calendar(randomized)] == ["given", "given", "not_given", "stopped"]
+
+
+def test_an_infusion_before_the_randomization_time_or_in_the_future_is_refused(personas, randomized):
+    from hepatrial.web.trial.models import AllocationSlot
+
+    slot = AllocationSlot.objects.get(subject=randomized)
+    site_time = timezone.localtime(slot.allocated_at, ZoneInfo("Asia/Shanghai"))
+    early = (site_time - timedelta(minutes=1)).isoformat(timespec="minutes")
+    with pytest.raises(Invalid) as info:
+        give(personas, randomized, "day_0", start_datetime=early, stop_datetime="")
+    assert "before randomization" in info.value.errors["start_datetime"][0]  # same day 0, a minute too early
+    future = (timezone.localtime(timezone.now(), ZoneInfo("Asia/Shanghai")) + timedelta(minutes=5)).isoformat(timespec="minutes")
+    give(personas, randomized, "day_0")
+    for v, d in (("day_7", 7), ("day_14", 14)):
+        give(personas, randomized, v, on=randomized.anchor_date + timedelta(days=d))
+    with pytest.raises(Invalid) as info:
+        give(personas, randomized, "day_21", on=timezone.localdate(timezone=ZoneInfo("Asia/Shanghai")),
+             start_datetime=future, stop_datetime="", deviation=DeviationInput("late", "noted"))  # fmt: skip
+    assert "in the future" in info.value.errors["start_datetime"][-1]
+
+
+def test_a_dose_moved_to_another_out_of_window_date_needs_its_own_deviation(personas, randomized):
+    give(personas, randomized, "day_0")
+    day0 = randomized.anchor_date
+    give(personas, randomized, "day_7", on=day0 + timedelta(days=9), deviation=DeviationInput("late: ICU", "noted"))
+    # moved to day 5 (early): the day-9 deviation does not cover it
+    with pytest.raises(Invalid, match="early for its window"):
+        give(personas, randomized, "day_7", on=day0 + timedelta(days=5), version=1, reason="date was wrong")
+    give(personas, randomized, "day_7", on=day0 + timedelta(days=5), version=1, reason="date was wrong",
+         deviation=DeviationInput("given early: transfer to another hospital on day 6", "noted"))  # fmt: skip
+    assert sorted(d.occurred_on for d in Deviation.objects.all()) == [day0 + timedelta(days=5), day0 + timedelta(days=9)]
+    assert not DataQuery.objects.exists()
+
+
+def test_the_dose_date_is_the_sites_date_near_midnight(personas, randomized):
+    """23:30 UTC is 07:30 the next morning in Guangzhou: the dose is on the site's date."""
+    from datetime import datetime, time
+
+    from hepatrial.web.trial.models import AllocationSlot
+
+    day0 = randomized.anchor_date
+    randomized_at = datetime.combine(day0, time(0, 5), ZoneInfo("Asia/Shanghai"))  # randomized just after midnight
+    AllocationSlot.objects.filter(subject=randomized).update(allocated_at=randomized_at)
+    saved = give(personas, randomized, "day_0", start_datetime=f"{(day0 - timedelta(days=1)).isoformat()}T23:30:00+00:00",
+                 stop_datetime="")  # fmt: skip
+    [dose1, *_rest] = subject_dose_calendar(randomized)
+    assert (dose1.dose_date, dose1.status) == (day0, "given")
+    assert saved.opened_queries == []  # the start is on the visit date at the site: no "another day" query

@@ -68,3 +68,24 @@ def test_the_token_command_creates_a_working_token(personas):
     assert token.startswith("hpt_") and user_for_token(token).username == "monitor_a"
     assert AuditEvent.objects.filter(action="create_token", username="monitor_a").exists()
     assert CliRunner().invoke(main, ["token", "nobody", "x"]).exit_code == 2
+
+
+def test_an_out_of_window_dose_is_imported_with_its_deviation(personas, randomized):
+    from datetime import timedelta
+
+    from hepatrial.services.dosing import subject_arm
+    from hepatrial.web.trial.models import Deviation
+
+    actor = personas.actor("coordinator_a", route="import")
+    product, particles = {"msc_ev": ("msc_ev", 1e10), "control": ("saline", None)}[subject_arm(randomized)]
+    on = (randomized.anchor_date + timedelta(days=1)).isoformat()  # day 0's window is day 0 only
+    row = {"subject_id": "SYSU3-001", "visit_id": "day_0", "form_id": "dosing", "visit_date": on,
+           "values": {"administered": True, "product": product, "lot_number": "L1", "particle_count": particles,
+                      "volume_ml": 100, "start_datetime": f"{on}T09:00:00+08:00"}}  # fmt: skip
+    [refused] = import_rows(actor, [row])
+    assert not refused.ok and "deviation" in refused.errors
+    [bad] = import_rows(actor, [{**row, "deviation": {"description": "late"}}])
+    assert not bad.ok and "deviation must be an object" in bad.message
+    [ok] = import_rows(actor, [{**row, "deviation": {"description": "bed shortage", "action": "escalated"}}])
+    assert ok.ok, ok
+    assert Deviation.objects.get().form_entry.form_id == "dosing"

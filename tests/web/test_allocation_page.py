@@ -4,6 +4,8 @@ confirmation, and show in the list and the audit trail."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.utils import timezone
 from personas import PASSWORD, import_allocation_list
 
@@ -36,16 +38,21 @@ def test_take_a_slot_out_of_use_and_allocate_by_hand(client, personas, subject, 
     page = client.get("/allocation/").content.decode()
     assert "out of use: envelope opened" in page
 
+    site_now = timezone.localtime(timezone.now(), ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
     manual = {"action": "manual", "subject_id": subject.subject_id, "slot": "SYSU3-ACLF-2",
-              "randomized_on": timezone.localdate().isoformat(), "reason": "downtime envelope", "confirmation": "nope"}  # fmt: skip
+              "randomized_at": site_now, "reason": "downtime envelope", "confirmation": "nope"}  # fmt: skip
     response = client.post("/allocation/", manual)
     assert response.status_code == 422 and 'value="downtime envelope"' in response.content.decode()  # kept for the retry
-    response = client.post("/allocation/", {**manual, "confirmation": subject.subject_id})
+    for bad in ("SYSU3-ACLF-²", "SYSU3-ACLF-", "-ACLF-2", "SYSU3-XYZ-2", "x" * 300):
+        response = client.post("/allocation/", {**manual, "slot": bad, "confirmation": f"SYSU3-001 {bad}"})
+        assert response.status_code == 422 and "No slot" in response.content.decode(), bad
+    response = client.post("/allocation/", {**manual, "confirmation": "SYSU3-001 SYSU3-ACLF-2"})
     assert response.status_code == 302
     slot = AllocationSlot.objects.get(subject=subject)
     assert (slot.reference, slot.manual) == ("SYSU3-ACLF-2", True)
     assert "(by hand)" in client.get("/allocation/").content.decode()
-    assert AuditEvent.objects.filter(action="allocate_manually", route="web").count() == 2
+    assert AuditEvent.objects.filter(action="allocate_manually", route="web", site=None).count() == 1
+    assert AuditEvent.objects.filter(action="randomize", route="web", field="anchor_date").count() == 1
     # the coordinator sees the arm, never the slot
     client.logout()
     assert client.login(username="coordinator_a", password=PASSWORD)

@@ -34,11 +34,13 @@ def url(subject, visit_id):
 def test_the_subject_page_shows_the_dosing_calendar(client, personas, randomized):
     assert client.login(username="coordinator_a", password=PASSWORD)
     page = client.get(f"/subjects/{randomized.subject_id}/").content.decode()
-    assert 'id="dose-calendar"' in page
+    calendar = page[page.index('id="dose-calendar"'):page.index("</table>", page.index('id="dose-calendar"'))]
     day0 = randomized.anchor_date
     for n, day in enumerate((0, 7, 14, 21), start=1):
-        assert f'id="dose-{n}"' in page and (day0 + timedelta(days=day)).isoformat() in page
-    assert page.count("overdue (window passed)") == 4  # day 0 is 30 days back and nothing is recorded
+        row = calendar[calendar.index(f'id="dose-{n}"'):]
+        row = row[:row.index("</tr>")]
+        assert f"{(day0 + timedelta(days=day)).isoformat()} (day {day})" in row
+        assert "overdue (window passed)" in row  # day 0 is 30 days back and nothing is recorded
 
 
 def test_record_a_dose_and_one_outside_its_window(client, personas, randomized):
@@ -56,10 +58,15 @@ def test_record_a_dose_and_one_outside_its_window(client, personas, randomized):
     response = client.post(url(randomized, "day_7"), {**late, "deviation_description": "", "deviation_action": "Moved"})
     assert response.status_code == 422 and "This is required." in response.content.decode()
     assert ">Moved</textarea>" in response.content.decode()
+    # the user corrects the date into the window and leaves the deviation blank: saved, no deviation
+    response = client.post(url(randomized, "day_14"), {**dose_post(randomized, 14), "deviation_description": "", "deviation_action": ""})
+    assert response.status_code == 422  # (day 7 first: doses keep their order)
     response = client.post(url(randomized, "day_7"), {
         **late, "deviation_description": "Patient in ICU until day 10", "deviation_action": "Dosed on ICU discharge",
     })  # fmt: skip
     assert response.status_code == 302
+    response = client.post(url(randomized, "day_14"), {**dose_post(randomized, 14), "deviation_description": " ", "deviation_action": ""})
+    assert response.status_code == 302, response.content.decode()[:2000]
     [deviation] = Deviation.objects.all()
     assert (deviation.type, deviation.form_entry.visit_id) == ("dose_window", "day_7")
     page = client.get(f"/subjects/{randomized.subject_id}/").content.decode()

@@ -94,12 +94,16 @@ def dose_problems(
     values: dict[str, Any],
     recorded: dict[str, RecordedDose],
     tz: tzinfo,
+    randomized_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[DoseProblem], WindowStatus | None]:
     """What stops ``values`` (the cleaned dosing form of ``visit_id``) from being
     recorded, and the dose's window status (None when no infusion or no date).
 
-    ``recorded`` maps the subject's other dosing visits to what they hold. An
-    out-of-window dose is not a problem here: the caller asks for a deviation.
+    ``recorded`` maps the subject's other dosing visits to what they hold;
+    ``randomized_at`` is the moment of randomization and ``now`` the present (an
+    infusion cannot start before the one or after the other). An out-of-window
+    dose is not a problem here: the caller asks for a deviation.
     """
     spec = dosing_spec(protocol)
     visits = dosing_visits(protocol)
@@ -133,21 +137,41 @@ def dose_problems(
                 f"Dose {visits.index(earlier) + 1} ({earlier.label}) is not recorded yet: record it first (as given or not given).",
             ))  # fmt: skip
             break
-    when = dose_date(values.get(spec.start_field), tz)
+    start = values.get(spec.start_field)
+    when = dose_date(start, tz)
     if when is None:
         return problems, None
-    previous = [dose_date(recorded[v.id].start, tz) for v in visits[: number - 1] if v.id in recorded and recorded[v.id].given]
-    previous = [d for d in previous if d is not None]
-    if previous and when <= max(previous):
+
+    def given_on(vs: list[VisitSpec]) -> list[tuple[int, date]]:
+        out = []
+        for v in vs:
+            dose = recorded.get(v.id)
+            on = dose_date(dose.start, tz) if dose is not None and dose.given else None
+            if on is not None:
+                out.append((visits.index(v) + 1, on))
+        return out
+
+    before, after = given_on(visits[: number - 1]), given_on(visits[number:])
+    if before and when <= max(d for _n, d in before):
+        n, d = max(before, key=lambda t: t[1])
         problems.append(DoseProblem(
             "not_after_previous_dose", spec.start_field,
-            f"The infusion starts on {when.isoformat()}, not after the previous dose ({max(previous).isoformat()}).",
+            f"The infusion starts on {when.isoformat()}, not after dose {n} ({d.isoformat()}).",
         ))  # fmt: skip
-    if when < anchor_date:
+    if after and when >= min(d for _n, d in after):
+        n, d = min(after, key=lambda t: t[1])
+        problems.append(DoseProblem(
+            "not_before_next_dose", spec.start_field,
+            f"The infusion starts on {when.isoformat()}, not before dose {n} ({d.isoformat()}): doses keep their order.",
+        ))  # fmt: skip
+    if when < anchor_date or (randomized_at is not None and start < randomized_at):
+        since = randomized_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if randomized_at is not None else anchor_date.isoformat()
         problems.append(DoseProblem(
             "before_randomization", spec.start_field,
-            f"The infusion starts on {when.isoformat()}, before randomization (day 0, {anchor_date.isoformat()}).",
+            f"The infusion starts at {start.astimezone(tz).strftime('%Y-%m-%d %H:%M')}, before randomization ({since}).",
         ))  # fmt: skip
+    if now is not None and start > now:
+        problems.append(DoseProblem("in_the_future", spec.start_field, "The infusion start is in the future."))
     return problems, window_status(planned_visit(protocol, visit_id, anchor_date), when)
 
 

@@ -185,6 +185,9 @@ def _parse_datetime(raw: Any, spec: FieldSpec, tz: tzinfo | None) -> datetime:
                 "type", f"{spec.label}: {_shown(raw)} has no time zone; give the UTC offset (e.g. +08:00)."
             )
         value = value.replace(tzinfo=tz)
+    elif tz is not None:
+        # the same instant, in site time: its date (compared with visit dates) is the site's date
+        value = value.astimezone(tz)
     return value
 
 
@@ -310,7 +313,8 @@ def validate_form(
     ``visit_day`` is outside its window gets a soft ``visit_window`` warning.
     ``tz`` is the site's time zone, given to a date and time entered without a
     UTC offset (an HTML ``datetime-local`` input); without ``tz`` such a value
-    is refused.
+    is refused. With ``tz``, a date and time given with an offset is converted
+    to site time, so an edit check comparing it with a date uses the site's date.
     """
     try:
         form = protocol.form(form_id)

@@ -10,17 +10,18 @@ Two actions, each needing a reason and a typed confirmation and each audited:
   entered afterwards): :func:`do_allocate_manually`. The same blockers as
   randomization apply (confirmed eligible, current consent, not randomized).
 
-The typed confirmation is the slot's reference (``SYSU3-ACLF-7``) or the
-subject's id: the one thing acted on, typed out, so a slip of the mouse on a
-long list cannot act on another row.
+The typed confirmation is what is acted on, typed out: the slot's reference
+(``SYSU3-ACLF-7``), or for a manual allocation the subject and the slot
+(``SYSU3-001 SYSU3-ACLF-7``), so a slip on a long list cannot act on another
+row.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,8 +29,9 @@ from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
 from hepatrial.services.enrollment import active_consent
 from hepatrial.services.errors import ActionError, Conflict, Invalid
+from hepatrial.services.protocol import current_protocol
 from hepatrial.services.randomization import randomization_blockers, stratum_of
-from hepatrial.web.trial.models import AllocationSlot, Subject
+from hepatrial.web.trial.models import AllocationList, AllocationSlot, Subject
 
 MAX_REASON = 2000
 
@@ -91,15 +93,25 @@ def do_restore_slot(actor: Actor, slot: AllocationSlot, reason: str, confirmatio
     return slot
 
 
+def manual_confirmation(subject: Subject, slot: AllocationSlot) -> str:
+    """What the statistician types to allocate ``subject`` to ``slot`` by hand: both, e.g. ``SYSU3-001 SYSU3-ACLF-7``."""
+    return f"{subject.subject_id} {slot_reference(slot)}"
+
+
 @transaction.atomic
 def do_allocate_manually(
-    actor: Actor, subject: Subject, slot: AllocationSlot, randomized_on: date, reason: str, confirmation: str
+    actor: Actor, subject: Subject, slot: AllocationSlot, randomized_at: datetime | None, reason: str, confirmation: str
 ) -> AllocationSlot:
-    """Allocate ``subject`` to ``slot`` by hand; day 0 becomes ``randomized_on``."""
+    """Allocate ``subject`` to ``slot`` by hand, as randomized at ``randomized_at``
+    (the envelope's time); day 0 becomes its date at the site."""
     require(actor, "manage_allocation")
+    # the same lock as randomization: a manual allocation and a randomization of one subject queue
+    imported = AllocationList.objects.select_for_update().filter(protocol_id=current_protocol().id).first()
     slot = _locked(slot)
+    if imported is None or slot.allocation_list_id != imported.pk:
+        raise Invalid(_("The slot is not in the protocol's imported list."), field="slot")
     reason = _reason(reason)
-    _confirm(confirmation, subject.subject_id)
+    _confirm(confirmation, manual_confirmation(subject, slot))
     blockers = randomization_blockers(subject)
     if blockers:
         raise ActionError(blockers[0])
@@ -111,26 +123,30 @@ def do_allocate_manually(
             field="slot",
         )  # fmt: skip
     tz = ZoneInfo(subject.site.time_zone)
-    today = timezone.localdate(timezone.now(), tz)
-    if randomized_on is None or randomized_on > today:
-        raise Invalid(_("The randomization date cannot be in the future."), field="randomized_on")
-    consent = active_consent(subject.screening)
-    if consent is not None and randomized_on < timezone.localdate(consent.obtained_at, tz):
-        raise Invalid(_("The randomization date is before consent (%(d)s).") % {"d": timezone.localdate(consent.obtained_at, tz)},
-                      field="randomized_on")  # fmt: skip
     now = timezone.now()
-    changed = AllocationSlot.objects.filter(pk=slot.pk, subject__isnull=True, available=True).update(
-        subject=subject, allocated_at=now, allocated_by=actor.user, manual=True
-    )
+    if randomized_at is None or randomized_at > now:
+        raise Invalid(_("Give the time of randomization; it cannot be in the future."), field="randomized_at")
+    consent = active_consent(subject.screening)
+    if consent is not None and randomized_at < consent.obtained_at:
+        raise Invalid(_("The randomization time is before consent (%(d)s).")
+                      % {"d": timezone.localtime(consent.obtained_at, tz).strftime("%Y-%m-%d %H:%M")}, field="randomized_at")  # fmt: skip
+    try:
+        with transaction.atomic():
+            changed = AllocationSlot.objects.filter(pk=slot.pk, subject__isnull=True, available=True).update(
+                subject=subject, allocated_at=randomized_at, allocated_by=actor.user, manual=True
+            )
+    except IntegrityError:  # the subject was randomized a moment ago
+        raise ActionError(_("%(id)s is already randomized.") % {"id": subject.subject_id}) from None
     if changed != 1:
         raise Conflict(_("Slot %(s)s is already allocated or out of use.") % {"s": slot_reference(slot)})
+    day0 = timezone.localdate(randomized_at, tz)
     old_day0 = subject.anchor_date
-    Subject.objects.filter(pk=subject.pk).update(anchor_date=randomized_on)
-    audit = {"site": subject.site, "subject_id": subject.subject_id}
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=day0)
+    subject.anchor_date = day0
     slot.refresh_from_db()
     # the slot's event carries no site: site staff never read it in their audit trail (concealment)
-    record(actor, "allocate_manually", slot, new={"arm": slot.arm, "slot": slot_reference(slot), "randomized_on": randomized_on},
+    record(actor, "allocate_manually", slot, new={"arm": slot.arm, "slot": slot_reference(slot), "randomized_at": randomized_at},
            reason=reason, subject_id=subject.subject_id)  # fmt: skip
-    record(actor, "allocate_manually", subject, field="anchor_date", old=old_day0, new=randomized_on,
-           reason=_("day 0 is the randomization date"), **audit)  # fmt: skip
+    record(actor, "randomize", subject, field="anchor_date", old=old_day0, new=day0,
+           reason=_("day 0 is the randomization date"), site=subject.site, subject_id=subject.subject_id)  # fmt: skip
     return slot

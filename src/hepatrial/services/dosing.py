@@ -99,9 +99,13 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
     deviation covers it, ask for one (the caller reports it after saving the form)."""
     protocol = current_protocol()
     tz = ZoneInfo(subject.site.time_zone)
+    # one dose save of a subject at a time: the order and withdrawal checks read the other doses
+    Subject.objects.select_for_update().filter(pk=subject.pk).first()
+    allocation = AllocationSlot.objects.filter(subject=subject).values_list("arm", "allocated_at").first()
+    arm, randomized_at = allocation if allocation else (None, None)
     problems, window = dose_problems(
-        protocol, arm=subject_arm(subject), anchor_date=subject.anchor_date, visit_id=visit_id, values=cleaned,
-        recorded=recorded_doses(subject, excluding=visit_id), tz=tz,
+        protocol, arm=arm, anchor_date=subject.anchor_date, visit_id=visit_id, values=cleaned,
+        recorded=recorded_doses(subject, excluding=visit_id), tz=tz, randomized_at=randomized_at, now=timezone.now(),
     )  # fmt: skip
     stopped = treatment_stopped_since(subject.screening)
     start = cleaned.get(protocol.dosing.start_field)
@@ -115,12 +119,15 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
         for p in problems:
             errors.setdefault(p.field, []).append(p.message)
         raise Invalid(problems[0].message, errors=errors)
-    earlier = entry.deviations.filter(type=Deviation.Type.DOSE_WINDOW).first() if entry is not None else None
+    when = start.astimezone(tz).date() if start is not None else None
+    # a deviation reported for this dose on this very date covers it (a correction of, say, the lot);
+    # a dose moved to another date outside its window needs its own deviation
+    earlier = (entry.deviations.filter(type=Deviation.Type.DOSE_WINDOW, occurred_on=when).first()
+               if entry is not None and when is not None else None)  # fmt: skip
     if window in (None, "on_time") or earlier is not None:
         if deviation is not None:
             raise Invalid(_("This dose is within its window (or its deviation is already reported): no deviation is needed."), field="deviation")
-        return DoseCheck(covered_by=earlier.description if earlier is not None and window not in (None, "on_time") else None)
-    when = start.astimezone(tz).date()
+        return DoseCheck(covered_by=earlier.description if earlier is not None else None)
     if deviation is None:
         raise Invalid(
             _("The dose on %(d)s is %(w)s for its window: record it with a protocol deviation (what happened, and the action taken).")
@@ -163,6 +170,12 @@ def do_report_deviation(
     today = timezone.localdate(timezone.now(), ZoneInfo(subject.site.time_zone))
     if occurred_on > today:
         raise Invalid(_("The date %(d)s is in the future.") % {"d": occurred_on.isoformat()}, field="occurred_on")
+    documents = current_protocol().consent_documents
+    if documents and occurred_on < documents[0].effective:
+        raise Invalid(_("The date %(d)s is before the trial's first consent document (%(e)s).")
+                      % {"d": occurred_on.isoformat(), "e": documents[0].effective.isoformat()}, field="occurred_on")  # fmt: skip
+    if type == Deviation.Type.DOSE_WINDOW and form_entry is None:
+        raise Invalid(_("A dose outside its window is reported from its dosing form, with the dose."), field="type")
     if form_entry is not None and form_entry.subject_id != subject.pk:
         raise Invalid(_("The form is another subject's."), field="form_entry")
     deviation = Deviation.objects.create(

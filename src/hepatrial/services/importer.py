@@ -12,10 +12,11 @@ from django.utils.translation import gettext as _
 
 from hepatrial.services.access import Actor, visible_sites
 from hepatrial.services.errors import ActionError
+from hepatrial.services.dosing import DeviationInput
 from hepatrial.services.forms import do_save_form
 from hepatrial.web.trial.models import FormEntry, Subject
 
-ROW_KEYS = {"subject_id", "visit_id", "form_id", "visit_date", "values", "reason", "sequence", "complete"}
+ROW_KEYS = {"subject_id", "visit_id", "form_id", "visit_date", "values", "reason", "sequence", "complete", "deviation"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,13 @@ def _import_row(actor: Actor, i: int, row: Any) -> RowResult:
         visit_date = date.fromisoformat(row["visit_date"]) if row.get("visit_date") else None
     except (TypeError, ValueError):
         raise ActionError(_("visit_date must be a date, YYYY-MM-DD"), field="visit_date") from None
+    deviation = row.get("deviation")
+    if deviation is not None:
+        if not isinstance(deviation, dict) or set(deviation) != {"description", "action"} or not all(
+            isinstance(v, str) for v in deviation.values()
+        ):
+            raise ActionError(_("deviation must be an object with the texts description and action"), field="deviation")
+        deviation = DeviationInput(deviation["description"], deviation["action"])
     sequence = row.get("sequence", 1)
     current = FormEntry.objects.filter(
         subject=subject, visit_id=row["visit_id"], form_id=row["form_id"], sequence=sequence
@@ -68,7 +76,7 @@ def _import_row(actor: Actor, i: int, row: Any) -> RowResult:
     result = do_save_form(
         actor, subject, row["visit_id"], row["form_id"], row["values"],
         expected_version=current.version if current else None, visit_date=visit_date,
-        reason=row.get("reason") or "", sequence=sequence, complete=row.get("complete", True),
+        reason=row.get("reason") or "", sequence=sequence, complete=row.get("complete", True), deviation=deviation,
     )  # fmt: skip
     opened = len(result.opened_queries)
     note = f"{subject.subject_id} {row['visit_id']}/{row['form_id']} saved (version {result.entry.version})"

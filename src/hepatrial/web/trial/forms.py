@@ -265,15 +265,16 @@ class WithdrawForm(forms.Form):
 
 
 class DeviationForm(forms.Form):
-    type = forms.ChoiceField(label=_("Type"), choices=[("", "—"), *Deviation.Type.choices])
+    # a dose outside its window is reported with the dose, from its dosing form
+    type = forms.ChoiceField(label=_("Type"), choices=[("", "—"), *(c for c in Deviation.Type.choices if c[0] != Deviation.Type.DOSE_WINDOW)])
     occurred_on = forms.DateField(label=_("Date it happened"), widget=DateInput())
     description = forms.CharField(label=_("What happened"), widget=forms.Textarea(attrs={"rows": 3}))
     action = forms.CharField(label=_("Action taken"), widget=forms.Textarea(attrs={"rows": 2}),
                              help_text=_("Corrective and preventive action."))  # fmt: skip
 
 
-class ManualAllocationDateForm(forms.Form):
-    randomized_on = forms.DateField(label=_("Randomized on"), widget=DateInput())
+class ManualAllocationForm(forms.Form):
+    randomized_at = datetime_local_field(_("Randomized at"), help_text=_("Site time: when the envelope was opened."))
 
 
 # --- eCRF forms generated from the protocol --------------------------------------------------

@@ -9,6 +9,7 @@ shown with its message and HTTP status (403, 404, 409, 422).
 from __future__ import annotations
 
 import csv
+import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -63,7 +64,7 @@ from hepatrial.web.trial.forms import (
     ConsentForm,
     DecisionForm,
     DeviationForm,
-    ManualAllocationDateForm,
+    ManualAllocationForm,
     QueryFilterForm,
     QueryMessageForm,
     RaiseQueryForm,
@@ -448,6 +449,8 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
     if is_dosing_form(form_id) and ("deviation_description" in request.POST or "deviation_action" in request.POST):
         deviation = {"description": request.POST.get("deviation_description", ""),
                      "action": request.POST.get("deviation_action", ""), "errors": {}}  # fmt: skip
+    # the fields shown but left blank (say, the date was corrected into the window): no deviation
+    given_deviation = deviation if deviation and (deviation["description"].strip() or deviation["action"].strip()) else None
     if not valid:
         return _render_form(request, subject, visit, spec, entry, form, sequence, status=422, deviation=deviation,
                             error=_("The form has errors; nothing was saved."), confirmations=confirmations)  # fmt: skip
@@ -460,12 +463,12 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
             confirmations=confirmations,
             sequence=sequence,
             complete="save_incomplete" not in request.POST,
-            deviation=DeviationInput(deviation["description"], deviation["action"]) if deviation else None,
+            deviation=DeviationInput(given_deviation["description"], given_deviation["action"]) if given_deviation else None,
         )  # fmt: skip
     except Conflict:
         error = _("Someone saved this form after you opened it; reload it to see their values. Nothing was saved.")
         return _render_form(request, subject, visit, spec, entry, form, sequence, status=409, error=error,
-                            confirmations=confirmations)  # fmt: skip
+                            confirmations=confirmations, deviation=deviation)  # fmt: skip
     except ActionError as err:
         if isinstance(err, Invalid):
             about_deviation = {k: v for k, v in (err.errors or {}).items() if k.startswith("deviation")}
@@ -523,13 +526,26 @@ def form_raise_query(request, subject_id: str, visit_id: str, form_id: str, sequ
 
 # --- the allocation list (statistician, administrator) -----------------------------------
 
+_SLOT_REFERENCE = re.compile(r"(?P<rest>.+)-(?P<sequence>[0-9]{1,9})", re.ASCII)
+
+
 def _find_slot(reference: str) -> AllocationSlot | None:
-    """A slot by its reference SITE-STRATUM-SEQUENCE (as the list page shows it)."""
-    site, _sep, rest = (reference or "").strip().partition("-")
-    stratum, _sep, sequence = rest.rpartition("-")
-    if not (site and stratum and sequence.isdigit()):
+    """A slot of the imported list by its reference SITE-STRATUM-SEQUENCE (as the list
+    page shows it); site codes and strata may contain '-': the protocol's strata decide."""
+    match = _SLOT_REFERENCE.fullmatch((reference or "").strip())
+    spec = current_protocol().randomization
+    if match is None or spec is None:
         return None
-    return AllocationSlot.objects.select_related("site").filter(site__code=site, stratum=stratum, sequence=int(sequence)).first()
+    rest = match["rest"]
+    for stratum in sorted(spec.strata, key=len, reverse=True):
+        if rest.endswith(f"-{stratum}"):
+            return (
+                AllocationSlot.objects.select_related("site")
+                .filter(allocation_list__protocol_id=current_protocol().id, site__code=rest[: -len(stratum) - 1],
+                        stratum=stratum, sequence=int(match["sequence"]))  # fmt: skip
+                .first()
+            )
+    return None
 
 
 @login_required
@@ -557,10 +573,12 @@ def allocation_list(request):
                 subject = Subject.objects.filter(subject_id=posted.get("subject_id", "").strip()).select_related("site", "screening").first()
                 if subject is None:
                     raise Invalid(_("No subject %(s)s.") % {"s": posted.get("subject_id", "")}, field="subject_id")
-                form = ManualAllocationDateForm(posted)
-                if not form.is_valid():
-                    raise Invalid(_("Give the randomization date (YYYY-MM-DD)."), field="randomized_on")
-                do_allocate_manually(actor, subject, slot, form.cleaned_data["randomized_on"], reason, typed)
+                form = ManualAllocationForm(posted)
+                with timezone.override(_site_tz(subject.site)):
+                    valid = form.is_valid()
+                if not valid:
+                    raise Invalid(_("Give the time of randomization (site time)."), field="randomized_at")
+                do_allocate_manually(actor, subject, slot, form.cleaned_data["randomized_at"], reason, typed)
                 done = _("Slot %(s)s allocated by hand.")
             else:
                 raise Invalid(_("Unknown action."), field="action")
@@ -625,8 +643,8 @@ def deviation_list(request):
     if kind:
         rows = rows.filter(type=kind)
     return render(request, "trial/deviation_list.html", {
-        "deviations": rows[:AUDIT_PAGE_ROWS], "sites": visible_sites(actor), "types": Deviation.Type.choices,
-        "site_filter": site, "type_filter": kind,
+        "deviations": rows[:AUDIT_PAGE_ROWS], "total": rows.count(), "limit": AUDIT_PAGE_ROWS, "sites": visible_sites(actor),
+        "types": Deviation.Type.choices, "site_filter": site, "type_filter": kind,
     })  # fmt: skip
 
 
