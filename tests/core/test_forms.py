@@ -81,7 +81,16 @@ DOSING = {
     "reaction": "no",
     "reaction_details": "",
 }
-BASE = {"lab_panel": LAB, "clinical_status": CLINICAL, "smt_given": SMT, "outcome_status": OUTCOME, "dosing": DOSING}
+AE = {
+    "term": "Infusion related reaction", "verbatim": "chills and rigors 20 minutes into the infusion",
+    "onset_date": "2024-03-04", "resolution_date": "2024-03-04", "grade": "2", "serious": "no",
+    "sae_death": "", "sae_life_threatening": "", "sae_hospitalization": "", "sae_disability": "",
+    "sae_congenital_anomaly": "", "sae_important_medical_event": "", "awareness_datetime": "",
+    "relationship": "probable", "expectedness": "expected", "action_taken": "interrupted", "outcome": "recovered",
+}  # fmt: skip
+SAE = {**AE, "grade": "3", "serious": "yes", "sae_hospitalization": "yes", "awareness_datetime": "2024-03-04T10:00+08:00"}
+BASE = {"lab_panel": LAB, "clinical_status": CLINICAL, "smt_given": SMT, "outcome_status": OUTCOME, "dosing": DOSING,
+        "adverse_event": AE}  # fmt: skip
 
 
 def check(protocol, form_id, changes=None, *, visit_date=VISIT_DATE, visit_day=7, **kw) -> FormValidation:
@@ -400,6 +409,16 @@ FIRES = [
     ("dosing", "dose_interruption_details", {"interrupted": "yes"}, 7,
      {"interrupted": "yes", "interruption_details": "paused 10 min at 09:20 for a blood pressure check"}),
     ("dosing", "dose_reaction_details", {"reaction": "yes"}, 7, {"reaction": "yes", "reaction_details": "chills at 09:30, resolved"}),
+    ("adverse_event", "ae_serious_needs_criterion", {"serious": "yes", "awareness_datetime": "2024-03-04T10:00+08:00"}, None,
+     {"serious": "yes", "sae_important_medical_event": "yes", "awareness_datetime": "2024-03-04T10:00+08:00"}),
+    ("adverse_event", "ae_criterion_means_serious", {"sae_hospitalization": "yes"}, None, {"sae_hospitalization": "no"}),
+    ("adverse_event", "ae_serious_needs_awareness", {**SAE, "awareness_datetime": ""}, None, SAE),
+    ("adverse_event", "ae_resolution_after_onset", {"resolution_date": "2024-03-03"}, None, {"resolution_date": "2024-03-04"}),
+    ("adverse_event", "ae_grade5_is_fatal", {"grade": "5"}, None, {"grade": "4"}),
+    ("adverse_event", "ae_death_is_serious", {"grade": "5", "outcome": "fatal"}, None,
+     {**SAE, "grade": "5", "outcome": "fatal", "sae_death": "yes", "resolution_date": ""}),
+    ("adverse_event", "ae_onset_not_after_record", {"onset_date": "2024-03-05", "resolution_date": ""}, None,
+     {"onset_date": "2024-03-04"}),
 ]
 
 

@@ -34,8 +34,14 @@ def test_consent_version_1_0_is_current(packaged):
     assert "not from the registry" in YAML_TEXT or "team's own" in (doc.note or "")
 
 
-def test_the_five_forms(packaged):
-    assert [f.id for f in packaged.forms] == ["lab_panel", "clinical_status", "smt_given", "outcome_status", "dosing"]
+def test_the_six_forms(packaged):
+    assert [f.id for f in packaged.forms] == ["lab_panel", "clinical_status", "smt_given", "outcome_status", "dosing",
+                                              "adverse_event"]  # fmt: skip
+    # the adverse event form offers every CTCAE v5.0 term of hepatrial.core.safety
+    from hepatrial.core.safety.ctcae_terms import CTCAE_TERMS
+
+    assert packaged.form("adverse_event").field("term").choice_values == tuple(t.term for t in CTCAE_TERMS)
+    assert "Infusion related reaction" in packaged.form("adverse_event").field("term").choice_values
     assert [f.id for f in packaged.form("outcome_status").fields] == [
         "status", "status_date", "transplant_date", "death_date", "death_cause",
     ]  # fmt: skip
@@ -80,10 +86,14 @@ def test_the_visits(packaged):
         ("day_84", "scheduled", 84, 7, 7, False),
         ("day_168", "scheduled", 168, 14, 14, False),
         ("unscheduled", "unscheduled", None, 0, 0, False),
+        ("adverse_events", "log", None, 0, 0, False),
     ]
     assert packaged.parameter("dosing_window_days") == 1
     assert "window_before_days: ${dosing_window_days}" in YAML_TEXT
     for visit in packaged.visits:
+        if visit.kind == "log":
+            assert visit.forms == ["adverse_event"]
+            continue
         assert {"lab_panel", "clinical_status"} <= set(visit.forms)
         assert ("smt_given" in visit.forms) == visit.dose
         assert ("outcome_status" in visit.forms) == (visit.day is not None and visit.day >= 28)
@@ -280,7 +290,7 @@ def test_overlapping_windows(tmp_path, ids):
          "day_0", "window_before_days", "would open the window before day 0"),
         ("    day: 168\n    window_before_days: 14\n", "    day: 168\n    window_before_days: -1\n", "day_168",
          "window_before_days", "greater than or equal to 0"),
-        ("    kind: unscheduled\n", "    kind: adhoc\n", "unscheduled", "kind", "'screening', 'scheduled' or 'unscheduled'"),
+        ("    kind: unscheduled\n", "    kind: adhoc\n", "unscheduled", "kind", "'screening', 'scheduled', 'unscheduled' or 'log'"),
     ],
 )
 def test_visit_fields_checked(tmp_path, ids, old, new, where_visit, key, words):

@@ -311,7 +311,21 @@ class FieldSpec(_Model):
     plausible_min: Number | None = None
     plausible_max: Number | None = None
     choices: list[Choice] | None = None
+    choices_from: Literal["ctcae_v5"] | None = Field(
+        default=None, description="Take the choices from a catalogue: ctcae_v5 = the CTCAE v5.0 terms of hepatrial.core.safety."
+    )
     help: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalogue_choices(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("choices_from") == "ctcae_v5":
+            if data.get("choices") is not None:
+                raise ValueError("choices: give choices or choices_from, not both")
+            from hepatrial.core.safety.ctcae_terms import CTCAE_TERMS
+
+            return {**data, "choices": [{"value": t.term, "label": f"{t.term} ({t.soc})"} for t in CTCAE_TERMS]}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldSpec:
@@ -427,11 +441,14 @@ class FormSpec(_Model):
 
 
 class VisitSpec(_Model):
-    """A visit of the schedule; ``day`` counts from the anchor (randomization = day 0)."""
+    """A visit of the schedule; ``day`` counts from the anchor (randomization = day 0).
+
+    ``unscheduled`` visits and ``log`` forms (an adverse event log) repeat, with
+    no day and no window; a log's date is the date an entry was recorded."""
 
     id: Id
     label: Text
-    kind: Literal["screening", "scheduled", "unscheduled"]
+    kind: Literal["screening", "scheduled", "unscheduled", "log"]
     day: StrictInt | None = None
     window_before_days: Annotated[StrictInt, Field(ge=0)] = 0
     window_after_days: Annotated[StrictInt, Field(ge=0)] = 0
@@ -487,6 +504,75 @@ class DosingSpec(_Model):
     products: dict[Id, Annotated[StrictStr, Field(min_length=1, max_length=60)]] = Field(
         min_length=1, description="Arm id -> the product_field value that arm receives."
     )
+
+
+# --- safety: metrics and the DSMB's stopping rules ---------------------------------------------
+
+class SafetyMetric(_Model):
+    """A number the stopping rules use, computed from the trial's records.
+
+    ``adverse_events``: how many adverse events match (arm, minimum grade,
+    terms, relationships, seriousness; an unset filter matches all).
+    ``deaths``: how many randomized subjects (of ``arm``) died by ``by_day``.
+    ``mortality_excess``: the proportion of ``arm``'s randomized subjects dead
+    by ``by_day`` minus that of ``versus``'s (e.g. 0.25 = 25 points more).
+    """
+
+    label: Text
+    kind: Literal["adverse_events", "deaths", "mortality_excess"]
+    arm: Id | None = None
+    versus: Id | None = None
+    min_grade: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
+    terms: list[Text] = []
+    relationships: list[Id] = []
+    serious: StrictBool | None = None
+    by_day: Annotated[StrictInt, Field(ge=0, le=3650)] | None = None
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> SafetyMetric:
+        ae_only = ("min_grade", "terms", "relationships", "serious")
+        if self.kind != "adverse_events":
+            given = [f for f in ae_only if getattr(self, f) not in (None, [])]
+            if given:
+                raise ValueError(f"{given[0]}: only an adverse_events metric filters events, not a {self.kind} metric")
+        elif self.by_day is not None:
+            raise ValueError("by_day: an adverse_events metric counts every event (use deaths or mortality_excess)")
+        if self.kind == "mortality_excess":
+            if self.arm is None or self.versus is None or self.by_day is None:
+                raise ValueError("a mortality_excess metric needs arm, versus and by_day")
+            if self.arm == self.versus:
+                raise ValueError("versus: compare two different arms")
+        elif self.versus is not None:
+            raise ValueError(f"versus: only a mortality_excess metric compares arms, not a {self.kind} metric")
+        return self
+
+
+class StoppingRule(_Model):
+    """When ``rule`` (a condition over the metrics) is true, the rule trips:
+    dosing pauses (``pause_dosing``) or stops (``stop_dosing``) for every
+    subject until the DSMB records a decision."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
+    label: Text
+    rule: Text
+    action: Literal["pause_dosing", "stop_dosing"]
+
+
+class SafetySpec(_Model):
+    """The adverse event form, the SAE reporting clock, the metrics and the stopping rules."""
+
+    ae_form: FieldId
+    term_field: FieldId
+    grade_field: FieldId
+    serious_field: FieldId
+    relationship_field: FieldId
+    awareness_field: FieldId
+    onset_field: FieldId
+    outcome_field: FieldId
+    fatal_outcome: Annotated[StrictStr, Field(min_length=1, max_length=60)] = "fatal"
+    sae_report_hours: Annotated[StrictInt, Field(ge=1, le=720)] = 24
+    metrics: dict[Id, SafetyMetric] = {}
+    stopping_rules: list[StoppingRule] = []
 
 
 # --- randomization ----------------------------------------------------------------------------
@@ -621,6 +707,7 @@ class Protocol(_Model):
     visits: list[VisitSpec] = []
     edit_checks: list[EditCheck] = []
     dosing: DosingSpec | None = None
+    safety: SafetySpec | None = None
     randomization: RandomizationSpec | None = None
     source: Source | None = None
 
@@ -708,6 +795,16 @@ class Protocol(_Model):
         vocabs = {f.id: self.form_vocabulary(f.id) for f in self.forms}
         return {c.id: bind(c.rule, vocabs[c.form], where=c.id)[0] for c in self.edit_checks}
 
+    @cached_property
+    def bound_stopping_rules(self) -> dict[str, Node]:
+        """Every stopping rule, bound against the safety metrics (checked at load)."""
+        from hepatrial.core.safety.stopping import metric_vocabulary
+
+        if self.safety is None:
+            return {}
+        vocab = metric_vocabulary(self)
+        return {r.id: bind(r.rule, vocab, where=r.id)[0] for r in self.safety.stopping_rules}
+
     def _rule_params(self) -> dict[str, tuple[Any, str | None]]:
         return {name: (p.value, normalize_unit(p.unit) if p.unit else None) for name, p in self.parameters.items()}
 
@@ -766,6 +863,7 @@ def _cross_check(protocol: Protocol) -> list[tuple[tuple, str]]:
     problems += _check_visits(protocol)
     problems += _check_edit_checks(protocol)
     problems += _check_dosing(protocol)
+    problems += _check_safety(protocol)
     problems += _check_randomization(protocol)
     return problems
 
@@ -902,6 +1000,61 @@ def _check_dosing(protocol: Protocol) -> list[tuple[tuple, str]]:
             problems.append((("visits", i, "forms"), f"{visit.id!r} is a dosing visit: it must collect the dosing form {spec.form!r}"))
         if not visit.dose and spec.form in visit.forms:
             problems.append((("visits", i, "forms"), f"{visit.id!r} is not a dosing visit (dose: false): it cannot collect the dosing form {spec.form!r}"))
+    return problems
+
+
+def _check_safety(protocol: Protocol) -> list[tuple[tuple, str]]:
+    spec = protocol.safety
+    if spec is None:
+        return []
+    form = next((f for f in protocol.forms if f.id == spec.ae_form), None)
+    if form is None:
+        return [(("safety", "ae_form"), f"unknown form {spec.ae_form!r}")]
+    problems: list[tuple[tuple, str]] = []
+    wanted = {"term_field": ("choice", "text"), "grade_field": ("choice",), "serious_field": ("boolean",),
+              "relationship_field": ("choice",), "awareness_field": ("datetime",), "onset_field": ("date",),
+              "outcome_field": ("choice",)}  # fmt: skip
+    for key, types in wanted.items():
+        field_id = getattr(spec, key)
+        if not form.has_field(field_id):
+            problems.append((("safety", key), f"form {spec.ae_form!r} has no field {field_id!r}"))
+        elif form.field(field_id).type not in types:
+            problems.append((("safety", key), f"{field_id!r} is a {form.field(field_id).type} field; it must be a {' or '.join(types)} field"))
+    if form.has_field(spec.grade_field) and form.field(spec.grade_field).type == "choice":
+        grades = form.field(spec.grade_field).choice_values
+        if not set(grades) <= {"1", "2", "3", "4", "5"}:
+            problems.append((("safety", "grade_field"), f"the grades of {spec.grade_field!r} must be \"1\" to \"5\" (CTCAE), not {', '.join(grades)}"))
+    if form.has_field(spec.outcome_field) and form.field(spec.outcome_field).type == "choice":
+        if spec.fatal_outcome not in form.field(spec.outcome_field).choice_values:
+            problems.append((("safety", "fatal_outcome"), f"{spec.fatal_outcome!r} is not a choice of {spec.outcome_field!r}"))
+    arms = [a.id for a in protocol.arms]
+    relationships = (form.field(spec.relationship_field).choice_values
+                     if form.has_field(spec.relationship_field) and form.field(spec.relationship_field).type == "choice" else None)  # fmt: skip
+    terms = (form.field(spec.term_field).choice_values
+             if form.has_field(spec.term_field) and form.field(spec.term_field).type == "choice" else None)  # fmt: skip
+    for name, metric in spec.metrics.items():
+        for key in ("arm", "versus"):
+            value = getattr(metric, key)
+            if value is not None and value not in arms:
+                problems.append((("safety", "metrics", name, key), f"unknown arm {value!r} (arms: {', '.join(arms)})"))
+        for i, rel in enumerate(metric.relationships):
+            if relationships is not None and rel not in relationships:
+                problems.append((("safety", "metrics", name, "relationships", i), f"{rel!r} is not a choice of {spec.relationship_field!r}"))
+        for i, term in enumerate(metric.terms):
+            if terms is not None and term not in terms:
+                problems.append((("safety", "metrics", name, "terms", i), f"{term!r} is not a term of {spec.term_field!r}"))
+    problems += _duplicates(spec.stopping_rules, lambda r: r.id, ("safety", "stopping_rules"))
+    from hepatrial.core.safety.stopping import metric_vocabulary
+
+    vocab = metric_vocabulary(protocol)
+    for i, rule in enumerate(spec.stopping_rules):
+        try:
+            bind(rule.rule, vocab, where=rule.id)
+        except RuleError as err:
+            problems.append((("safety", "stopping_rules", i, "rule"), str(err)))
+    for i, visit in enumerate(protocol.visits):
+        if spec.ae_form in visit.forms and visit.kind != "log":
+            problems.append((("visits", i, "forms"), f"the adverse event form {spec.ae_form!r} belongs to a log visit (kind: log), not a {visit.kind} one"))
     return problems
 
 

@@ -24,6 +24,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_allocation": frozenset({Role.STATISTICIAN, Role.ADMIN}),
     "enter_data": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "report_deviation": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    "report_sae": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    # the DSMB's decision, entered by the trial statistician (the DSMB's liaison) or an administrator
+    "record_dsmb_decision": frozenset({Role.STATISTICIAN, Role.ADMIN}),
     "raise_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),
     "answer_query": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "close_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),

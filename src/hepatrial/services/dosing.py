@@ -25,6 +25,7 @@ from hepatrial.services.audit import record
 from hepatrial.services.enrollment import treatment_stopped_since
 from hepatrial.services.errors import Invalid
 from hepatrial.services.protocol import current_protocol
+from hepatrial.services.safety import dosing_halt, halt_message
 from hepatrial.web.trial.models import AllocationSlot, Deviation, FormEntry, Subject
 
 MAX_TEXT = 4000
@@ -107,6 +108,9 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
         protocol, arm=arm, anchor_date=subject.anchor_date, visit_id=visit_id, values=cleaned,
         recorded=recorded_doses(subject, excluding=visit_id), tz=tz, randomized_at=randomized_at, now=timezone.now(),
     )  # fmt: skip
+    halt = dosing_halt() if cleaned.get(protocol.dosing.given_field) is True else None
+    if halt is not None:
+        problems.append(DoseProblem("dosing_halted", "visit", halt_message(halt)))
     stopped = treatment_stopped_since(subject.screening)
     start = cleaned.get(protocol.dosing.start_field)
     if stopped is not None and cleaned.get(protocol.dosing.given_field) is True and (start is None or start >= stopped):

@@ -24,6 +24,7 @@ from hepatrial.services.enrollment import no_further_data_since
 from hepatrial.services.errors import Conflict, Invalid, NotFound
 from hepatrial.services.protocol import current_protocol
 from hepatrial.services.queries import OPEN_STATES, open_check_query, settle_after_save
+from hepatrial.services.safety import after_save as safety_after_save
 from hepatrial.web.trial.models import DataQuery, Deviation, FormEntry, Subject
 
 
@@ -192,6 +193,7 @@ def do_save_form(
             opened.append(query)
     changed_fields = set(changed) | ({VISIT_DATE_FIELD} if old_visit_date != visit_date else set())
     settle_after_save(actor, entry, still_warning, changed_fields, confirmed)
+    safety_after_save(actor, entry)  # SAE alert, stopping rules
     return SaveResult(entry, opened, list(validation.warnings))
 
 
@@ -200,8 +202,8 @@ MAX_REPEATS = 99
 
 
 def max_sequence_of(visit: Any) -> int:
-    """How many times a visit's forms may be entered: unscheduled visits repeat."""
-    return MAX_REPEATS if visit.kind == "unscheduled" else 1
+    """How many times a visit's forms may be entered: unscheduled visits and logs repeat."""
+    return MAX_REPEATS if visit.kind in ("unscheduled", "log") else 1
 
 
 def sequence_allowed(visit: Any, sequence: Any) -> bool:

@@ -131,4 +131,18 @@ CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Safety alerts (new SAEs, overdue SAE reports, tripped stopping rules) are e-mailed
+# to HEPATRIAL_SAFETY_EMAILS (comma-separated). With HEPATRIAL_EMAIL_HOST they go by
+# SMTP (HEPATRIAL_EMAIL_PORT, _USER, _PASSWORD, _TLS=1); without it, to the console
+# (the demo).
+SAFETY_EMAILS = [a.strip() for a in os.environ.get("HEPATRIAL_SAFETY_EMAILS", "safety@localhost").split(",") if a.strip()]
+DEFAULT_FROM_EMAIL = os.environ.get("HEPATRIAL_EMAIL_FROM", "hepatrial@localhost")
+if os.environ.get("HEPATRIAL_EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["HEPATRIAL_EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("HEPATRIAL_EMAIL_PORT", "25"))
+    EMAIL_HOST_USER = os.environ.get("HEPATRIAL_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("HEPATRIAL_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = os.environ.get("HEPATRIAL_EMAIL_TLS") == "1"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -327,3 +327,77 @@ class Deviation(models.Model):
 
     class Meta:
         ordering = ["-occurred_on", "-pk"]
+
+
+class SaeReport(models.Model):
+    """A report of a serious adverse event to the sponsor and ethics committee:
+    the initial one (due within the protocol's hours of awareness), follow-ups
+    linked to it, and a death report."""
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", _("Initial report")
+        FOLLOW_UP = "follow_up", _("Follow-up report")
+        DEATH = "death", _("Death report")
+
+    form_entry = models.ForeignKey(FormEntry, on_delete=models.PROTECT, related_name="sae_reports",
+                                   help_text="The adverse event form.")  # fmt: skip
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    follows = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="follow_ups")
+    narrative = models.TextField()
+    form_version = models.PositiveIntegerField(help_text="The AE form's version the report was made from.")
+    submitted_at = models.DateTimeField()
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["submitted_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["form_entry"], condition=models.Q(kind="initial"), name="one_initial_sae_report")
+        ]
+
+
+class StoppingRuleTrip(models.Model):
+    """A stopping rule found true: dosing pauses or stops for every subject until
+    the DSMB's decision is recorded."""
+
+    rule_id = models.CharField(max_length=60)
+    action = models.CharField(max_length=20)
+    tripped_at = models.DateTimeField()
+    display = models.TextField(help_text="The values that decided, e.g. 'ev_severe_reactions 2 >= 2'.")
+    metrics = models.JSONField(help_text="The metrics when the rule tripped.")
+
+    class Meta:
+        ordering = ["-tripped_at", "-pk"]
+
+
+class DsmbDecision(models.Model):
+    class Decision(models.TextChoices):
+        CONTINUE = "continue", _("Continue unchanged")
+        MODIFY = "modify", _("Continue with modifications")
+        STOP = "stop", _("Stop dosing")
+
+    trip = models.OneToOneField(StoppingRuleTrip, on_delete=models.PROTECT, related_name="decision")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    decided_on = models.DateField()
+    reason = models.TextField()
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+
+class SafetyAlert(models.Model):
+    """A safety alert shown on the dashboard and e-mailed once: a new SAE, an
+    overdue SAE report, a tripped stopping rule. ``key`` makes it once only."""
+
+    class Kind(models.TextChoices):
+        SAE_NEW = "sae_new", _("New serious adverse event")
+        SAE_OVERDUE = "sae_overdue", _("SAE report overdue")
+        RULE_TRIPPED = "rule_tripped", _("Stopping rule tripped")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    key = models.CharField(max_length=120, unique=True)
+    text = models.TextField()
+    subject = models.ForeignKey(Subject, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]

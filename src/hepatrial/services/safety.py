@@ -1,0 +1,312 @@
+"""Safety: the SAE reporting clock, safety alerts, and the DSMB's stopping rules.
+
+- An adverse event form saved as serious starts the SAE clock: the initial
+  report is due within the protocol's ``sae_report_hours`` (24) of the time the
+  site became aware. A new SAE raises an alert, e-mailed once; an overdue one
+  another (``hepatrial safety check``, run by cron, and every dashboard view).
+- After every save of an adverse event, dose or outcome form, the stopping
+  rules are evaluated over the trial's records. A rule that is true and has
+  not tripped on these same metrics trips: an alert, and dosing is blocked for
+  every subject until the DSMB's decision is recorded (continue or modify
+  lifts the block; stop keeps it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from hepatrial.core.safety.stopping import AeRecord, SubjectRecord, compute_metrics, evaluate_rules
+from hepatrial.services.access import Actor, require
+from hepatrial.services.audit import record
+from hepatrial.services.errors import ActionError, Invalid
+from hepatrial.services.protocol import current_protocol
+from hepatrial.web.trial.models import (
+    AllocationSlot,
+    DsmbDecision,
+    FormEntry,
+    SaeReport,
+    SafetyAlert,
+    StoppingRuleTrip,
+    Subject,
+)
+
+MAX_TEXT = 8000
+#: The outcome form and its fields that record a death (NCT05940610: outcome_status).
+OUTCOME_FORM, OUTCOME_STATUS, OUTCOME_DIED, OUTCOME_DEATH_DATE = "outcome_status", "status", "died", "death_date"
+
+
+def _spec():
+    return current_protocol().safety
+
+
+def is_ae_form(form_id: str) -> bool:
+    spec = _spec()
+    return spec is not None and form_id == spec.ae_form
+
+
+def _parse_dt(value) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _parse_date(value) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+# --- the records the metrics see ---------------------------------------------------------
+
+def _arms() -> dict[int, str]:
+    return dict(AllocationSlot.objects.filter(subject__isnull=False).values_list("subject_id", "arm"))
+
+
+def ae_records() -> list[AeRecord]:
+    spec = _spec()
+    if spec is None:
+        return []
+    arms = _arms()
+    out = []
+    for entry in FormEntry.objects.filter(form_id=spec.ae_form, status=FormEntry.Status.COMPLETE).select_related("subject"):
+        d = entry.data
+        grade = d.get(spec.grade_field)
+        out.append(AeRecord(
+            subject_id=entry.subject.subject_id, arm=arms.get(entry.subject_id), term=d.get(spec.term_field),
+            grade=int(grade) if grade else None, serious=d.get(spec.serious_field),
+            relationship=d.get(spec.relationship_field), onset=_parse_date(d.get(spec.onset_field)),
+            fatal=d.get(spec.outcome_field) == spec.fatal_outcome,
+        ))  # fmt: skip
+    return out
+
+
+def subject_records() -> list[SubjectRecord]:
+    """Randomized subjects; the date of death from the outcome form, else from a fatal adverse event's onset."""
+    spec = _spec()
+    arms = _arms()
+    died: dict[int, date] = {}
+    for entry in FormEntry.objects.filter(form_id=OUTCOME_FORM, status=FormEntry.Status.COMPLETE):
+        if entry.data.get(OUTCOME_STATUS) == OUTCOME_DIED and (when := _parse_date(entry.data.get(OUTCOME_DEATH_DATE))):
+            died[entry.subject_id] = min(when, died.get(entry.subject_id, when))
+    if spec is not None:
+        for entry in FormEntry.objects.filter(form_id=spec.ae_form, status=FormEntry.Status.COMPLETE):
+            if entry.data.get(spec.outcome_field) == spec.fatal_outcome and entry.subject_id not in died:
+                if when := _parse_date(entry.data.get(spec.onset_field)):
+                    died[entry.subject_id] = when
+    subjects = Subject.objects.filter(pk__in=arms, anchor_date__isnull=False)
+    return [SubjectRecord(s.subject_id, arms[s.pk], s.anchor_date, died.get(s.pk)) for s in subjects]
+
+
+def current_metrics() -> dict[str, float]:
+    return compute_metrics(current_protocol(), ae_records(), subject_records())
+
+
+# --- alerts --------------------------------------------------------------------------------
+
+def raise_alert(kind: str, key: str, text: str, subject: Subject | None = None) -> SafetyAlert | None:
+    """A new alert (once per key), e-mailed to the safety contacts when the transaction commits."""
+    if SafetyAlert.objects.filter(key=key).exists():
+        return None
+    try:
+        with transaction.atomic():
+            alert = SafetyAlert.objects.create(kind=kind, key=key, text=text, subject=subject, created_at=timezone.now())
+    except IntegrityError:  # raised by a concurrent save a moment ago
+        return None
+    transaction.on_commit(lambda: _email(alert.pk))
+    return alert
+
+
+def _email(alert_pk: int) -> None:
+    alert = SafetyAlert.objects.get(pk=alert_pk)
+    send_mail(f"[hepatrial {current_protocol().id}] {alert.get_kind_display()}", alert.text,
+              settings.DEFAULT_FROM_EMAIL, settings.SAFETY_EMAILS)  # fmt: skip
+    SafetyAlert.objects.filter(pk=alert_pk).update(emailed_at=timezone.now())
+
+
+# --- the SAE clock -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SaeClock:
+    entry: FormEntry
+    aware_at: datetime
+    due_at: datetime
+    reported_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        """pending | overdue | reported | reported_late (as of now)."""
+        if self.reported_at is not None:
+            return "reported" if self.reported_at <= self.due_at else "reported_late"
+        return "overdue" if timezone.now() > self.due_at else "pending"
+
+    @property
+    def remaining(self) -> timedelta:
+        return self.due_at - timezone.now()
+
+
+def sae_clock(entry: FormEntry) -> SaeClock | None:
+    """The reporting clock of a serious adverse event form (None if not serious)."""
+    spec = _spec()
+    if spec is None or entry.form_id != spec.ae_form or entry.data.get(spec.serious_field) is not True:
+        return None
+    aware = _parse_dt(entry.data.get(spec.awareness_field))
+    if aware is None:
+        return None
+    initial = entry.sae_reports.filter(kind=SaeReport.Kind.INITIAL).first()
+    return SaeClock(entry, aware, aware + timedelta(hours=spec.sae_report_hours), initial.submitted_at if initial else None)
+
+
+def sae_clocks(subjects=None) -> list[SaeClock]:
+    spec = _spec()
+    if spec is None:
+        return []
+    entries = FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject", "subject__site")
+    if subjects is not None:
+        entries = entries.filter(subject__in=subjects)
+    clocks = [c for e in entries if (c := sae_clock(e)) is not None]
+    return sorted(clocks, key=lambda c: c.due_at)
+
+
+def raise_overdue_alerts() -> list[SafetyAlert]:
+    """An alert (e-mailed once) for every SAE whose initial report is overdue."""
+    made = []
+    for clock in sae_clocks():
+        if clock.state == "overdue":
+            hours = _spec().sae_report_hours
+            alert = raise_alert(SafetyAlert.Kind.SAE_OVERDUE, f"sae_overdue:{clock.entry.pk}",
+                                _("The initial report of the serious adverse event of %(s)s (%(w)s) was due within %(h)s hours "
+                                  "of awareness, by %(due)s UTC, and is not submitted.")
+                                % {"s": clock.entry.subject.subject_id, "w": _ae_label(clock.entry), "h": hours,
+                                   "due": clock.due_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M")},
+                                subject=clock.entry.subject)  # fmt: skip
+            if alert is not None:
+                made.append(alert)
+    return made
+
+
+def _ae_label(entry: FormEntry) -> str:
+    spec = _spec()
+    return f"{entry.data.get(spec.term_field)}, grade {entry.data.get(spec.grade_field)}"
+
+
+@transaction.atomic
+def do_submit_sae_report(actor: Actor, entry: FormEntry, kind: str, narrative: str) -> SaeReport:
+    """Submit an SAE report of a serious adverse event: the initial one once, then
+    follow-ups (linked to it) and, for a fatal event, the death report."""
+    require(actor, "report_sae", entry.subject.site)
+    spec = _spec()
+    entry = FormEntry.objects.select_for_update().get(pk=entry.pk)
+    if spec is None or entry.form_id != spec.ae_form or entry.data.get(spec.serious_field) is not True:
+        raise ActionError(_("Only a serious adverse event is reported as an SAE."))
+    if entry.status != FormEntry.Status.COMPLETE:
+        raise ActionError(_("Complete the adverse event form first."))
+    if kind not in SaeReport.Kind.values:
+        raise Invalid(_("Unknown report kind %(k)r.") % {"k": kind}, field="kind")
+    narrative = (narrative or "").strip()
+    if not narrative or len(narrative) > MAX_TEXT or "\x00" in narrative:
+        raise Invalid(_("Write the narrative (at most %(n)s characters).") % {"n": MAX_TEXT}, field="narrative")
+    initial = entry.sae_reports.filter(kind=SaeReport.Kind.INITIAL).first()
+    if kind == SaeReport.Kind.INITIAL and initial is not None:
+        raise ActionError(_("The initial report was submitted on %(d)s; submit a follow-up.")
+                          % {"d": initial.submitted_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")})  # fmt: skip
+    if kind != SaeReport.Kind.INITIAL and initial is None:
+        raise ActionError(_("Submit the initial report first."))
+    if kind == SaeReport.Kind.DEATH and entry.data.get(spec.outcome_field) != spec.fatal_outcome:
+        raise ActionError(_("A death report is for an event whose outcome is fatal."))
+    report = SaeReport.objects.create(
+        form_entry=entry, kind=kind, follows=initial, narrative=narrative, form_version=entry.version,
+        submitted_at=timezone.now(), submitted_by=actor.user,
+    )  # fmt: skip
+    record(actor, "submit_sae_report", report, new={"kind": kind, "form_version": entry.version, "narrative": narrative},
+           site=entry.subject.site, subject_id=entry.subject.subject_id)  # fmt: skip
+    return report
+
+
+# --- stopping rules ------------------------------------------------------------------------
+
+def evaluate_stopping_rules(actor: Actor) -> list[StoppingRuleTrip]:
+    """Evaluate every stopping rule now; trip those true on metrics they have not tripped on."""
+    protocol = current_protocol()
+    if protocol.safety is None or not protocol.safety.stopping_rules:
+        return []
+    rules = {r.id: r for r in protocol.safety.stopping_rules}
+    tripped = []
+    for verdict in evaluate_rules(protocol, current_metrics()):
+        if verdict.tripped is not True:
+            continue
+        last = StoppingRuleTrip.objects.filter(rule_id=verdict.rule_id).first()
+        if last is not None and last.metrics == verdict.metrics:
+            continue  # tripped on these very numbers already
+        rule = rules[verdict.rule_id]
+        trip = StoppingRuleTrip.objects.create(rule_id=rule.id, action=rule.action, tripped_at=timezone.now(),
+                                               display=verdict.display, metrics=verdict.metrics)  # fmt: skip
+        record(actor, "stopping_rule_tripped", trip, new={"rule": rule.id, "action": rule.action, "metrics": verdict.metrics},
+               reason=verdict.display)  # fmt: skip
+        raise_alert(SafetyAlert.Kind.RULE_TRIPPED, f"rule:{trip.pk}",
+                    _("Stopping rule %(id)s tripped: %(label)s (%(why)s). Dosing is %(what)s for all subjects until the "
+                      "DSMB's decision is recorded.")
+                    % {"id": rule.id, "label": rule.label, "why": verdict.display,
+                       "what": _("paused") if rule.action == "pause_dosing" else _("stopped")})  # fmt: skip
+        tripped.append(trip)
+    return tripped
+
+
+def dosing_halt() -> StoppingRuleTrip | None:
+    """The trip that blocks dosing now: one awaiting its DSMB decision, or one the DSMB decided to stop on."""
+    waiting = StoppingRuleTrip.objects.filter(decision__isnull=True).order_by("tripped_at").first()
+    if waiting is not None:
+        return waiting
+    return StoppingRuleTrip.objects.filter(decision__decision=DsmbDecision.Decision.STOP).order_by("tripped_at").first()
+
+
+def halt_message(trip: StoppingRuleTrip) -> str:
+    rule = next((r for r in current_protocol().safety.stopping_rules if r.id == trip.rule_id), None)
+    when = trip.tripped_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+    label = rule.label if rule else trip.rule_id
+    if hasattr(trip, "decision"):
+        return _("Dosing is stopped for all subjects: the DSMB decided to stop after stopping rule %(id)s (%(label)s).") % {
+            "id": trip.rule_id, "label": label}
+    return _("Dosing is paused for all subjects: stopping rule %(id)s (%(label)s) tripped on %(when)s (%(why)s); "
+             "awaiting the DSMB's decision.") % {"id": trip.rule_id, "label": label, "when": when, "why": trip.display}
+
+
+@transaction.atomic
+def do_record_dsmb_decision(actor: Actor, trip: StoppingRuleTrip, decision: str, decided_on: date | None, reason: str) -> DsmbDecision:
+    require(actor, "record_dsmb_decision")
+    trip = StoppingRuleTrip.objects.select_for_update().get(pk=trip.pk)
+    if DsmbDecision.objects.filter(trip=trip).exists():
+        raise ActionError(_("The DSMB's decision on this trip is already recorded."))
+    if decision not in DsmbDecision.Decision.values:
+        raise Invalid(_("The decision is continue, modify or stop."), field="decision")
+    if decided_on is None or decided_on > timezone.now().date() + timedelta(days=1):
+        raise Invalid(_("Give the date of the DSMB's decision (not in the future)."), field="decided_on")
+    if decided_on < trip.tripped_at.date() - timedelta(days=1):
+        raise Invalid(_("The decision cannot predate the trip."), field="decided_on")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_TEXT or "\x00" in reason:
+        raise Invalid(_("Give the DSMB's reason (at most %(n)s characters).") % {"n": MAX_TEXT}, field="reason")
+    made = DsmbDecision.objects.create(trip=trip, decision=decision, decided_on=decided_on, reason=reason,
+                                       recorded_at=timezone.now(), recorded_by=actor.user)  # fmt: skip
+    record(actor, "dsmb_decision", made, new={"rule": trip.rule_id, "decision": decision, "decided_on": decided_on}, reason=reason)
+    return made
+
+
+def after_save(actor: Actor, entry: FormEntry) -> None:
+    """Called by do_save_form in its transaction, after a form is saved."""
+    spec = _spec()
+    if spec is None:
+        return
+    dosing = current_protocol().dosing
+    if entry.form_id == spec.ae_form and entry.data.get(spec.serious_field) is True:
+        raise_alert(SafetyAlert.Kind.SAE_NEW, f"sae_new:{entry.pk}",
+                    _("Serious adverse event of %(s)s at %(site)s: %(what)s. The initial report is due within %(h)s hours "
+                      "of awareness.")
+                    % {"s": entry.subject.subject_id, "site": entry.subject.site.code, "what": _ae_label(entry),
+                       "h": spec.sae_report_hours},
+                    subject=entry.subject)  # fmt: skip
+    if entry.form_id in {spec.ae_form, OUTCOME_FORM} | ({dosing.form} if dosing else set()):
+        evaluate_stopping_rules(actor)
