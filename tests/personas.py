@@ -81,18 +81,23 @@ def import_allocation_list(personas, tmp_path, seed: int = 20261126):
 
 
 def move_back(subject, days: int) -> None:
-    """Move a randomized subject's day 0, randomization time and consents ``days``
-    back: a test-only shortcut standing for that much of the trial going by."""
-    from datetime import timedelta
+    """Move a randomized subject's day 0 and consents ``days`` back, randomized at
+    00:01 site time that day: a test-only shortcut standing for that much of the
+    trial going by."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
 
     from hepatrial.web.trial.models import AllocationSlot, Consent, Subject
 
     back = timedelta(days=days)
-    slot = AllocationSlot.objects.get(subject=subject)
-    AllocationSlot.objects.filter(pk=slot.pk).update(allocated_at=slot.allocated_at - back)
-    Subject.objects.filter(pk=subject.pk).update(anchor_date=Subject.objects.get(pk=subject.pk).anchor_date - back)
-    for consent in subject.screening.consents.all():  # consent came before day 0
-        Consent.objects.filter(pk=consent.pk).update(obtained_at=consent.obtained_at - back)
+    day0 = Subject.objects.get(pk=subject.pk).anchor_date - back
+    # randomized at 00:01 site time on the new day 0, so that doses that day (say 09:00) come after it
+    # whatever the time of day the test runs
+    randomized_at = datetime.combine(day0, time(0, 1), ZoneInfo(subject.site.time_zone))
+    AllocationSlot.objects.filter(subject=subject).update(allocated_at=randomized_at)
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=day0)
+    for consent in subject.screening.consents.all():  # consent came before randomization
+        Consent.objects.filter(pk=consent.pk).update(obtained_at=min(consent.obtained_at - back, randomized_at - timedelta(minutes=5)))
     subject.refresh_from_db()
 
 

@@ -61,6 +61,7 @@ def test_the_walk_finds_every_command():
         "hepatrial import-forms", "hepatrial manage", "hepatrial protocol", "hepatrial protocol check", "hepatrial protocol show",
         "hepatrial randomization", "hepatrial randomization import", "hepatrial randomization make-list",
         "hepatrial randomization verify", "hepatrial randomization verify-file",
+        "hepatrial safety", "hepatrial safety check",
         "hepatrial schema", "hepatrial scores", "hepatrial screen", "hepatrial serve", "hepatrial token",
     ]  # fmt: skip
 

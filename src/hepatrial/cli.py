@@ -419,6 +419,31 @@ def manage_command(args: tuple[str, ...]) -> None:
 
 
 # --- randomization -------------------------------------------------------------------------------
+@main.group("safety")
+def safety_group() -> None:
+    """Safety checks to run on a schedule (cron)."""
+
+
+@safety_group.command("check")
+def safety_check_command() -> None:
+    """Raise (and e-mail, once) an alert for every SAE whose initial report is overdue.
+
+    Run it every few minutes from cron; the safety dashboard does the same when
+    it is opened. Prints each new alert; exit 0.
+    """
+    _django_setup()
+    from hepatrial.services.safety import raise_overdue_alerts, sae_clocks
+
+    from django.db import transaction
+
+    with transaction.atomic():
+        made = raise_overdue_alerts()
+    for alert in made:
+        click.echo(f"alert: {alert.text}")
+    pending = [c for c in sae_clocks() if c.state in ("pending", "overdue")]
+    click.echo(f"{len(made)} new alert(s); {len(pending)} SAE report(s) pending or overdue")
+
+
 @main.group("randomization")
 def randomization_group() -> None:
     """Allocation lists: generate and verify them (for the trial statistician; keep lists secret)."""

@@ -468,8 +468,8 @@ def test_help_of_every_command(path, command):
 def test_the_command_set():
     assert sorted(" ".join(p) for p, _ in _commands(main)) == [
         "import-forms", "manage", "protocol", "protocol check", "protocol show", "randomization",
-        "randomization import", "randomization make-list", "randomization verify", "randomization verify-file", "schema",
-        "scores", "screen", "serve", "token",
+        "randomization import", "randomization make-list", "randomization verify", "randomization verify-file",
+        "safety", "safety check", "schema", "scores", "screen", "serve", "token",
     ]  # fmt: skip
 
 
@@ -528,3 +528,27 @@ def test_scores_use_the_protocols_lookback(tmp_path):
     assert data["meld"]["value"] is None and "creatinine" in data["meld"]["missing"]
     default = json.loads(run("scores", str(EXAMPLES / "eligible-aclf.json"), "--json").stdout)
     assert default["meld"]["value"] == 24
+
+
+@pytest.mark.django_db
+def test_safety_check_raises_overdue_alerts_once(personas, randomized):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hepatrial.services.forms import do_save_form
+    from hepatrial.web.trial.models import SafetyAlert
+
+    aware = timezone.now() - timedelta(hours=25)
+    do_save_form(personas.actor("investigator_a"), randomized, "adverse_events", "adverse_event",
+                 {"term": "Sepsis", "onset_date": randomized.anchor_date.isoformat(), "grade": "3", "serious": True,
+                  "sae_hospitalization": True, "awareness_datetime": aware.isoformat(), "relationship": "unrelated",
+                  "outcome": "recovering"},
+                 expected_version=None, visit_date=timezone.localdate())  # fmt: skip
+    first = run("safety", "check")
+    assert first.exit_code == 0, first.output
+    assert "alert: The initial report of the serious adverse event of SYSU3-001 (Sepsis, grade 3)" in first.output
+    assert "1 new alert(s); 1 SAE report(s) pending or overdue" in first.output
+    again = run("safety", "check")
+    assert "0 new alert(s)" in again.output
+    assert SafetyAlert.objects.filter(kind="sae_overdue").count() == 1

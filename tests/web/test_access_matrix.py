@@ -57,6 +57,8 @@ W_FORM = lambda w: {**w["lab_form"], "version": "1", "visit_date": w["day0"], "r
 W_RAISE = lambda w: {"field": "inr", "text": "1.8?"}  # noqa: E731
 W_ANSWER = lambda w: {"action": "answer", "text": "Checked against the source"}  # noqa: E731
 W_SLOT = lambda w: {"action": "unavailable", "slot": "SYSU3-ACLF-1", "reason": "opened", "confirmation": "SYSU3-ACLF-1"}  # noqa: E731
+W_DSMB = lambda w: {"decision": "continue", "decided_on": w["day0"], "reason": "acceptable"}  # noqa: E731
+W_SAE = lambda w: {"kind": "initial", "narrative": "x"}  # noqa: E731
 DEVIATION = lambda w: {"type": "other", "occurred_on": w["day0"], "description": "Visit missed", "action": "Rescheduled"}  # noqa: E731
 
 F_A = "subjects/{subject}/visits/day_0/lab_panel"
@@ -129,6 +131,10 @@ MATRIX = [
     ("allocation_list",          "GET",  "/allocation/",                          None,       (403, 403, 403, 403, 403, 200, 200, 302)),
     # no list imported in this world: the allowed roles get the refusal (422: no such slot)
     ("allocation_list",          "POST", "/allocation/",                          W_SLOT,     (403, 403, 403, 403, 403, 422, 422, 302)),
+    ("safety_dashboard",         "GET",  "/safety/",                              None,       (200, 200, 200, 200, 200, 200, 200, 302)),
+    ("dsmb_decision",            "POST", "/safety/trips/999999/decision/",        W_DSMB,     (403, 403, 403, 403, 403, 404, 404, 302)),
+    # a lab panel is not a serious adverse event: the allowed roles get the refusal (400)
+    ("sae_report",               "POST", f"/{F_A}/1/sae-report/",                 W_SAE,      (400, 404, 400, 403, 403, 403, 403, 302)),
     ("query_list",               "GET",  "/queries/",                             None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("query_detail",             "GET",  "/queries/{query}/",                     None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("query_detail",             "POST", "/queries/{query}/",                     W_ANSWER,   (302, 404, 302, 403, 403, 403, 403, 302)),

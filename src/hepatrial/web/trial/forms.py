@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from hepatrial.core.candidate import History
 from hepatrial.core.labs import LAB_TESTS
-from hepatrial.web.trial.models import Consent, DataQuery, Deviation, EligibilityDecision
+from hepatrial.web.trial.models import Consent, DataQuery, Deviation, DsmbDecision, EligibilityDecision, SaeReport
 
 DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 LAB_ROWS = 12
@@ -271,6 +271,18 @@ class DeviationForm(forms.Form):
     description = forms.CharField(label=_("What happened"), widget=forms.Textarea(attrs={"rows": 3}))
     action = forms.CharField(label=_("Action taken"), widget=forms.Textarea(attrs={"rows": 2}),
                              help_text=_("Corrective and preventive action."))  # fmt: skip
+
+
+class SaeReportForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Report"), choices=SaeReport.Kind.choices)
+    narrative = forms.CharField(label=_("Narrative"), widget=forms.Textarea(attrs={"rows": 4}),
+                                help_text=_("What happened, when, treatment, current status (CIOMS-I section 7)."))  # fmt: skip
+
+
+class DsmbDecisionForm(forms.Form):
+    decision = forms.ChoiceField(label=_("Decision"), choices=DsmbDecision.Decision.choices)
+    decided_on = forms.DateField(label=_("Decided on"), widget=DateInput())
+    reason = forms.CharField(label=_("The DSMB's reason"), widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ManualAllocationForm(forms.Form):

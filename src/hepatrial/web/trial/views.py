@@ -58,12 +58,25 @@ from hepatrial.services.queries import (
     query_age_days,
 )
 from hepatrial.services.randomization import do_randomize, randomization_blockers
+from hepatrial.services.safety import (
+    current_metrics,
+    do_record_dsmb_decision,
+    do_submit_sae_report,
+    dosing_halt,
+    halt_message,
+    is_ae_form,
+    raise_overdue_alerts,
+    sae_clock,
+    sae_clocks,
+)
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.trial.forms import (
     AuditFilterForm,
     ConsentForm,
     DecisionForm,
     DeviationForm,
+    DsmbDecisionForm,
+    SaeReportForm,
     ManualAllocationForm,
     QueryFilterForm,
     QueryMessageForm,
@@ -83,6 +96,8 @@ from hepatrial.web.trial.models import (
     Deviation,
     FormEntry,
     Role,
+    SafetyAlert,
+    StoppingRuleTrip,
     Screening,
     Site,
     Subject,
@@ -322,12 +337,40 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "allocation": allocation,
         "dose_calendar": subject_dose_calendar(subject, allocation.arm) if allocation else None,
         "deviations": subject.deviations.select_related("reported_by", "form_entry"),
+        "adverse_events": _adverse_events(subject),
+        "next_ae": _next_ae_url(subject),
+        "dosing_halt": halt_message(halt) if allocation and (halt := dosing_halt()) else None,
         "can_report_deviation": can(actor, "report_deviation", subject.site),
         "can_randomize": may_randomize and not blockers,
         "randomization_blockers": blockers,
         "error": error,
     }
     return render(request, "trial/subject_detail.html", context, status=status)
+
+
+def _adverse_events(subject: Subject) -> list[dict]:
+    spec = current_protocol().safety
+    if spec is None:
+        return []
+    rows = []
+    for entry in subject.forms.filter(form_id=spec.ae_form).order_by("sequence"):
+        d = entry.data
+        rows.append({"entry": entry, "term": d.get(spec.term_field), "grade": d.get(spec.grade_field),
+                     "serious": d.get(spec.serious_field), "onset": d.get(spec.onset_field),
+                     "outcome": d.get(spec.outcome_field), "clock": sae_clock(entry),
+                     "url": form_url(subject.subject_id, entry.visit_id, entry.form_id, entry.sequence)})  # fmt: skip
+    return rows
+
+
+def _next_ae_url(subject: Subject) -> str | None:
+    spec = current_protocol().safety
+    if spec is None:
+        return None
+    log = next((v for v in current_protocol().visits if spec.ae_form in v.forms), None)
+    if log is None:
+        return None
+    last = subject.forms.filter(visit_id=log.id, form_id=spec.ae_form).order_by("-sequence").values_list("sequence", flat=True).first()
+    return form_url(subject.subject_id, log.id, spec.ae_form, (last or 0) + 1) if (last or 0) < 99 else None
 
 
 @login_required
@@ -384,7 +427,7 @@ def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
 
 
 def _render_form(request, subject, visit, spec, entry, form, sequence, *, status=200, error=None,
-                 confirmations=None, raise_form=None, deviation=None):  # fmt: skip
+                 confirmations=None, raise_form=None, deviation=None, sae_form=None):  # fmt: skip
     actor = _actor(request)
     queries = list(entry.queries.all().order_by("-raised_at")) if entry else []
     open_queries = [q for q in queries if q.state in OPEN_STATES]
@@ -417,6 +460,8 @@ def _render_form(request, subject, visit, spec, entry, form, sequence, *, status
         # an out-of-window dose: {"description", "action", "errors"} of the deviation it needs
         "deviation": deviation,
         "dose_deviations": entry.deviations.all() if entry and is_dosing_form(spec.id) else [],
+        "dosing_halt": halt_message(halt) if is_dosing_form(spec.id) and (halt := dosing_halt()) else None,
+        "sae": _sae_context(actor, subject, entry, sae_form) if entry and is_ae_form(spec.id) else None,
     }
     return render(request, "trial/form_entry.html", context, status=status)
 
@@ -646,6 +691,109 @@ def deviation_list(request):
         "deviations": rows[:AUDIT_PAGE_ROWS], "total": rows.count(), "limit": AUDIT_PAGE_ROWS, "sites": visible_sites(actor),
         "types": Deviation.Type.choices, "site_filter": site, "type_filter": kind,
     })  # fmt: skip
+
+
+# --- safety: SAE reports, the dashboard, DSMB decisions ----------------------------------
+
+def _sae_context(actor: Actor, subject: Subject, entry: FormEntry, form=None) -> dict | None:
+    clock = sae_clock(entry)
+    if clock is None:
+        return None
+    return {"clock": clock, "reports": entry.sae_reports.select_related("submitted_by"),
+            "can_report": can(actor, "report_sae", subject.site), "form": form or SaeReportForm()}  # fmt: skip
+
+
+@login_required
+@require_POST
+def sae_report(request, subject_id: str, visit_id: str, form_id: str, sequence: int = 1):
+    actor = _actor(request)
+    subject = _subject_or_404(actor, subject_id)
+    visit, spec, entry = _form_context(subject, visit_id, form_id, sequence)
+    if entry is None:
+        raise Http404(_("The form has not been entered yet."))
+    report_form = SaeReportForm(request.POST)
+    if report_form.is_valid():
+        try:
+            do_submit_sae_report(actor, entry, report_form.cleaned_data["kind"], report_form.cleaned_data["narrative"])
+        except ActionError as err:
+            status, error = err.status, err.message
+            _put_errors(report_form, err)
+        else:
+            messages.success(request, _("SAE report submitted."))
+            return redirect(form_url(subject_id, visit_id, form_id, sequence))
+    else:
+        status, error = 422, _("The report has errors; nothing was submitted.")
+    form_class = crf_form_class(spec)
+    initial = {**crf_initial(spec, entry.data), "version": entry.version, "visit_date": entry.visit_date}
+    with timezone.override(_site_tz(subject.site)):
+        form = form_class(initial=initial)
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=status, error=error, sae_form=report_form)
+
+
+@login_required
+def safety_dashboard(request):
+    """Alerts, SAE clocks, the stopping rules with their metrics, trips and the DSMB's decisions, AEs by arm."""
+    actor = _actor(request)
+    sites = visible_sites(actor)
+    raise_overdue_alerts()  # an SAE overdue since the last look gets its alert (and e-mail) now
+    protocol = current_protocol()
+    spec = protocol.safety
+    metrics = current_metrics()
+    from hepatrial.core.safety.stopping import evaluate_rules
+
+    verdicts = {v.rule_id: v for v in evaluate_rules(protocol, metrics)}
+    rules = [{"rule": r, "verdict": verdicts.get(r.id)} for r in (spec.stopping_rules if spec else [])]
+    alerts = SafetyAlert.objects.filter(Q(subject__isnull=True) | Q(subject__site__in=sites)).select_related("subject")[:100]
+    trips = StoppingRuleTrip.objects.select_related("decision", "decision__recorded_by")
+    return render(request, "trial/safety_dashboard.html", {
+        "alerts": alerts, "clocks": sae_clocks(Subject.objects.filter(site__in=sites)), "rules": rules,
+        "metrics": [(name, m.label, metrics.get(name)) for name, m in (spec.metrics.items() if spec else [])],
+        "trips": trips, "halt": halt_message(h) if (h := dosing_halt()) else None,
+        "can_decide": can(actor, "record_dsmb_decision"), "decision_form": DsmbDecisionForm(),
+        "ae_table": _ae_table(sites), "arms": [(a.id, a.label) for a in protocol.arms],
+    })  # fmt: skip
+
+
+def _ae_table(sites) -> list[dict]:
+    """Adverse events by arm: counts by grade, serious, related (possible or more)."""
+    from hepatrial.services.safety import ae_records
+
+    visible = set(Subject.objects.filter(site__in=sites).values_list("subject_id", flat=True))
+    rows: dict[str, dict] = {}
+    for ae in ae_records():
+        if ae.subject_id not in visible:
+            continue
+        row = rows.setdefault(ae.arm or "", {"arm": ae.arm, "events": 0, "serious": 0, "related": 0,
+                                              "grades": {g: 0 for g in range(1, 6)}, "subjects": set()})  # fmt: skip
+        row["events"] += 1
+        row["subjects"].add(ae.subject_id)
+        row["serious"] += 1 if ae.serious else 0
+        row["related"] += 1 if ae.relationship in ("possible", "probable", "definite") else 0
+        if ae.grade:
+            row["grades"][ae.grade] += 1
+    return [{**r, "subjects": len(r["subjects"]), "grades": [r["grades"][g] for g in range(1, 6)]} for r in rows.values()]
+
+
+@login_required
+@require_POST
+def dsmb_decision(request, pk: int):
+    actor = _actor(request)
+    if not can(actor, "record_dsmb_decision"):
+        raise PermissionDenied(_("Only the statistician or an administrator records the DSMB's decision."))
+    trip = get_object_or_404(StoppingRuleTrip, pk=pk)
+    form = DsmbDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The decision has errors: %(e)s") % {"e": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())})
+        return redirect("safety_dashboard")
+    try:
+        do_record_dsmb_decision(actor, trip, form.cleaned_data["decision"], form.cleaned_data["decided_on"], form.cleaned_data["reason"])
+    except ActionError as err:
+        if err.status == 403:
+            raise PermissionDenied(err.message) from None
+        messages.error(request, err.message)
+        return redirect("safety_dashboard")
+    messages.success(request, _("The DSMB's decision is recorded."))
+    return redirect("safety_dashboard")
 
 
 def form_url(subject_id: str, visit_id: str, form_id: str, sequence: int = 1) -> str:

@@ -97,3 +97,12 @@ DOSE_STATUS = {
 def dose_status(value: str) -> str:
     """A dosing-calendar status as the page shows it (translated)."""
     return DOSE_STATUS.get(value, value)
+
+
+@register.filter
+def hours_left(value) -> str:
+    """A timedelta as 'h h m min left' (or 'due now')."""
+    seconds = int(value.total_seconds()) if value is not None else 0
+    if seconds <= 0:
+        return gettext_lazy("due now")
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min " + str(gettext_lazy("left"))
