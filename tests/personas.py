@@ -37,6 +37,7 @@ def make_personas() -> Personas:
         "data_manager": (Role.DATA_MANAGER, []),
         "statistician": (Role.STATISTICIAN, []),
         "admin": (Role.ADMIN, []),
+        "dsmb": (Role.DSMB, []),
     }
     users = {name: do_create_staff(SYSTEM, name, role, sites, PASSWORD)[0] for name, (role, sites) in spec.items()}
     return Personas(a, b, users)

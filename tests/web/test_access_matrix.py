@@ -57,6 +57,8 @@ W_FORM = lambda w: {**w["lab_form"], "version": "1", "visit_date": w["day0"], "r
 W_RAISE = lambda w: {"field": "inr", "text": "1.8?"}  # noqa: E731
 W_ANSWER = lambda w: {"action": "answer", "text": "Checked against the source"}  # noqa: E731
 W_SLOT = lambda w: {"action": "unavailable", "slot": "SYSU3-ACLF-1", "reason": "opened", "confirmation": "SYSU3-ACLF-1"}  # noqa: E731
+W_RANGE = lambda w: {"site": "SYSU3", "lab_test": "alt", "sex": "any", "uln": "35", "source": "lab manual 2025"}  # noqa: E731
+W_DISMISS = lambda w: {"reason": "expected fluctuation"}  # noqa: E731
 W_DSMB = lambda w: {"decision": "continue", "decided_on": w["day0"], "reason": "acceptable"}  # noqa: E731
 W_SAE = lambda w: {"kind": "initial", "narrative": "x"}  # noqa: E731
 DEVIATION = lambda w: {"type": "other", "occurred_on": w["day0"], "description": "Visit missed", "action": "Rescheduled"}  # noqa: E731
@@ -131,10 +133,18 @@ MATRIX = [
     ("allocation_list",          "GET",  "/allocation/",                          None,       (403, 403, 403, 403, 403, 200, 200, 302)),
     # no list imported in this world: the allowed roles get the refusal (422: no such slot)
     ("allocation_list",          "POST", "/allocation/",                          W_SLOT,     (403, 403, 403, 403, 403, 422, 422, 302)),
+    ("reference_ranges",         "GET",  "/reference-ranges/",                    None,       (200, 200, 200, 200, 200, 200, 200, 302)),
+    ("reference_ranges",         "POST", "/reference-ranges/",                    W_RANGE,    (403, 403, 403, 403, 302, 403, 302, 302)),
+    # no proposal in this world: the site's investigator gets 404, everyone else is refused first
+    ("ae_proposal_dismiss",      "POST", "/subjects/{subject}/ae-proposals/999999/dismiss/", W_DISMISS, (403, 404, 404, 403, 403, 403, 403, 302)),
     ("safety_dashboard",         "GET",  "/safety/",                              None,       (200, 200, 200, 200, 200, 200, 200, 302)),
+    ("safety_labs",              "GET",  "/safety/labs/{subject}/",               None,       (200, 404, 200, 200, 200, 200, 200, 302)),
+    ("safety_labs",              "GET",  "/safety/labs/{subject_b}/",             None,       (404, 200, 404, 404, 200, 200, 200, 302)),
     ("dsmb_decision",            "POST", "/safety/trips/999999/decision/",        W_DSMB,     (403, 403, 403, 403, 403, 404, 404, 302)),
     # a lab panel is not a serious adverse event: the allowed roles get the refusal (400)
     ("sae_report",               "POST", f"/{F_A}/1/sae-report/",                 W_SAE,      (400, 404, 400, 403, 403, 403, 403, 302)),
+    # no SAE report in this world: 404 for everyone who sees the subject (and for site B)
+    ("sae_report_pdf",           "GET",  f"/{F_A}/1/sae-report/999999.pdf",       None,       (404, 404, 404, 404, 404, 404, 404, 302)),
     ("query_list",               "GET",  "/queries/",                             None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("query_detail",             "GET",  "/queries/{query}/",                     None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("query_detail",             "POST", "/queries/{query}/",                     W_ANSWER,   (302, 404, 302, 403, 403, 403, 403, 302)),
@@ -143,10 +153,21 @@ MATRIX = [
 ]
 # fmt: on
 
+#: The DSMB member reads every site without identities, like the statistician, and
+#: records the DSMB's decisions (as the statistician may); unlike the statistician it
+#: never sees the allocation list. Its expectation is the statistician's except here.
+DSMB_DIFFERS = {
+    ("allocation_list", "GET"): 403,
+    ("allocation_list", "POST"): 403,
+}
 CASES = [
     pytest.param(name, method, path, body, persona, expected[i], id=f"{persona}-{method}-{path}")
     for name, method, path, body, expected in MATRIX
     for i, persona in enumerate(PERSONAS)
+] + [
+    pytest.param(name, method, path, body, "dsmb", DSMB_DIFFERS.get((name, method), expected[PERSONAS.index("statistician")]),
+                 id=f"dsmb-{method}-{path}")  # fmt: skip
+    for name, method, path, body, expected in MATRIX
 ]
 
 
@@ -181,7 +202,7 @@ def test_every_api_operation_has_a_row(client):
 def _personas() -> Personas:
     """The personas of tests/personas.py, made here because the world below is built once for the module."""
     made = make_personas()
-    assert set(made.users) | {"anonymous"} == set(PERSONAS)
+    assert set(made.users) | {"anonymous"} == set(PERSONAS) | {"dsmb"}
     return made
 
 

@@ -67,7 +67,8 @@ def test_the_dashboard_and_the_dsmb_decision(client, personas, randomized):
     subject_page = client.get(f"/subjects/{randomized.subject_id}/").content.decode()
     assert 'id="dosing-halt"' in subject_page
     client.logout()
-    assert client.login(username="statistician", password=PASSWORD)
+    assert client.login(username="dsmb", password=PASSWORD)  # a DSMB member records the board's decision
+    assert client.get("/allocation/").status_code == 403  # and never sees the allocation list
     today = timezone.localdate(timezone=SHANGHAI).isoformat()
     response = client.post(f"/safety/trips/{trip.pk}/decision/", {"decision": "continue", "decided_on": today,
                                                                   "reason": "Premedication added; continue."})  # fmt: skip

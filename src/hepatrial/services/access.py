@@ -25,8 +25,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "enter_data": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "report_deviation": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "report_sae": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
-    # the DSMB's decision, entered by the trial statistician (the DSMB's liaison) or an administrator
-    "record_dsmb_decision": frozenset({Role.STATISTICIAN, Role.ADMIN}),
+    # a lab-proposed adverse event is a medical judgement: the investigator's
+    "decide_ae_proposal": frozenset({Role.INVESTIGATOR}),
+    "manage_reference_ranges": frozenset({Role.DATA_MANAGER, Role.ADMIN}),
+    # the DSMB's decision: entered by a DSMB member, the trial statistician (the DSMB's liaison) or an administrator
+    "record_dsmb_decision": frozenset({Role.DSMB, Role.STATISTICIAN, Role.ADMIN}),
     "raise_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),
     "answer_query": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "close_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),

@@ -30,6 +30,7 @@ DEMO_USERS = [
     ("monitor", Role.MONITOR),
     ("statistician", Role.STATISTICIAN),
     ("admin", Role.ADMIN),
+    ("dsmb", Role.DSMB),
 ]
 
 
@@ -93,6 +94,9 @@ def ensure_demo() -> list[tuple[str, str, str]] | None:
             sites = [site] if role in (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR) else []
             _user, password = do_create_staff(SYSTEM, username, role, sites)
             created.append((username, role, password))
+        from hepatrial.services.lab_safety import ensure_default_ranges
+
+        ensure_default_ranges(site)  # CTCAE grades need the laboratory's ULN/LLN
     return created
 
 

@@ -27,6 +27,7 @@ from hepatrial.core.safety.stopping import AeRecord, SubjectRecord, compute_metr
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
 from hepatrial.services.errors import ActionError, Invalid
+from hepatrial.services.lab_safety import LAB_FORM, propose_from_labs
 from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import (
     AllocationSlot,
@@ -308,5 +309,7 @@ def after_save(actor: Actor, entry: FormEntry) -> None:
                     % {"s": entry.subject.subject_id, "site": entry.subject.site.code, "what": _ae_label(entry),
                        "h": spec.sae_report_hours},
                     subject=entry.subject)  # fmt: skip
+    if entry.form_id == LAB_FORM:
+        propose_from_labs(actor, entry)
     if entry.form_id in {spec.ae_form, OUTCOME_FORM} | ({dosing.form} if dosing else set()):
         evaluate_stopping_rules(actor)

@@ -279,6 +279,20 @@ class SaeReportForm(forms.Form):
                                 help_text=_("What happened, when, treatment, current status (CIOMS-I section 7)."))  # fmt: skip
 
 
+class ReferenceRangeForm(forms.Form):
+    site = forms.ChoiceField(label=_("Site"))
+    lab_test = forms.ChoiceField(label=_("Test"))
+    sex = forms.ChoiceField(label=_("Sex"), choices=[("any", _("any")), ("male", _("male")), ("female", _("female"))])
+    lln = forms.FloatField(label=_("Lower limit (LLN)"), required=False, min_value=0)
+    uln = forms.FloatField(label=_("Upper limit (ULN)"), required=False, min_value=0)
+    source = forms.CharField(label=_("Source"), help_text=_("The site laboratory's document and edition."))
+
+    def __init__(self, *args, sites=(), tests=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].choices = [(s.code, s.code) for s in sites]
+        self.fields["lab_test"].choices = [(t, f"{LAB_TESTS[t].label} ({LAB_TESTS[t].canonical_unit})") for t in tests]
+
+
 class DsmbDecisionForm(forms.Form):
     decision = forms.ChoiceField(label=_("Decision"), choices=DsmbDecision.Decision.choices)
     decided_on = forms.DateField(label=_("Decided on"), widget=DateInput())

@@ -37,10 +37,12 @@ class Role(models.TextChoices):
     MONITOR = "monitor", _("Monitor")
     STATISTICIAN = "statistician", _("Statistician")
     ADMIN = "admin", _("Administrator")
+    #: a member of the Data and Safety Monitoring Board: reads every site's safety data (no identities), records its decisions
+    DSMB = "dsmb", _("DSMB member")
 
 
 #: Roles that see every site (the others see the sites in their profile).
-ALL_SITE_ROLES = {Role.DATA_MANAGER, Role.STATISTICIAN, Role.ADMIN}
+ALL_SITE_ROLES = {Role.DATA_MANAGER, Role.STATISTICIAN, Role.ADMIN, Role.DSMB}
 
 
 class StaffProfile(models.Model):
@@ -401,3 +403,54 @@ class SafetyAlert(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+
+
+class ReferenceRange(models.Model):
+    """A site laboratory's reference range for one test (and sex, or any), in the
+    test's canonical unit: what CTCAE grades against (ULN, LLN)."""
+
+    class Sex(models.TextChoices):
+        ANY = "any", _("any")
+        MALE = "male", _("male")
+        FEMALE = "female", _("female")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="reference_ranges")
+    lab_test = models.CharField(max_length=40)
+    sex = models.CharField(max_length=8, choices=Sex.choices, default=Sex.ANY)
+    lln = models.FloatField(null=True, blank=True)
+    uln = models.FloatField(null=True, blank=True)
+    source = models.TextField(help_text="Where the range comes from (the site laboratory's document).")
+    updated_at = models.DateTimeField()
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "lab_test", "sex"], name="one_range_per_site_test_sex")]
+
+
+class AeProposal(models.Model):
+    """A lab value whose CTCAE grade is worse than at baseline: an adverse event
+    proposed for the investigator to confirm (recording the AE) or dismiss with a reason."""
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", _("Proposed")
+        CONFIRMED = "confirmed", _("Confirmed (AE recorded)")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="ae_proposals")
+    lab_entry = models.ForeignKey(FormEntry, on_delete=models.PROTECT, related_name="ae_proposals")
+    lab_test = models.CharField(max_length=40)
+    term = models.CharField(max_length=80)
+    value = models.FloatField()
+    grade = models.PositiveSmallIntegerField()
+    baseline_grade = models.PositiveSmallIntegerField(null=True, blank=True)
+    criterion = models.TextField()
+    sampled_on = models.DateField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PROPOSED)
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+    ae_entry = models.ForeignKey(FormEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-sampled_on", "-pk"]

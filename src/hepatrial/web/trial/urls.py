@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hepatrial.web.trial import views
+from hepatrial.web.trial import sae_pdf, views
+from hepatrial.web.trial.safety_labs import safety_labs
 
 FORM = "subjects/<str:subject_id>/visits/<slug:visit_id>/<slug:form_id>/"
 
@@ -24,7 +25,11 @@ urlpatterns = [
     path(FORM, views.form_entry, name="form_entry"),
     path(FORM + "<int:sequence>/", views.form_entry, name="form_entry_seq"),
     path(FORM + "<int:sequence>/sae-report/", views.sae_report, name="sae_report"),
+    path(FORM + "<int:sequence>/sae-report/<int:report_pk>.pdf", sae_pdf.sae_report_pdf, name="sae_report_pdf"),
     path("safety/", views.safety_dashboard, name="safety_dashboard"),
+    path("safety/labs/<str:subject_id>/", safety_labs, name="safety_labs"),
+    path("subjects/<str:subject_id>/ae-proposals/<int:pk>/dismiss/", views.ae_proposal_dismiss, name="ae_proposal_dismiss"),
+    path("reference-ranges/", views.reference_ranges, name="reference_ranges"),
     path("safety/trips/<int:pk>/decision/", views.dsmb_decision, name="dsmb_decision"),
     path(FORM + "query/", views.form_raise_query, name="form_raise_query"),
     path(FORM + "<int:sequence>/query/", views.form_raise_query, name="form_raise_query_seq"),

@@ -47,6 +47,16 @@ from hepatrial.services.forms import (
     visit_and_form,
     visit_grid,
 )
+from hepatrial.services.lab_safety import (
+    GRADED as LAB_TESTS_GRADED,
+)
+from hepatrial.services.lab_safety import (
+    LAB_FORM,
+    do_dismiss_proposal,
+    do_record_ae_from_proposal,
+    do_set_reference_range,
+    grade_entry,
+)
 from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.services.queries import (
     CLOSED_STATES,
@@ -76,6 +86,7 @@ from hepatrial.web.trial.forms import (
     DecisionForm,
     DeviationForm,
     DsmbDecisionForm,
+    ReferenceRangeForm,
     SaeReportForm,
     ManualAllocationForm,
     QueryFilterForm,
@@ -89,12 +100,14 @@ from hepatrial.web.trial.forms import (
     lab_rows,
 )
 from hepatrial.web.trial.models import (
+    AeProposal,
     AllocationList,
     AllocationSlot,
     AuditEvent,
     DataQuery,
     Deviation,
     FormEntry,
+    ReferenceRange,
     Role,
     SafetyAlert,
     StoppingRuleTrip,
@@ -338,6 +351,8 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "dose_calendar": subject_dose_calendar(subject, allocation.arm) if allocation else None,
         "deviations": subject.deviations.select_related("reported_by", "form_entry"),
         "adverse_events": _adverse_events(subject),
+        "ae_proposals": subject.ae_proposals.filter(state=AeProposal.State.PROPOSED).select_related("lab_entry"),
+        "can_decide_proposals": can(actor, "decide_ae_proposal", subject.site),
         "next_ae": _next_ae_url(subject),
         "dosing_halt": halt_message(halt) if allocation and (halt := dosing_halt()) else None,
         "can_report_deviation": can(actor, "report_deviation", subject.site),
@@ -427,7 +442,7 @@ def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
 
 
 def _render_form(request, subject, visit, spec, entry, form, sequence, *, status=200, error=None,
-                 confirmations=None, raise_form=None, deviation=None, sae_form=None):  # fmt: skip
+                 confirmations=None, raise_form=None, deviation=None, sae_form=None, proposal=None):  # fmt: skip
     actor = _actor(request)
     queries = list(entry.queries.all().order_by("-raised_at")) if entry else []
     open_queries = [q for q in queries if q.state in OPEN_STATES]
@@ -462,6 +477,8 @@ def _render_form(request, subject, visit, spec, entry, form, sequence, *, status
         "dose_deviations": entry.deviations.all() if entry and is_dosing_form(spec.id) else [],
         "dosing_halt": halt_message(halt) if is_dosing_form(spec.id) and (halt := dosing_halt()) else None,
         "sae": _sae_context(actor, subject, entry, sae_form) if entry and is_ae_form(spec.id) else None,
+        "lab_grades": grade_entry(entry) if entry and spec.id == LAB_FORM else None,
+        "proposal": proposal,
     }
     return render(request, "trial/form_entry.html", context, status=status)
 
@@ -478,10 +495,16 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
         dosing = current_protocol().dosing
         if entry is None and is_dosing_form(form_id) and (arm := subject_arm(subject)) in dosing.products:
             initial[dosing.product_field] = dosing.products[arm]  # open label: the arm's product, as allocated
+        proposal = _proposal(request.GET.get("proposal"), subject) if entry is None and is_ae_form(form_id) else None
+        if proposal is not None:  # recording the AE a lab value proposed: its term, grade and onset filled in
+            spec_s = current_protocol().safety
+            initial.update({spec_s.term_field: proposal.term, spec_s.grade_field: str(proposal.grade),
+                            spec_s.onset_field: proposal.sampled_on})  # fmt: skip
         with timezone.override(_site_tz(subject.site)):
             form = form_class(initial=initial)
-            return _render_form(request, subject, visit, spec, entry, form, sequence)
+            return _render_form(request, subject, visit, spec, entry, form, sequence, proposal=proposal)
 
+    proposal = _proposal(request.POST.get("proposal"), subject) if entry is None and is_ae_form(form_id) else None
     with timezone.override(_site_tz(subject.site)):
         form = form_class(request.POST)
         valid = form.is_valid()
@@ -497,11 +520,13 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
     # the fields shown but left blank (say, the date was corrected into the window): no deviation
     given_deviation = deviation if deviation and (deviation["description"].strip() or deviation["action"].strip()) else None
     if not valid:
-        return _render_form(request, subject, visit, spec, entry, form, sequence, status=422, deviation=deviation,
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=422, deviation=deviation, proposal=proposal,
                             error=_("The form has errors; nothing was saved."), confirmations=confirmations)  # fmt: skip
+    save = (lambda **kw: do_record_ae_from_proposal(actor, proposal, **kw)) if proposal else (
+        lambda **kw: do_save_form(actor, subject, **kw))
     try:
-        result = do_save_form(
-            actor, subject, visit_id, form_id, form.values(),
+        result = save(
+            visit_id=visit_id, form_id=form_id, values=form.values(),
             expected_version=form.cleaned_data["version"],
             visit_date=form.cleaned_data["visit_date"],
             reason=form.cleaned_data["reason"],
@@ -523,7 +548,7 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
                 err.errors = {k: v for k, v in err.errors.items() if k not in about_deviation}
             if err.errors or not about_deviation:
                 _put_errors(form, err)
-        return _render_form(request, subject, visit, spec, entry, form, sequence, status=err.status,
+        return _render_form(request, subject, visit, spec, entry, form, sequence, status=err.status, proposal=proposal,
                             error=err.message, confirmations=confirmations, deviation=deviation)  # fmt: skip
     messages.success(request, _("Saved (version %(v)s).") % {"v": result.entry.version})
     if result.opened_queries:
@@ -691,6 +716,66 @@ def deviation_list(request):
         "deviations": rows[:AUDIT_PAGE_ROWS], "total": rows.count(), "limit": AUDIT_PAGE_ROWS, "sites": visible_sites(actor),
         "types": Deviation.Type.choices, "site_filter": site, "type_filter": kind,
     })  # fmt: skip
+
+
+# --- lab-proposed adverse events, reference ranges ---------------------------------------
+
+def _proposal(pk, subject: Subject) -> AeProposal | None:
+    """An undecided proposal of this subject, by its id as a form or link gives it."""
+    if not (isinstance(pk, str) and pk.isascii() and pk.isdigit() and len(pk) < 12):
+        return None
+    return AeProposal.objects.filter(pk=int(pk), subject=subject, state=AeProposal.State.PROPOSED).first()
+
+
+@login_required
+@require_POST
+def ae_proposal_dismiss(request, subject_id: str, pk: int):
+    actor = _actor(request)
+    subject = _subject_or_404(actor, subject_id)
+    if not can(actor, "decide_ae_proposal", subject.site):
+        raise PermissionDenied(_("Only the site's investigator decides on a proposed adverse event."))
+    proposal = get_object_or_404(AeProposal, pk=pk, subject=subject)
+    try:
+        do_dismiss_proposal(actor, proposal, request.POST.get("reason", ""))
+    except ActionError as err:
+        if err.status == 403:
+            raise PermissionDenied(err.message) from None
+        return _render_subject(request, subject, status=err.status, error=err.message)
+    messages.success(request, _("Proposal dismissed."))
+    return redirect("subject_detail", subject_id=subject.subject_id)
+
+
+@login_required
+def reference_ranges(request):
+    """The sites' laboratory reference ranges (what CTCAE grades against); data managers and admins edit them."""
+    actor = _actor(request)
+    sites = visible_sites(actor)
+    form = ReferenceRangeForm(request.POST or None, sites=sites, tests=sorted(LAB_TESTS_GRADED))
+    status, error = 200, None
+    if request.method == "POST":
+        if not can(actor, "manage_reference_ranges"):
+            raise PermissionDenied(_("Only data managers and administrators set reference ranges."))
+        if form.is_valid():
+            data = form.cleaned_data
+            site = sites.filter(code=data["site"]).first()
+            try:
+                if site is None:
+                    raise NotFound(_("No such site."))
+                do_set_reference_range(actor, site, data["lab_test"], data["sex"], data["lln"], data["uln"], data["source"])
+            except ActionError as err:
+                if err.status == 403:
+                    raise PermissionDenied(err.message) from None
+                _put_errors(form, err)
+                status, error = err.status, err.message
+            else:
+                messages.success(request, _("Reference range saved."))
+                return redirect("reference_ranges")
+        else:
+            status, error = 422, _("The range has errors; nothing was saved.")
+    ranges = ReferenceRange.objects.filter(site__in=sites).select_related("site", "updated_by").order_by("site__code", "lab_test", "sex")
+    return render(request, "trial/reference_ranges.html", {
+        "ranges": ranges, "form": form, "error": error, "can_edit": can(actor, "manage_reference_ranges"),
+    }, status=status)  # fmt: skip
 
 
 # --- safety: SAE reports, the dashboard, DSMB decisions ----------------------------------

@@ -1,0 +1,509 @@
+"""Lab trajectories as SVG, drawn server-side: one plot per analyte, the values
+against study day, with the CTCAE v5.0 grade bands shaded behind the line.
+
+Pure Python (no Django): plain data in, SVG text out. The output is
+deterministic (the same data gives byte-identical SVG) and every piece of
+text in it is escaped, so the caller may put it in a page as it is.
+
+The grade bands come from the criteria of :mod:`hepatrial.core.safety.ctcae`
+(``LAB_TERMS``), with the same references the grading uses: the reference
+range passed in and, where CTCAE v5.0 says so, the subject's baseline (the
+last value on or before day 0). Values up to and including the baseline are
+graded and banded as v5 grades a sample with no baseline (against the ULN/LLN);
+values after it against the baseline where the baseline was abnormal
+(bilirubin, ALT, AST, alkaline phosphatase) and, for creatinine, against both
+the ULN and the baseline. The plot draws the two band sets on either side of
+the baseline sample when they differ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from html import escape
+
+from hepatrial.core.labs import LAB_TESTS
+from hepatrial.core.safety.ctcae import CtcaeInputError, LabGrade, grade_term, terms_for_analyte
+from hepatrial.core.safety.reference_ranges import DEFAULT_RANGES, ReferenceRange
+from hepatrial.core.units import round_significant
+
+__all__ = [
+    "DEFAULT_RANGES",
+    "Band",
+    "Dose",
+    "GradedPoint",
+    "LabChart",
+    "LabPoint",
+    "ReferenceRange",
+    "default_range",
+    "grade_bands",
+    "lab_chart",
+    "number_text",
+]
+
+
+# --- reference ranges ----------------------------------------------------------------------
+
+
+def default_range(
+    analyte: str, sex: str | None, table: dict[tuple[str, str], ReferenceRange] | None = None
+) -> ReferenceRange | None:
+    """The range of ``analyte`` for ``sex`` ("male"/"female"/None) in ``table``
+    (default :data:`DEFAULT_RANGES`): the sex's own row, else the "any" row, else None.
+
+    A per-site table (the site laboratory's ranges) has the same shape and is
+    passed as ``table``."""
+    table = DEFAULT_RANGES if table is None else table
+    if sex:
+        found = table.get((analyte, sex))
+        if found is not None:
+            return found
+    return table.get((analyte, "any"))
+
+
+# --- grade bands ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Band:
+    """Values from ``low`` to ``high`` (canonical unit; None: unbounded) take ``grade``
+    (None: cannot be told, a reference range is missing). ``rule`` says why."""
+
+    grade: int | None
+    low: float | None
+    high: float | None
+    rule: str
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(round_significant(float(x))))
+
+
+def _num(x: float | Decimal) -> str:
+    """A number as a person writes it: 12 significant digits, no trailing zeros."""
+    text = format(_dec(float(x)).normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def number_text(x: float) -> str:
+    """A value as shown in the plot's tooltips and tables (``_num``)."""
+    return _num(x)
+
+
+def _with_unit(number: str, unit: str) -> str:
+    return number if unit == "ratio" else f"{number} {unit}"
+
+
+def grade_bands(
+    analyte: str,
+    *,
+    uln: float | None = None,
+    lln: float | None = None,
+    baseline: float | None = None,
+    on_anticoagulation: bool = False,
+) -> tuple[Band, ...]:
+    """The CTCAE v5.0 grade bands of ``analyte`` from low values to high, for the
+    references given (canonical unit), read from the term's criteria in
+    :data:`hepatrial.core.safety.ctcae.LAB_TERMS` with the rules of
+    :func:`~hepatrial.core.safety.ctcae.grade_term`: the "abnormal baseline"
+    branch replaces the ULN one when ``baseline`` > ``uln``; a baseline
+    criterion without a baseline does not apply; a criterion whose ULN/LLN is
+    missing makes the grades it could decide unknown.
+
+    A value is grade >= g when any criterion of grade >= g holds, so for an
+    increasing term the boundary of grade g is the lowest threshold of the
+    criteria of grade >= g (the highest one for a decreasing term). Empty when
+    no band can be told (e.g. bilirubin with a baseline but no ULN)."""
+    (spec, *_others) = terms_for_analyte(analyte)
+    unit = spec.unit
+    if spec.abnormal_baseline and baseline is not None:
+        if uln is None:
+            return ()
+        criteria = spec.abnormal_baseline if _dec(baseline) > _dec(uln) else spec.criteria
+    else:
+        criteria = spec.criteria
+    if on_anticoagulation:
+        criteria = criteria + spec.anticoagulation
+    refs = {"ULN": uln, "LLN": lln, "baseline": baseline}
+    rising = criteria[0].op in (">", ">=")
+
+    # (grade, threshold or None if unknown, rule text)
+    known: list[tuple[int, Decimal, str]] = []
+    unknown_grades: set[int] = set()
+    for crit in criteria:
+        if crit.reference == "fixed":
+            threshold = crit.factor
+            text = f"{crit.op} {_with_unit(_num(crit.factor), unit)}"
+        else:
+            ref = refs[crit.reference]
+            if ref is None:
+                if crit.reference == "baseline" and crit not in spec.anticoagulation:
+                    continue
+                unknown_grades.add(crit.grade)
+                continue
+            threshold = crit.factor * _dec(ref) + crit.offset
+            ref_text = f"{crit.reference} {_with_unit(_num(ref), unit)}"
+            if crit.offset:
+                text = f"{crit.op} {ref_text} + {_with_unit(_num(crit.offset), unit)}"
+            elif crit.factor == 1 and crit.reference in ("ULN", "LLN"):
+                text = f"{crit.op} {ref_text}"
+            else:
+                text = f"{crit.op} {_num(crit.factor)} x {ref_text}"
+            if crit.factor != 1 or crit.offset:
+                text += f" = {_with_unit(_num(threshold), unit)}"
+        known.append((crit.grade, threshold, text))
+
+    top = spec.max_lab_grade
+    # boundary[g]: (threshold, rule) beyond which the grade is >= g; None: unknown.
+    boundary: dict[int, tuple[Decimal, str] | None] = {}
+    for g in range(1, top + 1):
+        if any(u >= g for u in unknown_grades):
+            boundary[g] = None
+            continue
+        candidates = [(t, text) for grade, t, text in known if grade >= g]
+        if not candidates:
+            continue  # no criterion of this grade or above (Leukocytosis grades 1-2)
+        pick = min(candidates, key=lambda c: c[0]) if rising else max(candidates, key=lambda c: c[0])
+        boundary[g] = pick
+
+    bands: list[Band] = []
+    edges = [(g, boundary[g]) for g in sorted(boundary) if boundary[g] is not None]
+    # the grades below the lowest known boundary
+    first_grade = edges[0][0] if edges else top + 1
+    # boundary[g] None (unknown) implies every lower grade is unknown too
+    below_grade = None if any(boundary.get(g, 0) is None for g in range(1, first_grade)) else 0
+    if not edges:
+        below_rule = "no grade can be told without the reference range"
+    elif below_grade is None:
+        below_rule = f"grade below {first_grade}; which one needs a reference range that is not given"
+    else:
+        t1 = _with_unit(_num(edges[0][1][0]), unit)
+        below_rule = f"{'<=' if rising else '>='} {t1}: below grade {first_grade}"
+    outer: float | None = float(edges[0][1][0]) if edges else None
+    if rising:
+        bands.append(Band(below_grade, 0.0, outer, below_rule))
+        for i, (g, (t, text)) in enumerate(edges):
+            high = float(edges[i + 1][1][0]) if i + 1 < len(edges) else None
+            bands.append(Band(g, float(t), high, text))
+    else:
+        bands.append(Band(below_grade, outer, None, below_rule))
+        for i, (g, (t, text)) in enumerate(edges):
+            low = float(edges[i + 1][1][0]) if i + 1 < len(edges) else 0.0
+            bands.append(Band(g, low, float(t), text))
+        bands.reverse()  # low values first
+    # a band of zero height (two grades with the same threshold) says nothing
+    return tuple(b for b in bands if b.low is None or b.high is None or b.high > b.low)
+
+
+# --- points and the chart -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabPoint:
+    """One value of the analyte.
+
+    day           study day as a real number (days since day 0 00:00 site time; the
+                  sample at 07:00 on day 7 is 7.29); negative before day 0.
+    study_day     the whole study day (the sample's site-local date minus day 0).
+    value         in the analyte's canonical unit.
+    when          how the time is shown ("2026-03-08 07:00").
+    baseline_ok   False for a value that may not serve as the baseline (a form not complete).
+    """
+
+    day: float
+    study_day: int
+    value: float
+    when: str
+    baseline_ok: bool = True
+
+
+@dataclass(frozen=True)
+class GradedPoint:
+    point: LabPoint
+    grade: LabGrade | None
+    is_baseline: bool
+    after_baseline: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Dose:
+    """A dosing mark: a vertical line at ``day`` (study day, real) labelled ``label``."""
+
+    day: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LabChart:
+    analyte: str
+    label: str
+    unit: str
+    term: str
+    reference_range: ReferenceRange | None
+    points: tuple[GradedPoint, ...]
+    baseline: GradedPoint | None
+    bands_before: tuple[Band, ...]
+    bands_after: tuple[Band, ...]
+    svg: str
+    #: The highest grade after the baseline (the first such value), or None.
+    worst: GradedPoint | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+WIDTH = 640
+HEIGHT = 260
+LEFT, RIGHT, TOP, BOTTOM = 60, 40, 14, 42
+
+#: Band fills by grade (ColorBrewer YlOrRd, light to dark); None: cannot be told.
+BAND_FILL = {0: "#ffffff", 1: "#ffffcc", 2: "#fed976", 3: "#fd8d3c", 4: "#e31a1c", None: "#e0e0e0"}
+BAND_OPACITY = {0: "0", 1: "0.6", 2: "0.55", 3: "0.45", 4: "0.35", None: "0.5"}
+
+
+def _f(x: float) -> str:
+    """A coordinate: one decimal, never '-0.0'."""
+    return f"{round(x, 1) + 0.0:.1f}"
+
+
+def _nice_step(span: float, target: int = 5) -> float:
+    """A 1-2-2.5-5 x 10^k step giving about ``target`` intervals over ``span``."""
+    if span <= 0:
+        return 1.0
+    raw = span / target
+    power = 10.0 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * power >= raw:
+            return m * power
+    return 10 * power
+
+
+def _tick_text(v: float, step: float) -> str:
+    """A tick label with as many decimals as the step has (0.25 -> 2, 25 -> 0)."""
+    exponent = _dec(step).normalize().as_tuple().exponent
+    decimals = max(0, -exponent) if isinstance(exponent, int) else 0
+    return f"{round(v, decimals) + 0.0:.{decimals}f}"
+
+
+def _y_scale(values: list[float], thresholds: list[float]) -> tuple[float, float, float]:
+    """(low, high, step) of the y axis: from 0, over every value, and up to the
+    next grade threshold above the highest value when it is not far above it."""
+    top = max(values) if values else 1.0
+    above = sorted(t for t in thresholds if t > top)
+    if above and above[0] <= 2.5 * max(top, 1e-9):
+        top = above[0]
+    top = top * 1.08 if top > 0 else 1.0
+    step = _nice_step(top)
+    return 0.0, math.ceil(top / step - 1e-9) * step, step
+
+
+_DAY_STEPS = (1, 2, 7, 14, 28, 56, 84, 168, 336)
+
+
+def _x_scale(days: list[float]) -> tuple[float, float, int]:
+    lo, hi = min(days + [0.0]), max(days + [0.0])
+    if hi - lo < 7:
+        hi = lo + 7
+    step = next((s for s in _DAY_STEPS if (hi - lo) / s <= 10), _DAY_STEPS[-1])
+    lo = math.floor(lo / step) * step
+    hi = math.ceil(hi / step) * step
+    if hi == lo:
+        hi = lo + step
+    return float(lo), float(hi), step
+
+
+def _grade_text(g: GradedPoint) -> str:
+    if g.grade is None:
+        return g.error or "not graded"
+    if g.grade.grade is None:
+        return f"grade not known: {g.grade.criterion}"
+    return f"grade {g.grade.grade}: {g.grade.criterion}"
+
+
+def _band_label(b: Band) -> str:
+    return "G?" if b.grade is None else f"G{b.grade}"
+
+
+def lab_chart(
+    analyte: str,
+    points: list[LabPoint] | tuple[LabPoint, ...],
+    *,
+    reference_range: ReferenceRange | None,
+    doses: list[Dose] | tuple[Dose, ...] = (),
+    on_anticoagulation: bool = False,
+    title: str | None = None,
+) -> LabChart:
+    """The graded trajectory of ``analyte`` and its SVG plot.
+
+    ``points`` are the subject's values (canonical unit) in any order.
+    ``reference_range`` is the ULN/LLN in use for this subject: today the
+    defaults of :data:`DEFAULT_RANGES` (:func:`default_range`); a per-site,
+    per-sex range (the site laboratory's) is passed the same way. The baseline
+    is the last value on or before day 0 (``study_day <= 0``) whose
+    ``baseline_ok`` is set. ``doses`` are drawn as vertical lines. No points:
+    ``svg`` is empty (the page says so in words); one point: a dot.
+    """
+    test = LAB_TESTS[analyte]
+    (spec, *_others) = terms_for_analyte(analyte)
+    unit = test.canonical_unit
+    uln = reference_range.uln if reference_range else None
+    lln = reference_range.lln if reference_range else None
+    ordered = sorted(points, key=lambda p: (p.day, p.value))
+    base_i = max((i for i, p in enumerate(ordered) if p.study_day <= 0 and p.baseline_ok), default=None)
+    baseline = ordered[base_i].value if base_i is not None else None
+
+    graded: list[GradedPoint] = []
+    for i, p in enumerate(ordered):
+        after = base_i is not None and i > base_i
+        try:
+            grade = grade_term(spec.term, p.value, uln=uln, lln=lln, baseline=baseline if after else None,
+                               on_anticoagulation=on_anticoagulation)  # fmt: skip
+            graded.append(GradedPoint(p, grade, i == base_i, after))
+        except CtcaeInputError as err:
+            graded.append(GradedPoint(p, None, i == base_i, after, f"not graded: {err.reason}"))
+
+    try:
+        before = grade_bands(analyte, uln=uln, lln=lln, baseline=None, on_anticoagulation=on_anticoagulation)
+        after_bands = (
+            grade_bands(analyte, uln=uln, lln=lln, baseline=baseline, on_anticoagulation=on_anticoagulation)
+            if baseline is not None else before
+        )
+    except CtcaeInputError:
+        before = after_bands = ()
+
+    after_points = [g for g in graded if g.after_baseline and g.grade is not None and g.grade.grade is not None]
+    worst = max(after_points, key=lambda g: g.grade.grade, default=None)  # max keeps the first of equals
+    notes: list[str] = []
+    if baseline is None and ordered:
+        notes.append("No value on or before day 0: no baseline; every value is graded against the reference range.")
+    if reference_range is None:
+        notes.append("No reference range for this subject: the grades that need one are not known.")
+    base = graded[base_i] if base_i is not None else None
+    chart = LabChart(analyte, test.label, unit, spec.term, reference_range, tuple(graded), base, before, after_bands,
+                     "", worst, tuple(notes))  # fmt: skip
+    if not ordered:
+        return chart
+    svg = _svg(chart, list(doses), title or f"{test.label} ({_unit_text(unit)}) by study day, with CTCAE v5.0 grade bands")
+    return replace(chart, svg=svg)
+
+
+def _unit_text(unit: str) -> str:
+    return "ratio" if unit == "ratio" else unit
+
+
+def _bands_svg(bands: tuple[Band, ...], x0: float, x1: float, sy, y_lo: float, y_hi: float, note: str) -> list[str]:
+    out = []
+    for b in bands:
+        low = y_lo if b.low is None else max(b.low, y_lo)
+        high = y_hi if b.high is None else min(b.high, y_hi)
+        if high <= low or b.grade == 0 or x1 <= x0:
+            continue
+        top, bottom = sy(high), sy(low)
+        tip = f"{_band_label(b)} ({'cannot be told' if b.grade is None else 'grade ' + str(b.grade)}): {b.rule}{note}"
+        out.append(
+            f'<rect class="band g{b.grade if b.grade is not None else "x"}" x="{_f(x0)}" y="{_f(top)}" '
+            f'width="{_f(x1 - x0)}" height="{_f(bottom - top)}" fill="{BAND_FILL[b.grade]}" '
+            f'fill-opacity="{BAND_OPACITY[b.grade]}"><title>{escape(tip)}</title></rect>'
+        )
+    return out
+
+
+def _band_labels(bands: tuple[Band, ...], x: float, sy, y_lo: float, y_hi: float) -> list[str]:
+    out = []
+    for b in bands:
+        low = y_lo if b.low is None else max(b.low, y_lo)
+        high = y_hi if b.high is None else min(b.high, y_hi)
+        if high <= low or sy(low) - sy(high) < 9:
+            continue
+        out.append(f'<text x="{_f(x)}" y="{_f((sy(low) + sy(high)) / 2 + 4)}" font-size="10" fill="#444">'
+                   f"{escape(_band_label(b))}</text>")  # fmt: skip
+    return out
+
+
+def _svg(chart: LabChart, doses: list[Dose], title: str) -> str:
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    values = [g.point.value for g in chart.points]
+    thresholds = [t for b in chart.bands_before + chart.bands_after for t in (b.low, b.high) if t is not None and t > 0]
+    y_lo, y_hi, y_step = _y_scale(values, thresholds)
+    x_lo, x_hi, x_step = _x_scale([g.point.day for g in chart.points] + [d.day for d in doses])
+
+    def sx(day: float) -> float:
+        return LEFT + (day - x_lo) / (x_hi - x_lo) * plot_w
+
+    def sy(value: float) -> float:
+        return TOP + plot_h - (value - y_lo) / (y_hi - y_lo) * plot_h
+
+    ident = f"lab-{chart.analyte}"
+    unit = _unit_text(chart.unit)
+    desc = f"{len(chart.points)} value(s) from study day {chart.points[0].point.study_day} to {chart.points[-1].point.study_day}."
+    if chart.worst is not None:
+        desc += f" Worst grade after baseline: {chart.worst.grade.grade} (day {chart.worst.point.study_day})."
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-chart" id="{escape(ident)}-svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{escape(ident)}-title {escape(ident)}-desc" '
+        f'font-family="sans-serif" style="max-width:100%;height:auto">',
+        f'<title id="{escape(ident)}-title">{escape(title)}</title>',
+        f'<desc id="{escape(ident)}-desc">{escape(desc)}</desc>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="none"/>',
+    ]
+    # bands: before (and at) the baseline against the reference range; after it as v5 says
+    split = chart.baseline.point.day if chart.baseline is not None else None
+    x_left, x_right = LEFT, LEFT + plot_w
+    if split is None or chart.bands_after == chart.bands_before:
+        out += _bands_svg(chart.bands_before, x_left, x_right, sy, y_lo, y_hi, "")
+    else:
+        xs = min(max(sx(split), x_left), x_right)
+        out += _bands_svg(chart.bands_before, x_left, xs, sy, y_lo, y_hi, " (up to the baseline)")
+        out += _bands_svg(chart.bands_after, xs, x_right, sy, y_lo, y_hi, " (after the baseline)")
+    out += _band_labels(chart.bands_after, x_right + 4, sy, y_lo, y_hi)
+
+    # axes, grid and ticks
+    axis = ['<g class="axes" stroke="#333" stroke-width="1" fill="none">',
+            f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{_f(TOP + plot_h)}"/>',
+            f'<line x1="{LEFT}" y1="{_f(TOP + plot_h)}" x2="{_f(LEFT + plot_w)}" y2="{_f(TOP + plot_h)}"/>',
+            "</g>"]  # fmt: skip
+    ticks = ['<g class="ticks" font-size="11" fill="#222">']
+    n_y = round((y_hi - y_lo) / y_step)
+    for k in range(n_y + 1):
+        v = y_lo + k * y_step
+        y = sy(v)
+        ticks.append(f'<line x1="{LEFT - 4}" y1="{_f(y)}" x2="{LEFT}" y2="{_f(y)}" stroke="#333"/>')
+        if 0 < k:
+            ticks.append(f'<line x1="{LEFT}" y1="{_f(y)}" x2="{_f(LEFT + plot_w)}" y2="{_f(y)}" stroke="#999" '
+                         f'stroke-opacity="0.35" stroke-width="0.5"/>')  # fmt: skip
+        ticks.append(f'<text x="{LEFT - 6}" y="{_f(y + 4)}" text-anchor="end">{escape(_tick_text(v, y_step))}</text>')
+    n_x = round((x_hi - x_lo) / x_step)
+    for k in range(n_x + 1):
+        d = x_lo + k * x_step
+        x = sx(d)
+        ticks.append(f'<line x1="{_f(x)}" y1="{_f(TOP + plot_h)}" x2="{_f(x)}" y2="{_f(TOP + plot_h + 4)}" stroke="#333"/>')
+        ticks.append(f'<text x="{_f(x)}" y="{_f(TOP + plot_h + 16)}" text-anchor="middle">{int(d)}</text>')
+    ticks.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{HEIGHT - 6}" text-anchor="middle">Study day</text>')
+    ticks.append(f'<text x="14" y="{_f(TOP + plot_h / 2)}" text-anchor="middle" '
+                 f'transform="rotate(-90 14 {_f(TOP + plot_h / 2)})">{escape(unit)}</text>')  # fmt: skip
+    ticks.append("</g>")
+    out += axis + ticks
+
+    # doses
+    if doses:
+        out.append('<g class="doses" stroke="#54278f" stroke-width="1.5" stroke-dasharray="4 3">')
+        for d in sorted(doses, key=lambda d: (d.day, d.label)):
+            x = sx(d.day)
+            out.append(f'<line x1="{_f(x)}" y1="{TOP}" x2="{_f(x)}" y2="{_f(TOP + plot_h)}">'
+                       f"<title>{escape(d.label)}</title></line>")  # fmt: skip
+        out.append("</g>")
+
+    # the trajectory
+    coords = [(sx(g.point.day), sy(g.point.value)) for g in chart.points]
+    if len(coords) > 1:
+        path = " ".join(f"{_f(x)},{_f(y)}" for x, y in coords)
+        out.append(f'<polyline class="trajectory" points="{path}" fill="none" stroke="#08519c" stroke-width="2"/>')
+    out.append('<g class="points" fill="#08306b" stroke="#ffffff" stroke-width="1">')
+    for g, (x, y) in zip(chart.points, coords, strict=True):
+        p = g.point
+        role = " (baseline)" if g.is_baseline else ""
+        tip = f"Day {p.study_day}{role}, {p.when}: {_with_unit(_num(p.value), chart.unit)}; {_grade_text(g)}"
+        out.append(f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{5 if g.is_baseline else 4}"><title>{escape(tip)}</title></circle>')
+    out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
