@@ -132,3 +132,30 @@ def test_no_value_no_svg_and_one_value_a_dot():
     one = lab_chart("platelets", points(85), reference_range=default_range("platelets", "male")).svg
     assert one.count("<circle") == 1 and "<polyline" not in one
     assert 'width="640"' in one and 'role="img"' in one
+
+
+# --- the safety dashboard's charts ------------------------------------------------------------
+
+def test_ae_grade_bars_stack_each_arms_grades():
+    from hepatrial.web.trial.charts import ae_grade_bars
+
+    svg = ae_grade_bars([("MSC-EV group", [0, 1, 2, 0, 0]), ("Non-MSC-EV <group>", [1, 0, 0, 0, 1])])
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "<title>MSC-EV group: 2 grade 3</title>" in svg and "<title>MSC-EV group: 1 grade 2</title>" in svg
+    assert "grade 1</title>" not in svg.split("Non-MSC")[0]  # no empty segment for a zero count
+    assert "Non-MSC-EV &lt;group&gt;" in svg and "<group>" not in svg  # escaped
+    assert svg == ae_grade_bars([("MSC-EV group", [0, 1, 2, 0, 0]), ("Non-MSC-EV <group>", [1, 0, 0, 0, 1])])
+    assert ae_grade_bars([]) == ""
+
+
+def test_sae_timeline_places_events_by_study_day():
+    import re
+
+    from hepatrial.web.trial.charts import sae_timeline
+
+    svg = sae_timeline([("SYSU3-001", 3, 3, "Infusion related reaction", "reported"),
+                        ("SYSU3-001", 10, 4, "Sepsis", "overdue"), ("SYSU3-002", 0, 5, "Hepatic failure", "pending")])  # fmt: skip
+    xs = {m.group(2): float(m.group(1)) for m in re.finditer(r'<circle cx="([\d.]+)"[^>]*><title>[^,]+, day (\d+):', svg)}
+    assert xs["0"] < xs["3"] < xs["10"]
+    assert "SYSU3-001, day 10: Sepsis, grade 4 (overdue)" in svg and 'stroke="#a11"' in svg
+    assert sae_timeline([]) == ""

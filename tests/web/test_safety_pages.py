@@ -62,6 +62,8 @@ def test_the_dashboard_and_the_dsmb_decision(client, personas, randomized):
     page = client.get("/safety/").content.decode()
     assert "Dosing is paused for all subjects" in page and "awaiting the DSMB" in page
     assert 'id="rule-pause_severe_reactions"' in page and "ev_severe_reactions 2 &gt;= 2" in page
+    assert '<figure id="ae-chart"><svg' in page and '<figure id="sae-timeline"><svg' in page
+    assert "SYSU3-001, day 0: Anaphylaxis, grade 4 (pending)" in page
     assert client.post(f"/safety/trips/{trip.pk}/decision/", {"decision": "continue", "decided_on": "2026-11-26",
                                                                 "reason": "ok"}).status_code == 403  # fmt: skip
     subject_page = client.get(f"/subjects/{randomized.subject_id}/").content.decode()

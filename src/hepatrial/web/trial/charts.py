@@ -507,3 +507,93 @@ def _svg(chart: LabChart, doses: list[Dose], title: str) -> str:
     out.append("</g>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+# --- safety dashboard charts -----------------------------------------------------------------
+
+#: Grade colours for adverse-event charts (grade 1 light to grade 5 dark).
+GRADE_FILL = {1: "#fed976", 2: "#feb24c", 3: "#fd8d3c", 4: "#e31a1c", 5: "#67000d"}
+
+
+def ae_grade_bars(rows: list[tuple[str, list[int]]], title: str = "Adverse events by arm and CTCAE grade") -> str:
+    """Horizontal stacked bars: one bar per arm (label, counts of grades 1-5)."""
+    if not rows:
+        return ""
+    bar_h, gap, left, top = 26, 12, 150, 28
+    height = top + len(rows) * (bar_h + gap) + 40
+    most = max(sum(counts) for _label, counts in rows) or 1
+    step = max(1, math.ceil(_nice_step(most)))
+    x_hi = step * math.ceil(most / step)
+    plot_w = WIDTH - left - RIGHT
+
+    def sx(n: float) -> float:
+        return left + n / x_hi * plot_w
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',
+             f'<title>{escape(title)}</title>']  # fmt: skip
+    for i, (label, counts) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        parts.append(f'<text x="{left - 8}" y="{_f(y + bar_h / 2 + 4)}" text-anchor="end">{escape(label)}</text>')
+        x = 0
+        for grade, n in enumerate(counts, start=1):
+            if n:
+                parts.append(f'<rect x="{_f(sx(x))}" y="{y}" width="{_f(sx(x + n) - sx(x))}" height="{bar_h}" '
+                             f'fill="{GRADE_FILL[grade]}" stroke="#fff"><title>{escape(label)}: {n} grade {grade}</title></rect>')  # fmt: skip
+                if sx(x + n) - sx(x) >= 16:
+                    colour = "#fff" if grade >= 4 else "#000"
+                    parts.append(f'<text x="{_f((sx(x) + sx(x + n)) / 2)}" y="{_f(y + bar_h / 2 + 4)}" text-anchor="middle" '
+                                 f'fill="{colour}">{n}</text>')  # fmt: skip
+            x += n
+    axis_y = top + len(rows) * (bar_h + gap)
+    parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{_f(left + plot_w)}" y2="{axis_y}" stroke="#333"/>')
+    for v in range(0, x_hi + 1, step):
+        parts.append(f'<text x="{_f(sx(v))}" y="{axis_y + 14}" text-anchor="middle">{v}</text>')
+    legend_x = left
+    for grade, fill in GRADE_FILL.items():
+        parts.append(f'<rect x="{legend_x}" y="6" width="12" height="12" fill="{fill}"/>'
+                     f'<text x="{legend_x + 16}" y="16">G{grade}</text>')  # fmt: skip
+        legend_x += 50
+    parts.append(f'<text x="{_f(left + plot_w / 2)}" y="{height - 6}" text-anchor="middle">Events</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sae_timeline(items: list[tuple[str, int, int | None, str, str]], title: str = "Serious adverse events by study day") -> str:
+    """One row per subject; a marker per serious event at its study day of onset
+    (colour: grade; outline: its report's state). ``items``: (subject id, study
+    day, grade, term, state) with state pending / overdue / reported / reported_late."""
+    if not items:
+        return ""
+    subjects = sorted({s for s, *_rest in items})
+    row_h, top, left = 26, 20, 110
+    height = top + len(subjects) * row_h + 40
+    days = [d for _s, d, *_rest in items]
+    lo, hi = min(0, min(days)), max(28, max(days))
+    plot_w = WIDTH - left - RIGHT
+
+    def sx(day: float) -> float:
+        return left + (day - lo) / (hi - lo) * plot_w
+
+    outline = {"pending": "#8a5a00", "overdue": "#a11", "reported": "#176b2c", "reported_late": "#a11"}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',
+             f'<title>{escape(title)}</title>']  # fmt: skip
+    for i, subject in enumerate(subjects):
+        y = top + i * row_h + row_h / 2
+        parts.append(f'<text x="{left - 8}" y="{_f(y + 4)}" text-anchor="end">{escape(subject)}</text>'
+                     f'<line x1="{left}" y1="{_f(y)}" x2="{_f(left + plot_w)}" y2="{_f(y)}" stroke="#ddd"/>')  # fmt: skip
+    for subject, day, grade, term, state in sorted(items, key=lambda t: (t[0], t[1], t[3])):
+        y = top + subjects.index(subject) * row_h + row_h / 2
+        fill = GRADE_FILL.get(grade or 0, "#999")
+        parts.append(f'<circle cx="{_f(sx(day))}" cy="{_f(y)}" r="7" fill="{fill}" stroke="{outline.get(state, "#333")}" '
+                     f'stroke-width="3"><title>{escape(subject)}, day {day}: {escape(term)}, grade {grade} '
+                     f'({escape(state.replace("_", " "))})</title></circle>')  # fmt: skip
+    axis_y = top + len(subjects) * row_h
+    parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{_f(left + plot_w)}" y2="{axis_y}" stroke="#333"/>')
+    step = max(1, int(_nice_step(hi - lo)))
+    for v in range(int(math.ceil(lo / step) * step), hi + 1, step):
+        parts.append(f'<text x="{_f(sx(v))}" y="{axis_y + 14}" text-anchor="middle">{v}</text>')
+    parts.append(f'<text x="{_f(left + plot_w / 2)}" y="{height - 6}" text-anchor="middle">Study day of onset</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -23,11 +23,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
+from hepatrial.web.trial.charts import ae_grade_bars, sae_timeline
 from hepatrial.services.accounts import record_access
 from hepatrial.services.enrollment import (
     active_consent,
@@ -835,8 +837,25 @@ def safety_dashboard(request):
         "metrics": [(name, m.label, metrics.get(name)) for name, m in (spec.metrics.items() if spec else [])],
         "trips": trips, "halt": halt_message(h) if (h := dosing_halt()) else None,
         "can_decide": can(actor, "record_dsmb_decision"), "decision_form": DsmbDecisionForm(),
-        "ae_table": _ae_table(sites), "arms": [(a.id, a.label) for a in protocol.arms],
+        "ae_table": (table := _ae_table(sites)), "arms": [(a.id, a.label) for a in protocol.arms],
+        # charts.py escapes every text it writes
+        "ae_chart": mark_safe(ae_grade_bars([(arm_label(r["arm"]) if r["arm"] else _("not randomized"), r["grades"]) for r in table])),
+        "sae_chart": mark_safe(sae_timeline(_sae_points(sae_clocks(Subject.objects.filter(site__in=sites))))),
     })  # fmt: skip
+
+
+def _sae_points(clocks) -> list[tuple[str, int, int | None, str, str]]:
+    spec = current_protocol().safety
+    points = []
+    for c in clocks:
+        subject, d = c.entry.subject, c.entry.data
+        onset = d.get(spec.onset_field)
+        if subject.anchor_date is None or not onset:
+            continue
+        day = (date.fromisoformat(onset) - subject.anchor_date).days
+        grade = d.get(spec.grade_field)
+        points.append((subject.subject_id, day, int(grade) if grade else None, str(d.get(spec.term_field)), c.state))
+    return points
 
 
 def _ae_table(sites) -> list[dict]:
