@@ -426,22 +426,23 @@ def safety_group() -> None:
 
 @safety_group.command("check")
 def safety_check_command() -> None:
-    """Raise (and e-mail, once) an alert for every SAE whose initial report is overdue.
+    """Raise (and e-mail, once) an alert for every SAE whose initial report is overdue,
+    and retry the e-mail of any alert that could not be sent.
 
-    Run it every few minutes from cron; the safety dashboard does the same when
-    it is opened. Prints each new alert; exit 0.
+    Run it every few minutes from cron. Prints each new alert; exit 0.
     """
     _django_setup()
-    from hepatrial.services.safety import raise_overdue_alerts, sae_clocks
-
     from django.db import transaction
+
+    from hepatrial.services.safety import raise_overdue_alerts, resend_unsent_alerts, sae_clocks
 
     with transaction.atomic():
         made = raise_overdue_alerts()
+    resent = resend_unsent_alerts()  # (their own mails go out on commit; this retries earlier failures too)
     for alert in made:
         click.echo(f"alert: {alert.text}")
     pending = [c for c in sae_clocks() if c.state in ("pending", "overdue")]
-    click.echo(f"{len(made)} new alert(s); {len(pending)} SAE report(s) pending or overdue")
+    click.echo(f"{len(made)} new alert(s); {len(pending)} SAE report(s) pending or overdue; {resent} alert e-mail(s) retried")
 
 
 @main.group("randomization")

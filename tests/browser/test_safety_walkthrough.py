@@ -70,6 +70,10 @@ def test_reaction_clock_pause_and_dsmb_decision(chromium_page, live_server, pers
         walk.shot("dosing-paused")
         [trip] = StoppingRuleTrip.objects.all()
         assert trip.rule_id == "pause_severe_reactions"
+        # in the subject's moved-back timeline the trip belongs on day 0, before its 01:01 dose (a dose given
+        # before a trip is still recorded): date it there
+        StoppingRuleTrip.objects.filter(pk=trip.pk).update(
+            tripped_at=datetime.combine(day0, datetime.min.time(), SHANGHAI) + timedelta(minutes=30))
 
         # 3. the coordinator's dose is refused while paused
         walk.login("coordinator_a", PASSWORD)

@@ -413,6 +413,8 @@ FIRES = [
      {"serious": "yes", "sae_important_medical_event": "yes", "awareness_datetime": "2024-03-04T10:00+08:00"}),
     ("adverse_event", "ae_criterion_means_serious", {"sae_hospitalization": "yes"}, None, {"sae_hospitalization": "no"}),
     ("adverse_event", "ae_serious_needs_awareness", {**SAE, "awareness_datetime": ""}, None, SAE),
+    ("adverse_event", "ae_awareness_after_onset", {**SAE, "awareness_datetime": "2024-03-03T23:00+08:00"}, None,
+     {**SAE, "awareness_datetime": "2024-03-04T00:00+08:00"}),
     ("adverse_event", "ae_resolution_after_onset", {"resolution_date": "2024-03-03"}, None, {"resolution_date": "2024-03-04"}),
     ("adverse_event", "ae_grade5_is_fatal", {"grade": "5"}, None, {"grade": "4"}),
     ("adverse_event", "ae_death_is_serious", {"grade": "5", "outcome": "fatal"}, None,

@@ -116,3 +116,27 @@ def test_reference_ranges_are_set_by_the_data_manager_and_audited(personas):
         with pytest.raises(Invalid) as info:
             do_set_reference_range(dm, personas.site_a, *args)
         assert info.value.field == field, args
+
+
+def test_a_dismissed_finding_is_not_proposed_again_unless_it_worsens(personas, randomized, ranges):
+    lab(personas, randomized, "day_0", 0, inr="2.0")
+    lab(personas, randomized, "day_7", 7, inr="2.6")
+    do_dismiss_proposal(personas.actor("investigator_a"), AeProposal.objects.get(), "known coagulopathy")
+    lab(personas, randomized, "day_14", 14, inr="2.7")  # still grade 3: decided on already
+    assert AeProposal.objects.filter(state="proposed").count() == 0
+    lab(personas, randomized, "day_21", 21, platelets="20")  # another term: proposed (no baseline for platelets: no)
+    assert AeProposal.objects.filter(state="proposed").count() == 0  # platelets had no baseline value
+
+
+def test_nothing_is_proposed_without_a_baseline(personas, randomized, ranges):
+    lab(personas, randomized, "day_7", 7, total_bilirubin="400")  # ACLF value, no day-0 panel yet
+    assert not AeProposal.objects.exists()
+
+
+def test_saving_a_panel_again_withdraws_its_pending_proposals_with_an_audit_row(personas, randomized, ranges):
+    lab(personas, randomized, "day_0", 0, inr="2.0")
+    entry = lab(personas, randomized, "day_7", 7, inr="2.6")
+    do_save_form(personas.actor("coordinator_a"), randomized, "day_7", "lab_panel", {**entry.data, "inr": "2.7"},
+                 expected_version=1, visit_date=entry.visit_date, reason="re-read")  # fmt: skip
+    assert AuditEvent.objects.filter(action="withdraw_ae_proposal").count() == 1
+    assert AeProposal.objects.get().value == 2.7

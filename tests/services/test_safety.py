@@ -22,7 +22,7 @@ from hepatrial.services.safety import (
     raise_overdue_alerts,
     sae_clock,
 )
-from hepatrial.web.trial.models import AuditEvent, SafetyAlert, StoppingRuleTrip
+from hepatrial.web.trial.models import AuditEvent, FormEntry, SafetyAlert, StoppingRuleTrip
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -108,9 +108,12 @@ def test_alert_mail_goes_out_once_on_commit(personas, randomized, django_capture
 def test_two_severe_reactions_in_the_ev_arm_pause_dosing_until_the_dsmb_decides(personas, randomized):
     assert subject_arm(randomized) == "msc_ev"  # the fixture's list (seed 20261126) gives SYSU3's first ACLF slot to MSC-EV
     give_dose(personas, randomized, "day_0", 0)
-    report_ae(personas, randomized, 1, grade="3")
-    assert dosing_halt() is None
-    report_ae(personas, randomized, 2, grade="3", term="Allergic reaction")
+    # the reactions are reported on day 6 of the subject's (moved-back) timeline, so the day-7 dose comes after the trip
+    day6 = datetime.combine(randomized.anchor_date + timedelta(days=6), datetime.min.time(), SHANGHAI) + timedelta(hours=12)
+    with time_machine.travel(day6, tick=False):
+        report_ae(personas, randomized, 1, grade="3")
+        assert dosing_halt() is None
+        report_ae(personas, randomized, 2, grade="3", term="Allergic reaction")
     [trip] = StoppingRuleTrip.objects.all()
     assert (trip.rule_id, trip.action, trip.metrics) == ("pause_severe_reactions", "pause_dosing", {"ev_severe_reactions": 2.0})
     assert dosing_halt() == trip and SafetyAlert.objects.filter(kind="rule_tripped").count() == 1
@@ -137,7 +140,9 @@ def test_two_severe_reactions_in_the_ev_arm_pause_dosing_until_the_dsmb_decides(
 
 
 def test_a_stop_decision_keeps_dosing_stopped(personas, randomized):
-    report_ae(personas, randomized, 1, grade="5", serious=True, outcome="fatal", term="Anaphylaxis", relationship="definite")
+    # on day 0, an hour after randomization (00:01): the death is reported before the day-0 dose at 09:00
+    with time_machine.travel(datetime.combine(randomized.anchor_date, datetime.min.time(), SHANGHAI) + timedelta(hours=1), tick=False):
+        report_ae(personas, randomized, 1, grade="5", serious=True, outcome="fatal", term="Anaphylaxis", relationship="definite")
     [trip] = StoppingRuleTrip.objects.filter(rule_id="stop_related_death")
     do_record_dsmb_decision(personas.actor("admin"), trip, "stop", timezone.localdate(), "Related death: the trial stops dosing.")
     assert dosing_halt() == trip
@@ -145,3 +150,64 @@ def test_a_stop_decision_keeps_dosing_stopped(personas, randomized):
         give_dose(personas, randomized, "day_0", 0)
     with pytest.raises(ActionError, match="already recorded"):
         do_record_dsmb_decision(personas.actor("admin"), trip, "continue", timezone.localdate(), "changed our mind")
+
+
+def test_a_new_event_re_trips_even_when_the_count_is_unchanged(personas, randomized):
+    """After 'continue', a regraded event and a new severe one leave the count at 2: the new event still trips."""
+    report_ae(personas, randomized, 1, grade="3")
+    report_ae(personas, randomized, 2, grade="3", term="Allergic reaction")
+    [trip] = StoppingRuleTrip.objects.all()
+    do_record_dsmb_decision(personas.actor("dsmb"), trip, "continue", timezone.localdate(), "manageable")
+    report_ae(personas, randomized, 2, grade="2", term="Allergic reaction", version=1, reason="regraded after review")
+    assert StoppingRuleTrip.objects.count() == 1  # the count fell to 1: nothing to trip on
+    report_ae(personas, randomized, 3, grade="4", term="Anaphylaxis")
+    assert StoppingRuleTrip.objects.count() == 2  # count back at 2, but on an event the DSMB has not seen
+    assert StoppingRuleTrip.objects.first().evidence == sorted(["ae:" + str(e) for e in
+        FormEntry.objects.filter(form_id="adverse_event", sequence__in=[1, 3]).values_list("pk", flat=True)])  # fmt: skip
+
+
+def test_an_incomplete_ae_form_counts(personas, randomized):
+    report_ae(personas, randomized, 1, grade="3")
+    do_save_form(personas.actor("investigator_a"), randomized, "adverse_events", "adverse_event",
+                 {"term": "Anaphylaxis", "grade": "4"}, expected_version=None, visit_date=None, sequence=2,
+                 complete=False)  # fmt: skip
+    assert StoppingRuleTrip.objects.count() == 1
+
+
+def test_a_dose_given_before_the_trip_is_still_recorded(personas, randomized):
+    report_ae(personas, randomized, 1, grade="3")
+    report_ae(personas, randomized, 2, grade="3", term="Allergic reaction")
+    assert dosing_halt() is not None
+    give_dose(personas, randomized, "day_0", 0)  # given 30 days ago, entered now: recorded
+
+
+def test_awareness_in_the_future_is_refused(personas, randomized):
+    with pytest.raises(Invalid) as info:
+        report_ae(personas, randomized, serious=True, aware=timezone.now() + timedelta(hours=2))
+    assert info.value.field == "awareness_datetime"
+
+
+def test_the_clock_is_frozen_by_the_initial_report(personas, randomized):
+    aware = timezone.now() - timedelta(hours=30)
+    entry = report_ae(personas, randomized, serious=True, aware=aware).entry
+    report = do_submit_sae_report(personas.actor("investigator_a"), entry, "initial", "late")
+    assert sae_clock(entry).state == "reported_late" and report.form_data["grade"] == "3" and report.aware_at == aware
+    report_ae(personas, randomized, serious=True, aware=timezone.now() - timedelta(hours=1), version=1, reason="typo?")
+    assert sae_clock(entry.__class__.objects.get(pk=entry.pk)).state == "reported_late"  # an edit cannot make it on time
+
+
+def test_a_mail_failure_leaves_the_alert_to_be_retried(personas, randomized, django_capture_on_commit_callbacks, monkeypatch):
+    from hepatrial.services import safety
+
+    def broken(*args, **kwargs):
+        raise OSError("mail server down")
+
+    monkeypatch.setattr(safety, "send_mail", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        report_ae(personas, randomized, serious=True)  # saved, no exception
+    alert = SafetyAlert.objects.get(kind="sae_new")
+    assert alert.emailed_at is None and AuditEvent.objects.filter(action="safety_alert").count() == 1
+    monkeypatch.undo()
+    assert safety.resend_unsent_alerts() == 1
+    alert.refresh_from_db()
+    assert alert.emailed_at is not None and len(mail.outbox) == 1

@@ -48,6 +48,9 @@ def worst_row(page: str, analyte: str) -> str:
 
 
 def test_the_page_plots_each_analyte_with_its_grade_bands(client, personas, randomized):
+    from hepatrial.services.lab_safety import ensure_default_ranges
+
+    ensure_default_ranges(personas.site_a)  # the site's reference ranges: the demo defaults
     save_panel(personas, randomized, "day_0", 0, DAY0)
     save_panel(personas, randomized, "day_7", 7, DAY7)
     save_dose(personas, randomized, "day_0", 0)
@@ -76,7 +79,7 @@ def test_the_page_plots_each_analyte_with_its_grade_bands(client, personas, rand
     values = bilirubin_section[bilirubin_section.index('id="values-total_bilirubin"'):]
     assert re.search(r"<td>0 \(baseline\)</td><td>[^<]+ 07:00 CST</td><td>250 umol/L</td><td>4</td>", values)
     assert re.search(r"<td>7</td><td>[^<]+ 07:00 CST</td><td>400 umol/L</td><td>2</td>", values)
-    assert "ULN 17.1 umol/L (protocol parameter bilirubin_uln" in bilirubin_section
+    assert "ULN 17.1 umol/L (demo default: protocol parameter bilirubin_uln" in bilirubin_section  # the site's stored range
 
 
 def test_one_value_is_a_dot_and_no_value_a_sentence(client, personas, randomized):
@@ -99,3 +102,11 @@ def test_another_sites_user_gets_404_and_a_visitor_the_login_page(client, person
     assert client.login(username="coordinator_b", password=PASSWORD)
     assert client.get(url).status_code == 404
     assert client.get("/safety/labs/NO-SUCH/").status_code == 404
+
+
+
+def test_a_site_without_reference_ranges_is_told_so(client, personas, randomized):
+    save_panel(personas, randomized, "day_0", 0, DAY0)
+    assert client.login(username="investigator_a", password=PASSWORD)
+    page = client.get(f"/safety/labs/{randomized.subject_id}/").content.decode()
+    assert "This site has no laboratory reference ranges yet: only INR can be graded" in page

@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_reference_ranges": frozenset({Role.DATA_MANAGER, Role.ADMIN}),
     # the DSMB's decision: entered by a DSMB member, the trial statistician (the DSMB's liaison) or an administrator
     "record_dsmb_decision": frozenset({Role.DSMB, Role.STATISTICIAN, Role.ADMIN}),
+    # comparative interim safety results by arm: the DSMB and its liaison only
+    "view_comparative_safety": frozenset({Role.DSMB, Role.STATISTICIAN, Role.ADMIN}),
     "raise_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),
     "answer_query": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "close_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),

@@ -25,7 +25,7 @@ from hepatrial.services.audit import record
 from hepatrial.services.enrollment import treatment_stopped_since
 from hepatrial.services.errors import Invalid
 from hepatrial.services.protocol import current_protocol
-from hepatrial.services.safety import dosing_halt, halt_message
+from hepatrial.services.safety import dosing_halt, halt_message, safety_lock
 from hepatrial.web.trial.models import AllocationSlot, Deviation, FormEntry, Subject
 
 MAX_TEXT = 4000
@@ -108,8 +108,13 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
         protocol, arm=arm, anchor_date=subject.anchor_date, visit_id=visit_id, values=cleaned,
         recorded=recorded_doses(subject, excluding=visit_id), tz=tz, randomized_at=randomized_at, now=timezone.now(),
     )  # fmt: skip
-    halt = dosing_halt() if cleaned.get(protocol.dosing.given_field) is True else None
-    if halt is not None:
+    halt = None
+    if cleaned.get(protocol.dosing.given_field) is True:
+        safety_lock()  # no dose slips past a trip being made by another save
+        halt = dosing_halt()
+    given_at = cleaned.get(protocol.dosing.start_field)
+    # a dose given before the rule tripped (entered late, or corrected) is still recorded
+    if halt is not None and (given_at is None or given_at >= halt.tripped_at):
         problems.append(DoseProblem("dosing_halted", "visit", halt_message(halt)))
     stopped = treatment_stopped_since(subject.screening)
     start = cleaned.get(protocol.dosing.start_field)

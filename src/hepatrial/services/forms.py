@@ -25,6 +25,7 @@ from hepatrial.services.errors import Conflict, Invalid, NotFound
 from hepatrial.services.protocol import current_protocol
 from hepatrial.services.queries import OPEN_STATES, open_check_query, settle_after_save
 from hepatrial.services.safety import after_save as safety_after_save
+from hepatrial.services.safety import check_ae, is_ae_form
 from hepatrial.web.trial.models import DataQuery, Deviation, FormEntry, Subject
 
 
@@ -126,6 +127,8 @@ def do_save_form(
     if errors:
         raise Invalid(_("The form has errors; nothing was saved."), errors=_errors(errors))
     dose = check_dose(subject, visit_id, validation.cleaned, entry, deviation) if dosing else None
+    if is_ae_form(form_id):
+        check_ae(subject, validation.cleaned)
     if dose is not None and dose.covered_by:  # the deviation explains the visit being out of its window: no query too
         confirmations = {f"{VISIT_DATE_FIELD}:visit_window": _("protocol deviation: %(d)s") % {"d": dose.covered_by},
                          **(confirmations or {})}  # fmt: skip

@@ -141,17 +141,25 @@ def propose_from_labs(actor: Actor, entry: FormEntry) -> list[AeProposal]:
         return []
     tz = ZoneInfo(subject.site.time_zone)
     sampled = _sampled_on(entry, tz)
-    AeProposal.objects.filter(lab_entry=entry, state=AeProposal.State.PROPOSED).delete()
+    for stale in AeProposal.objects.filter(lab_entry=entry, state=AeProposal.State.PROPOSED):
+        record(actor, "withdraw_ae_proposal", stale, field="state", old="proposed", new="withdrawn",
+               reason=_("the lab panel was saved again"), site=subject.site, subject_id=subject.subject_id)  # fmt: skip
+        stale.delete()
     if entry.status != FormEntry.Status.COMPLETE or sampled is None or sampled <= subject.anchor_date:
         return []  # baseline values propose nothing
-    decided = set(AeProposal.objects.filter(lab_entry=entry).values_list("lab_test", "term", "grade"))
+    # the highest grade per term the investigator already decided on (any panel): not proposed again
+    decided: dict[str, int] = {}
+    for term, grade in subject.ae_proposals.exclude(state=AeProposal.State.PROPOSED).values_list("term", "grade"):
+        decided[term] = max(grade, decided.get(term, 0))
     made = []
     for g in grade_entry(entry):
         grade = g.grade.grade
+        if g.baseline is None:
+            continue  # no baseline yet: graded against the ULN alone, an ACLF value would always look like an AE
         if grade is None or grade < 1 or (g.baseline_grade is not None and grade <= g.baseline_grade):
             continue
-        if (g.lab_test, g.grade.term, grade) in decided:
-            continue  # the investigator already decided on this very finding
+        if grade <= decided.get(g.grade.term, 0):
+            continue  # the investigator already decided on this finding at this grade or higher
         proposal = AeProposal.objects.create(
             subject=subject, lab_entry=entry, lab_test=g.lab_test, term=g.grade.term, value=g.value, grade=grade,
             baseline_grade=g.baseline_grade, criterion=g.grade.criterion, sampled_on=sampled, created_at=timezone.now(),

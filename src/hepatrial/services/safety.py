@@ -13,18 +13,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from hepatrial.core.safety.stopping import AeRecord, SubjectRecord, compute_metrics, evaluate_rules
+from hepatrial.core.safety.stopping import AeRecord, SubjectRecord, compute_evidence, compute_metrics, evaluate_rules
 from hepatrial.services.access import Actor, require
+from hepatrial.services.accounts import SYSTEM
 from hepatrial.services.audit import record
 from hepatrial.services.errors import ActionError, Invalid
 from hepatrial.services.lab_safety import LAB_FORM, propose_from_labs
@@ -39,7 +41,10 @@ from hepatrial.web.trial.models import (
     Subject,
 )
 
+logger = logging.getLogger(__name__)
 MAX_TEXT = 8000
+#: pg_advisory_xact_lock key of the trial-wide safety lock ("hepatrial safety")
+SAFETY_LOCK_KEY = 0x4E50_5341_4645
 #: The outcome form and its fields that record a death (NCT05940610: outcome_status).
 OUTCOME_FORM, OUTCOME_STATUS, OUTCOME_DIED, OUTCOME_DEATH_DATE = "outcome_status", "status", "died", "death_date"
 
@@ -73,14 +78,17 @@ def ae_records() -> list[AeRecord]:
         return []
     arms = _arms()
     out = []
-    for entry in FormEntry.objects.filter(form_id=spec.ae_form, status=FormEntry.Status.COMPLETE).select_related("subject"):
+    # every AE form with a grade counts, complete or not: a severe event saved as incomplete is still an event
+    for entry in FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject"):
         d = entry.data
         grade = d.get(spec.grade_field)
+        if not grade:
+            continue
         out.append(AeRecord(
             subject_id=entry.subject.subject_id, arm=arms.get(entry.subject_id), term=d.get(spec.term_field),
             grade=int(grade) if grade else None, serious=d.get(spec.serious_field),
             relationship=d.get(spec.relationship_field), onset=_parse_date(d.get(spec.onset_field)),
-            fatal=d.get(spec.outcome_field) == spec.fatal_outcome,
+            fatal=d.get(spec.outcome_field) == spec.fatal_outcome, key=f"ae:{entry.pk}",
         ))  # fmt: skip
     return out
 
@@ -90,11 +98,11 @@ def subject_records() -> list[SubjectRecord]:
     spec = _spec()
     arms = _arms()
     died: dict[int, date] = {}
-    for entry in FormEntry.objects.filter(form_id=OUTCOME_FORM, status=FormEntry.Status.COMPLETE):
+    for entry in FormEntry.objects.filter(form_id=OUTCOME_FORM):
         if entry.data.get(OUTCOME_STATUS) == OUTCOME_DIED and (when := _parse_date(entry.data.get(OUTCOME_DEATH_DATE))):
             died[entry.subject_id] = min(when, died.get(entry.subject_id, when))
     if spec is not None:
-        for entry in FormEntry.objects.filter(form_id=spec.ae_form, status=FormEntry.Status.COMPLETE):
+        for entry in FormEntry.objects.filter(form_id=spec.ae_form):
             if entry.data.get(spec.outcome_field) == spec.fatal_outcome and entry.subject_id not in died:
                 if when := _parse_date(entry.data.get(spec.onset_field)):
                     died[entry.subject_id] = when
@@ -108,8 +116,8 @@ def current_metrics() -> dict[str, float]:
 
 # --- alerts --------------------------------------------------------------------------------
 
-def raise_alert(kind: str, key: str, text: str, subject: Subject | None = None) -> SafetyAlert | None:
-    """A new alert (once per key), e-mailed to the safety contacts when the transaction commits."""
+def raise_alert(kind: str, key: str, text: str, subject: Subject | None = None, actor: Actor | None = None) -> SafetyAlert | None:
+    """A new alert (once per key, audited), e-mailed to the safety contacts when the transaction commits."""
     if SafetyAlert.objects.filter(key=key).exists():
         return None
     try:
@@ -117,15 +125,28 @@ def raise_alert(kind: str, key: str, text: str, subject: Subject | None = None) 
             alert = SafetyAlert.objects.create(kind=kind, key=key, text=text, subject=subject, created_at=timezone.now())
     except IntegrityError:  # raised by a concurrent save a moment ago
         return None
-    transaction.on_commit(lambda: _email(alert.pk))
+    record(actor or SYSTEM, "safety_alert", alert, new={"kind": kind, "text": text},
+           site=subject.site if subject else None, subject_id=subject.subject_id if subject else "")  # fmt: skip
+    transaction.on_commit(lambda: email_alert(alert.pk), robust=True)
     return alert
 
 
-def _email(alert_pk: int) -> None:
+def email_alert(alert_pk: int) -> bool:
+    """E-mail one alert; a failure is logged and left for ``hepatrial safety check`` to retry."""
     alert = SafetyAlert.objects.get(pk=alert_pk)
-    send_mail(f"[hepatrial {current_protocol().id}] {alert.get_kind_display()}", alert.text,
-              settings.DEFAULT_FROM_EMAIL, settings.SAFETY_EMAILS)  # fmt: skip
+    try:
+        send_mail(f"[hepatrial {current_protocol().id}] {alert.get_kind_display()}", alert.text,
+                  settings.DEFAULT_FROM_EMAIL, settings.SAFETY_EMAILS)  # fmt: skip
+    except Exception:  # noqa: BLE001 - any mail failure: the alert stays unsent and is retried
+        logger.exception("safety alert %s could not be e-mailed; hepatrial safety check will retry", alert_pk)
+        return False
     SafetyAlert.objects.filter(pk=alert_pk).update(emailed_at=timezone.now())
+    return True
+
+
+def resend_unsent_alerts() -> int:
+    """Retry every alert not e-mailed yet; returns how many went out."""
+    return sum(email_alert(pk) for pk in SafetyAlert.objects.filter(emailed_at__isnull=True).values_list("pk", flat=True))
 
 
 # --- the SAE clock -------------------------------------------------------------------------
@@ -154,10 +175,12 @@ def sae_clock(entry: FormEntry) -> SaeClock | None:
     spec = _spec()
     if spec is None or entry.form_id != spec.ae_form or entry.data.get(spec.serious_field) is not True:
         return None
+    initial = entry.sae_reports.filter(kind=SaeReport.Kind.INITIAL).first()
+    if initial is not None and initial.aware_at is not None:  # frozen as reported: a later edit cannot move it
+        return SaeClock(entry, initial.aware_at, initial.due_at, initial.submitted_at)
     aware = _parse_dt(entry.data.get(spec.awareness_field))
     if aware is None:
         return None
-    initial = entry.sae_reports.filter(kind=SaeReport.Kind.INITIAL).first()
     return SaeClock(entry, aware, aware + timedelta(hours=spec.sae_report_hours), initial.submitted_at if initial else None)
 
 
@@ -203,8 +226,6 @@ def do_submit_sae_report(actor: Actor, entry: FormEntry, kind: str, narrative: s
     entry = FormEntry.objects.select_for_update().get(pk=entry.pk)
     if spec is None or entry.form_id != spec.ae_form or entry.data.get(spec.serious_field) is not True:
         raise ActionError(_("Only a serious adverse event is reported as an SAE."))
-    if entry.status != FormEntry.Status.COMPLETE:
-        raise ActionError(_("Complete the adverse event form first."))
     if kind not in SaeReport.Kind.values:
         raise Invalid(_("Unknown report kind %(k)r.") % {"k": kind}, field="kind")
     narrative = (narrative or "").strip()
@@ -218,9 +239,12 @@ def do_submit_sae_report(actor: Actor, entry: FormEntry, kind: str, narrative: s
         raise ActionError(_("Submit the initial report first."))
     if kind == SaeReport.Kind.DEATH and entry.data.get(spec.outcome_field) != spec.fatal_outcome:
         raise ActionError(_("A death report is for an event whose outcome is fatal."))
+    clock = sae_clock(entry)
+    if clock is None:
+        raise ActionError(_("Give the time the site became aware of the event first."))
     report = SaeReport.objects.create(
         form_entry=entry, kind=kind, follows=initial, narrative=narrative, form_version=entry.version,
-        submitted_at=timezone.now(), submitted_by=actor.user,
+        form_data=entry.data, aware_at=clock.aware_at, due_at=clock.due_at, submitted_at=timezone.now(), submitted_by=actor.user,
     )  # fmt: skip
     record(actor, "submit_sae_report", report, new={"kind": kind, "form_version": entry.version, "narrative": narrative},
            site=entry.subject.site, subject_id=entry.subject.subject_id)  # fmt: skip
@@ -229,29 +253,46 @@ def do_submit_sae_report(actor: Actor, entry: FormEntry, kind: str, narrative: s
 
 # --- stopping rules ------------------------------------------------------------------------
 
+def safety_lock() -> None:
+    """One safety evaluation or dose check at a time, trial-wide (inside the caller's
+    transaction): two AE saves cannot both miss a trip, nor a dose slip past one
+    being made. SQLite's IMMEDIATE transactions serialize writers already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SAFETY_LOCK_KEY])
+
+
 def evaluate_stopping_rules(actor: Actor) -> list[StoppingRuleTrip]:
-    """Evaluate every stopping rule now; trip those true on metrics they have not tripped on."""
+    """Evaluate every stopping rule now. A true rule trips when the events behind it
+    include one no earlier trip of that rule was decided on (a new reaction, a new
+    death), not merely when a number changes (a ratio moves with each randomization)."""
     protocol = current_protocol()
     if protocol.safety is None or not protocol.safety.stopping_rules:
         return []
+    safety_lock()
     rules = {r.id: r for r in protocol.safety.stopping_rules}
+    aes, subjects = ae_records(), subject_records()
+    metrics = compute_metrics(protocol, aes, subjects)
     tripped = []
-    for verdict in evaluate_rules(protocol, current_metrics()):
+    for verdict in evaluate_rules(protocol, metrics, compute_evidence(protocol, aes, subjects)):
         if verdict.tripped is not True:
             continue
-        last = StoppingRuleTrip.objects.filter(rule_id=verdict.rule_id).first()
-        if last is not None and last.metrics == verdict.metrics:
-            continue  # tripped on these very numbers already
+        earlier = StoppingRuleTrip.objects.filter(rule_id=verdict.rule_id)
+        known = set().union(*(set(t.evidence) for t in earlier)) if earlier.exists() else None
+        if known is not None and not set(verdict.evidence) - known:
+            continue  # tripped on these very events already
         rule = rules[verdict.rule_id]
         trip = StoppingRuleTrip.objects.create(rule_id=rule.id, action=rule.action, tripped_at=timezone.now(),
-                                               display=verdict.display, metrics=verdict.metrics)  # fmt: skip
-        record(actor, "stopping_rule_tripped", trip, new={"rule": rule.id, "action": rule.action, "metrics": verdict.metrics},
+                                               display=verdict.display, metrics=verdict.metrics,
+                                               evidence=list(verdict.evidence))  # fmt: skip
+        record(actor, "stopping_rule_tripped", trip, new={"rule": rule.id, "action": rule.action, "metrics": verdict.metrics,
+                                                          "evidence": list(verdict.evidence)},
                reason=verdict.display)  # fmt: skip
         raise_alert(SafetyAlert.Kind.RULE_TRIPPED, f"rule:{trip.pk}",
                     _("Stopping rule %(id)s tripped: %(label)s (%(why)s). Dosing is %(what)s for all subjects until the "
                       "DSMB's decision is recorded.")
                     % {"id": rule.id, "label": rule.label, "why": verdict.display,
-                       "what": _("paused") if rule.action == "pause_dosing" else _("stopped")})  # fmt: skip
+                       "what": _("paused") if rule.action == "pause_dosing" else _("stopped")}, actor=actor)  # fmt: skip
         tripped.append(trip)
     return tripped
 
@@ -294,6 +335,14 @@ def do_record_dsmb_decision(actor: Actor, trip: StoppingRuleTrip, decision: str,
                                        recorded_at=timezone.now(), recorded_by=actor.user)  # fmt: skip
     record(actor, "dsmb_decision", made, new={"rule": trip.rule_id, "decision": decision, "decided_on": decided_on}, reason=reason)
     return made
+
+
+def check_ae(subject: Subject, cleaned: dict) -> None:
+    """Before an adverse event form is saved: the time of awareness is not in the future."""
+    spec = _spec()
+    aware = cleaned.get(spec.awareness_field) if spec else None
+    if isinstance(aware, datetime) and aware > timezone.now():
+        raise Invalid(_("The time the site became aware is in the future."), field=spec.awareness_field)
 
 
 def after_save(actor: Actor, entry: FormEntry) -> None:

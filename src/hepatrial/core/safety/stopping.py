@@ -34,6 +34,7 @@ class AeRecord:
     relationship: str | None
     onset: date | None
     fatal: bool = False
+    key: str = ""  # identifies the event (e.g. "ae:17"): what a trip was decided on
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class RuleVerdict:
     tripped: bool | None  # None: a metric is unknown
     display: str  # e.g. "ev_severe_reactions 2 >= 2"
     metrics: dict[str, float]
+    evidence: tuple[str, ...] = ()  # the events behind the metrics the rule uses (AE keys, deaths)
 
 
 def metric_value(metric: SafetyMetric, aes: list[AeRecord], subjects: list[SubjectRecord]) -> float:
@@ -63,6 +65,17 @@ def metric_value(metric: SafetyMetric, aes: list[AeRecord], subjects: list[Subje
     if metric.kind == "mortality_excess":
         return _rate(subjects, metric.arm, metric.by_day) - _rate(subjects, metric.versus, metric.by_day)
     raise ValueError(f"unknown metric kind {metric.kind!r}")  # pragma: no cover - the schema allows no other
+
+
+def metric_evidence(metric: SafetyMetric, aes: list[AeRecord], subjects: list[SubjectRecord]) -> frozenset[str]:
+    """The events a metric's value rests on: the matching adverse events, or the
+    deaths it counts. A new safety signal is a new element here, not a new value
+    (a ratio changes with every randomization)."""
+    if metric.kind == "adverse_events":
+        return frozenset(ae.key for ae in aes if _matches(metric, ae))
+    arms = {metric.arm, metric.versus} if metric.kind == "mortality_excess" else {metric.arm}
+    return frozenset(f"death:{s.subject_id}" for s in subjects
+                     if _dead_by(s, metric.by_day) and (metric.arm is None or s.arm in arms))  # fmt: skip
 
 
 def _matches(metric: SafetyMetric, ae: AeRecord) -> bool:
@@ -124,7 +137,15 @@ class _MetricFacts:
         raise ValueError("no score in a stopping rule")
 
 
-def evaluate_rules(protocol: Protocol, metrics: dict[str, float]) -> list[RuleVerdict]:
+def compute_evidence(protocol: Protocol, aes: list[AeRecord], subjects: list[SubjectRecord]) -> dict[str, frozenset[str]]:
+    spec = protocol.safety
+    if spec is None:
+        return {}
+    return {name: metric_evidence(m, aes, subjects) for name, m in spec.metrics.items()}
+
+
+def evaluate_rules(protocol: Protocol, metrics: dict[str, float],
+                   evidence: dict[str, frozenset[str]] | None = None) -> list[RuleVerdict]:  # fmt: skip
     """Each stopping rule of ``protocol`` over ``metrics``: tripped (true), not (false) or unknown."""
     spec = protocol.safety
     if spec is None:
@@ -134,7 +155,8 @@ def evaluate_rules(protocol: Protocol, metrics: dict[str, float]) -> list[RuleVe
     for rule in spec.stopping_rules:
         outcome = evaluate(protocol.bound_stopping_rules[rule.id], facts)
         used = {e.name: float(e.value) for e in outcome.evidence if e.name in metrics}
-        verdicts.append(RuleVerdict(rule.id, outcome.value, "; ".join(outcome.phrases) or outcome.display, used))
+        keys = sorted(set().union(*((evidence or {}).get(name, frozenset()) for name in used))) if used else []
+        verdicts.append(RuleVerdict(rule.id, outcome.value, "; ".join(outcome.phrases) or outcome.display, used, tuple(keys)))
     return verdicts
 
 

@@ -347,6 +347,9 @@ class SaeReport(models.Model):
     follows = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="follow_ups")
     narrative = models.TextField()
     form_version = models.PositiveIntegerField(help_text="The AE form's version the report was made from.")
+    form_data = models.JSONField(default=dict, help_text="The AE form's values as reported (they may change later).")
+    aware_at = models.DateTimeField(null=True, blank=True, help_text="When the site became aware, as reported.")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When the initial report was due, as reported.")
     submitted_at = models.DateTimeField()
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
@@ -366,6 +369,7 @@ class StoppingRuleTrip(models.Model):
     tripped_at = models.DateTimeField()
     display = models.TextField(help_text="The values that decided, e.g. 'ev_severe_reactions 2 >= 2'.")
     metrics = models.JSONField(help_text="The metrics when the rule tripped.")
+    evidence = models.JSONField(default=list, help_text="The events behind them ('ae:<form id>', 'death:<subject>').")
 
     class Meta:
         ordering = ["-tripped_at", "-pk"]

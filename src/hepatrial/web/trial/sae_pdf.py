@@ -153,13 +153,15 @@ def sae_report_content(report: SaeReport, now: datetime | None = None) -> Conten
     subject = entry.subject
     site = subject.site
     tz = ZoneInfo(site.time_zone)
-    data = entry.data
+    # the values as reported (stored with the report); reports made before that was stored fall back to the form now
+    data = report.form_data or entry.data
     ae_form = protocol.form(entry.form_id)
     now = now or timezone.now()
     warnings = []
     if entry.version > report.form_version:
+        shown = "as reported" if report.form_data else "as they are now"
         warnings.append(f"The AE form has changed since this report (version {report.form_version} -> {entry.version}); "
-                        "see the audit trail.")  # fmt: skip
+                        f"the values below are {shown}; see the audit trail.")  # fmt: skip
 
     screening = subject.screening
     arm = AllocationSlot.objects.filter(subject=subject).values_list("arm", flat=True).first()

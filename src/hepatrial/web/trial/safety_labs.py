@@ -180,10 +180,13 @@ def _row(g: GradedPoint, unit: str) -> dict:
 def subject_charts(subject: Subject, protocol: Protocol) -> dict:
     points, day0, notes = lab_points(subject, protocol)
     doses = dose_marks(subject, protocol, day0)
-    table = range_table(protocol)
-    # the site laboratory's own ranges (Reference ranges page) replace the defaults
+    # the site laboratory's own ranges (Reference ranges page), as the AE proposals use them; INR needs none
+    table = {key: r for key, r in range_table(protocol).items() if key[0] == "inr"}
     for stored in SiteRange.objects.filter(site=subject.site):
         table[(stored.lab_test, stored.sex)] = ReferenceRange(stored.lln, stored.uln, stored.source)
+    if len(table) <= 1:
+        notes = [*notes, "This site has no laboratory reference ranges yet: only INR can be graded "
+                         "(data managers set them on the Reference ranges page)."]
     sex = subject.screening.sex or None
     charts: list[dict] = []
     for analyte in PRIMARY + SECONDARY:

@@ -77,7 +77,6 @@ from hepatrial.services.safety import (
     dosing_halt,
     halt_message,
     is_ae_form,
-    raise_overdue_alerts,
     sae_clock,
     sae_clocks,
 )
@@ -822,13 +821,15 @@ def safety_dashboard(request):
     """Alerts, SAE clocks, the stopping rules with their metrics, trips and the DSMB's decisions, AEs by arm."""
     actor = _actor(request)
     sites = visible_sites(actor)
-    raise_overdue_alerts()  # an SAE overdue since the last look gets its alert (and e-mail) now
     protocol = current_protocol()
     spec = protocol.safety
-    metrics = current_metrics()
+    # comparative interim results (metrics by arm, each rule's values, AEs by arm) are for the DSMB
+    # and its liaison; the sites see whether dosing is open, their own events and clocks, and the trips
+    comparative = can(actor, "view_comparative_safety")
+    metrics = current_metrics() if comparative else {}
     from hepatrial.core.safety.stopping import evaluate_rules
 
-    verdicts = {v.rule_id: v for v in evaluate_rules(protocol, metrics)}
+    verdicts = {v.rule_id: v for v in evaluate_rules(protocol, metrics)} if comparative else {}
     rules = [{"rule": r, "verdict": verdicts.get(r.id)} for r in (spec.stopping_rules if spec else [])]
     alerts = SafetyAlert.objects.filter(Q(subject__isnull=True) | Q(subject__site__in=sites)).select_related("subject")[:100]
     trips = StoppingRuleTrip.objects.select_related("decision", "decision__recorded_by")
@@ -837,7 +838,8 @@ def safety_dashboard(request):
         "metrics": [(name, m.label, metrics.get(name)) for name, m in (spec.metrics.items() if spec else [])],
         "trips": trips, "halt": halt_message(h) if (h := dosing_halt()) else None,
         "can_decide": can(actor, "record_dsmb_decision"), "decision_form": DsmbDecisionForm(),
-        "ae_table": (table := _ae_table(sites)), "arms": [(a.id, a.label) for a in protocol.arms],
+        "comparative": comparative,
+        "ae_table": (table := _ae_table(sites) if comparative else []), "arms": [(a.id, a.label) for a in protocol.arms],
         # charts.py escapes every text it writes
         "ae_chart": mark_safe(ae_grade_bars([(arm_label(r["arm"]) if r["arm"] else _("not randomized"), r["grades"]) for r in table])),
         "sae_chart": mark_safe(sae_timeline(_sae_points(sae_clocks(Subject.objects.filter(site__in=sites))))),
@@ -883,7 +885,7 @@ def _ae_table(sites) -> list[dict]:
 def dsmb_decision(request, pk: int):
     actor = _actor(request)
     if not can(actor, "record_dsmb_decision"):
-        raise PermissionDenied(_("Only the statistician or an administrator records the DSMB's decision."))
+        raise PermissionDenied(_("Only a DSMB member, the statistician or an administrator records the DSMB's decision."))
     trip = get_object_or_404(StoppingRuleTrip, pk=pk)
     form = DsmbDecisionForm(request.POST)
     if not form.is_valid():
