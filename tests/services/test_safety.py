@@ -211,3 +211,16 @@ def test_a_mail_failure_leaves_the_alert_to_be_retried(personas, randomized, dja
     assert safety.resend_unsent_alerts() == 1
     alert.refresh_from_db()
     assert alert.emailed_at is not None and len(mail.outbox) == 1
+
+
+def test_every_ae_write_is_audited(personas, randomized):
+    entry = report_ae(personas, randomized, serious=True).entry
+    report_ae(personas, randomized, serious=True, grade="4", version=1, reason="worsened overnight")
+    do_submit_sae_report(personas.actor("investigator_a"), entry, "initial", "Admitted.")
+    events = AuditEvent.objects.filter(subject_id="SYSU3-001")
+    fields = set(events.filter(action="create_form").values_list("field", flat=True))
+    assert {"adverse_events/adverse_event.term", "adverse_events/adverse_event.grade",
+            "adverse_events/adverse_event.serious"} <= fields  # fmt: skip
+    change = events.get(action="update_form", field="adverse_events/adverse_event.grade")
+    assert (change.old, change.new, change.reason) == ("3", "4", "worsened overnight")
+    assert events.filter(action__in=["submit_sae_report", "safety_alert"]).count() == 2
