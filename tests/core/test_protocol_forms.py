@@ -42,6 +42,7 @@ def test_the_six_forms(packaged):
 
     assert packaged.form("adverse_event").field("term").choice_values == tuple(t.term for t in CTCAE_TERMS)
     assert "Infusion related reaction" in packaged.form("adverse_event").field("term").choice_values
+    assert len(CTCAE_TERMS) == 110  # docs/safety.md says so
     assert [f.id for f in packaged.form("outcome_status").fields] == [
         "status", "status_date", "transplant_date", "death_date", "death_cause",
     ]  # fmt: skip
