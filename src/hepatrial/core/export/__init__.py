@@ -1,0 +1,1 @@
+"""Exports of the trial data: CDISC ADaM analysis datasets (adam.py)."""

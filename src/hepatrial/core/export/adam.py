@@ -1,0 +1,312 @@
+"""CDISC ADaM analysis datasets from the trial's records: ADSL, ADTTE, ADLB, ADAE.
+
+Pure: plain records in (see :class:`SubjectData`), rows out, in the ADaM
+Implementation Guide's variable names (ADaM IG v1.3; ADTTE per the ADaM BDS for
+time-to-event, CNSR 0 = event, 1 = censored). Dates are ISO 8601 text; study
+days (ADY) count day 0 as the randomization date, so the day after is 1 and
+the day before is -1 (hepatrial's day-0 convention, stated in every dataset's
+ADY label). Values are in hepatrial's canonical units.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from hepatrial.core.labs import LAB_TESTS
+from hepatrial.core.safety.ctcae import CtcaeInputError, grade_lab
+from hepatrial.core.scores.meld import meld
+from hepatrial.core.units import BILIRUBIN_UMOL_L_PER_MG_DL, CREATININE_UMOL_L_PER_MG_DL
+
+STUDYID = "NCT05940610"
+
+#: hepatrial lab test -> (ADaM PARAMCD, PARAM). PARAMCD is at most 8 characters (ADaM IG).
+LAB_PARAMS: dict[str, tuple[str, str]] = {
+    "total_bilirubin": ("BILI", "Total bilirubin (umol/L)"),
+    "inr": ("INR", "INR"),
+    "prothrombin_activity": ("PTA", "Prothrombin activity (%)"),
+    "creatinine": ("CREAT", "Creatinine (umol/L)"),
+    "sodium": ("SODIUM", "Sodium (mmol/L)"),
+    "albumin": ("ALB", "Albumin (g/L)"),
+    "alt": ("ALT", "Alanine aminotransferase (U/L)"),
+    "ast": ("AST", "Aspartate aminotransferase (U/L)"),
+    "alkaline_phosphatase": ("ALP", "Alkaline phosphatase (U/L)"),
+    "platelets": ("PLAT", "Platelets (10^9/L)"),
+    "wbc": ("WBC", "Leukocytes (10^9/L)"),
+    "neutrophils": ("NEUT", "Neutrophils (10^9/L)"),
+    "hemoglobin": ("HGB", "Hemoglobin (g/L)"),
+    "urea": ("UREA", "Urea (mmol/L)"),
+}
+MELD_PARAM = ("MELD", "MELD score (OPTN, from the panel's bilirubin, creatinine, INR)")
+
+
+@dataclass(frozen=True)
+class LabSample:
+    visit_id: str
+    visit_label: str
+    visit_num: float
+    sampled_on: date
+    values: dict[str, float]  # hepatrial lab test -> value (canonical unit)
+
+
+@dataclass(frozen=True)
+class AdverseEvent:
+    seq: int
+    term: str
+    soc: str
+    grade: int | None
+    serious: bool | None
+    relationship: str | None
+    onset: date | None
+    resolved: date | None
+    outcome: str | None
+    action: str | None
+
+
+@dataclass(frozen=True)
+class SubjectData:
+    """What the datasets need of one enrolled subject."""
+
+    subject_id: str
+    site: str
+    age: int | None
+    sex: str | None
+    presentation: str | None
+    arm: str | None  # arm id, None when not randomized
+    arm_label: str | None
+    randomized_on: date | None
+    doses: list[date] = field(default_factory=list)  # dates of infusions given
+    doses_planned: int = 4
+    major_deviations: int = 0
+    died_on: date | None = None
+    transplanted_on: date | None = None
+    last_known_alive: date | None = None
+    labs: list[LabSample] = field(default_factory=list)
+    adverse_events: list[AdverseEvent] = field(default_factory=list)
+    dialysis: bool = False
+
+
+def _iso(d: date | None) -> str:
+    return d.isoformat() if d else ""
+
+
+def _ady(d: date | None, day0: date | None) -> int | str:
+    """Study day with day 0 = randomization (hepatrial's convention)."""
+    return (d - day0).days if d and day0 else ""
+
+
+def _flag(b: bool) -> str:
+    return "Y" if b else "N"
+
+
+def meld_of(values: dict[str, float], dialysis: bool = False) -> int | None:
+    """OPTN MELD of one panel (None unless bilirubin, creatinine and INR are all there)."""
+    try:
+        return meld(
+            bilirubin_mg_dl=values["total_bilirubin"] / BILIRUBIN_UMOL_L_PER_MG_DL,
+            creatinine_mg_dl=values["creatinine"] / CREATININE_UMOL_L_PER_MG_DL,
+            inr=values["inr"], dialysis_twice_past_week=dialysis,
+        ).value  # fmt: skip
+    except KeyError:
+        return None
+
+
+def baseline_sample(s: SubjectData, test: str) -> tuple[LabSample, float] | None:
+    """The last value of ``test`` on or before randomization (ADaM's ABLFL record)."""
+    if s.randomized_on is None:
+        return None
+    before = [(lab.sampled_on, lab.visit_num, lab) for lab in s.labs if test in lab.values and lab.sampled_on <= s.randomized_on]
+    if not before:
+        return None
+    lab = max(before, key=lambda t: (t[0], t[1]))[2]
+    return lab, lab.values[test]
+
+
+def _baseline_meld(s: SubjectData) -> int | None:
+    if s.randomized_on is None:
+        return None
+    panels = [lab for lab in s.labs if lab.sampled_on <= s.randomized_on and meld_of(lab.values, s.dialysis) is not None]
+    if not panels:
+        return None
+    return meld_of(max(panels, key=lambda lab: (lab.sampled_on, lab.visit_num)).values, s.dialysis)
+
+
+# --- ADSL --------------------------------------------------------------------------------
+
+ADSL_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "AGEU", "SEX", "STRAT1", "ARM", "ARMCD", "ACTARM",
+                "ACTARMCD", "TRT01P", "TRT01A", "RANDFL", "RANDDT", "TRTSDT", "TRTEDT", "NDOSE", "ITTFL", "SAFFL",
+                "PPROTFL", "BMELD", "BBILI", "BINR", "DTHFL", "DTHDT", "TRANSDT", "LSTALVDT"]  # fmt: skip
+
+
+def adsl(subjects: list[SubjectData]) -> list[dict[str, Any]]:
+    """One row per enrolled subject. ITTFL: randomized (analysed as randomized);
+    SAFFL: at least one infusion given (analysed as treated); PPROTFL: every planned
+    infusion given and no major protocol deviation."""
+    rows = []
+    for s in sorted(subjects, key=lambda s: s.subject_id):
+        randomized = s.arm is not None
+        bili = baseline_sample(s, "total_bilirubin")
+        inr = baseline_sample(s, "inr")
+        rows.append({
+            "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id, "SITEID": s.site,
+            "AGE": s.age if s.age is not None else "", "AGEU": "YEARS" if s.age is not None else "",
+            "SEX": {"male": "M", "female": "F"}.get(s.sex or "", "U"), "STRAT1": s.presentation or "",
+            "ARM": s.arm_label or "Not randomized", "ARMCD": (s.arm or "NOTRAND").upper(),
+            "ACTARM": (s.arm_label if s.doses else "Not treated") if randomized else "Not randomized",
+            "ACTARMCD": ((s.arm or "").upper() if s.doses else "NOTTRT") if randomized else "NOTRAND",
+            "TRT01P": s.arm_label or "", "TRT01A": s.arm_label if s.doses else "",
+            "RANDFL": _flag(randomized), "RANDDT": _iso(s.randomized_on),
+            "TRTSDT": _iso(min(s.doses)) if s.doses else "", "TRTEDT": _iso(max(s.doses)) if s.doses else "",
+            "NDOSE": len(s.doses), "ITTFL": _flag(randomized), "SAFFL": _flag(randomized and bool(s.doses)),
+            "PPROTFL": _flag(randomized and len(s.doses) >= s.doses_planned and s.major_deviations == 0),
+            "BMELD": _baseline_meld(s) if _baseline_meld(s) is not None else "",
+            "BBILI": bili[1] if bili else "", "BINR": inr[1] if inr else "",
+            "DTHFL": _flag(s.died_on is not None), "DTHDT": _iso(s.died_on), "TRANSDT": _iso(s.transplanted_on),
+            "LSTALVDT": _iso(s.last_known_alive),
+        })  # fmt: skip
+    return rows
+
+
+# --- ADTTE -------------------------------------------------------------------------------
+
+ADTTE_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "TRTP", "TRT01P", "STRAT1", "PARAMCD", "PARAM", "STARTDT", "ADT",
+                 "AVAL", "AVALU", "CNSR", "EVNTDESC", "CNSRDESC"]  # fmt: skip
+
+
+def adtte(subjects: list[SubjectData], horizons: list[int]) -> list[dict[str, Any]]:
+    """Transplant-free survival (death or liver transplantation) and overall survival,
+    each to every horizon day (e.g. 84 and 168): AVAL days from randomization to the
+    event, or to the last date known alive (capped at the horizon) when censored."""
+    rows = []
+    for s in sorted(subjects, key=lambda s: s.subject_id):
+        if s.arm is None or s.randomized_on is None:
+            continue
+        for horizon in horizons:
+            for code, label, events in (
+                (f"TFS{horizon}", f"Transplant-free survival to day {horizon}", ("death", "transplant")),
+                (f"OS{horizon}", f"Overall survival to day {horizon}", ("death",)),
+            ):
+                candidates = []
+                if "death" in events and s.died_on:
+                    candidates.append((s.died_on, "Death"))
+                if "transplant" in events and s.transplanted_on:
+                    candidates.append((s.transplanted_on, "Liver transplantation"))
+                first = min(candidates) if candidates else None
+                day0 = s.randomized_on
+                if first is not None and (first[0] - day0).days <= horizon:
+                    adt, cnsr, evnt, cdesc = first[0], 0, first[1], ""
+                else:
+                    last = s.last_known_alive or day0
+                    if first is not None:  # the event came after the horizon: alive and event-free at the horizon
+                        last = max(last, first[0])
+                    capped = min((last - day0).days, horizon)
+                    adt, cnsr, evnt = date.fromordinal(day0.toordinal() + capped), 1, ""
+                    cdesc = f"Event-free at day {horizon}" if capped == horizon else "Last known alive"
+                rows.append({
+                    "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
+                    "TRTP": s.arm_label, "TRT01P": s.arm_label, "STRAT1": s.presentation or "", "PARAMCD": code,
+                    "PARAM": label, "STARTDT": _iso(day0), "ADT": _iso(adt), "AVAL": (adt - day0).days, "AVALU": "DAYS",
+                    "CNSR": cnsr, "EVNTDESC": evnt, "CNSRDESC": cdesc,
+                })  # fmt: skip
+    return rows
+
+
+# --- ADLB --------------------------------------------------------------------------------
+
+ADLB_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "TRTP", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADT", "ADY", "AVAL",
+                "AVALU", "BASE", "CHG", "PCHG", "ABLFL", "ANRLO", "ANRHI", "ATOXGR", "BTOXGR", "ATOXDSCH"]  # fmt: skip
+
+
+def adlb(subjects: list[SubjectData], ranges: dict[tuple[str, str, str], tuple[float | None, float | None]] | None = None) -> list[dict[str, Any]]:
+    """Lab values by visit with their baseline (last value on or before randomization),
+    change from baseline and CTCAE v5.0 grade (``ranges``: (site, test, sex) ->
+    (LLN, ULN); sex "any" is the fallback), plus a derived MELD parameter."""
+    ranges = ranges or {}
+    rows = []
+    for s in sorted(subjects, key=lambda s: s.subject_id):
+        day0 = s.randomized_on
+        for test, (code, label) in [*LAB_PARAMS.items(), ("__meld__", MELD_PARAM)]:
+            if test == "__meld__":
+                series = [(lab, meld_of(lab.values, s.dialysis)) for lab in s.labs]
+                base_lab = max((lab for lab, v in series if v is not None and day0 and lab.sampled_on <= day0),
+                               key=lambda lab: (lab.sampled_on, lab.visit_num), default=None)  # fmt: skip
+                base = meld_of(base_lab.values, s.dialysis) if base_lab else None
+                unit = ""
+            else:
+                series = [(lab, lab.values.get(test)) for lab in s.labs]
+                found = baseline_sample(s, test)
+                base_lab, base = (found if found else (None, None))
+                unit = LAB_TESTS[test].canonical_unit if test in LAB_TESTS else ""
+            lln, uln = ranges.get((s.site, test, s.sex or ""), ranges.get((s.site, test, "any"), (None, None)))
+            base_grade = _grade(test, base, lln, uln, None) if base is not None else None
+            for lab, value in sorted(series, key=lambda t: (t[0].sampled_on, t[0].visit_num)):
+                if value is None:
+                    continue
+                grade = _grade(test, value, lln, uln, base)
+                post = base is not None and base_lab is not None and lab.sampled_on > base_lab.sampled_on
+                rows.append({
+                    "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
+                    "TRTP": s.arm_label or "", "PARAMCD": code, "PARAM": label, "AVISIT": lab.visit_label,
+                    "AVISITN": lab.visit_num, "ADT": _iso(lab.sampled_on), "ADY": _ady(lab.sampled_on, day0),
+                    "AVAL": value, "AVALU": "ratio" if unit == "ratio" else unit, "BASE": base if base is not None else "",
+                    # change from baseline on post-baseline records only (ADaM BDS)
+                    "CHG": round(value - base, 10) if post else "",
+                    "PCHG": round(100 * (value - base) / base, 6) if post and base != 0 else "",
+                    "ABLFL": "Y" if lab is base_lab else "", "ANRLO": lln if lln is not None else "",
+                    "ANRHI": uln if uln is not None else "", "ATOXGR": grade[0] if grade else "",
+                    "BTOXGR": base_grade[0] if base_grade else "", "ATOXDSCH": grade[1] if grade else "",
+                })  # fmt: skip
+    return rows
+
+
+def _grade(test: str, value: float, lln, uln, base) -> tuple[int, str] | None:
+    """(worst CTCAE grade over the test's terms, its term), or None if not graded."""
+    if test not in LAB_TESTS:
+        return None
+    try:
+        graded = [g for g in grade_lab(test, float(value), uln=uln, lln=lln, baseline=base) if g.grade is not None]
+    except CtcaeInputError:
+        return None
+    if not graded:
+        return None
+    worst = max(graded, key=lambda g: g.grade)
+    return worst.grade, worst.term
+
+
+# --- ADAE --------------------------------------------------------------------------------
+
+ADAE_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "TRTA", "AESEQ", "AEDECOD", "AEBODSYS", "AETOXGR", "AESER", "AEREL",
+                "ASTDT", "ASTDY", "AENDT", "AEOUT", "AEACN", "TRTEMFL"]  # fmt: skip
+
+
+def adae(subjects: list[SubjectData]) -> list[dict[str, Any]]:
+    """Adverse events with CTCAE v5.0 term (AEDECOD) and SOC; TRTEMFL: onset on or
+    after the first infusion."""
+    rows = []
+    for s in sorted(subjects, key=lambda s: s.subject_id):
+        first = min(s.doses) if s.doses else None
+        for ae in sorted(s.adverse_events, key=lambda a: a.seq):
+            rows.append({
+                "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
+                "TRTA": s.arm_label if s.doses else "", "AESEQ": ae.seq, "AEDECOD": ae.term, "AEBODSYS": ae.soc,
+                "AETOXGR": ae.grade if ae.grade is not None else "", "AESER": {True: "Y", False: "N"}.get(ae.serious, ""),
+                "AEREL": (ae.relationship or "").upper(), "ASTDT": _iso(ae.onset), "ASTDY": _ady(ae.onset, s.randomized_on),
+                "AENDT": _iso(ae.resolved), "AEOUT": (ae.outcome or "").upper(), "AEACN": (ae.action or "").upper(),
+                "TRTEMFL": "Y" if first and ae.onset and ae.onset >= first else "",
+            })  # fmt: skip
+    return rows
+
+
+DATASETS = {"adsl": ADSL_COLUMNS, "adtte": ADTTE_COLUMNS, "adlb": ADLB_COLUMNS, "adae": ADAE_COLUMNS}
+
+
+def write_dataset(rows: list[dict[str, Any]], columns: list[str], path: Path) -> Path:
+    """One dataset as CSV (UTF-8, header of ADaM variable names, one row per record)."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="raise")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
