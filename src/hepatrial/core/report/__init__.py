@@ -1,0 +1,1 @@
+"""The analysis report: tables and figures from ADaM rows."""

@@ -1,0 +1,145 @@
+"""The report's tables from ADaM rows: the CONSORT flow, Table 1 (baseline by
+arm), and adverse events by term and grade. Pure: dicts in, tables out.
+
+Summaries follow what trial reports print for small samples: n (%), median
+(IQR) and min-max for continuous values (with 10 per arm a mean +/- SD hides
+skew), and every table names its population.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Consort:
+    """CONSORT 2010 flow counts (Schulz et al., BMJ 2010;340:c332, figure 1)."""
+
+    screened: int
+    excluded: int
+    excluded_reasons: list[tuple[str, int]]  # (reason, count), most frequent first
+    randomized: int
+    allocated: dict[str, int]  # arm -> n
+    received: dict[str, int]  # arm -> n given at least one infusion
+    discontinued: dict[str, int]  # arm -> n who died, were transplanted or withdrew before the last infusion
+    analysed: dict[str, int]  # arm -> n in the ITT analysis
+
+
+def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: list[str]) -> Consort:
+    """``screenings``: the screening log's rows (``verdict``, ``failing``: the excluding
+    criteria's ids, ``enrolled``: bool); ``adsl``: ADSL rows; ``arms``: arm labels in order."""
+    not_enrolled = [s for s in screenings if not s.get("enrolled")]
+    reasons: Counter[str] = Counter()
+    for s in not_enrolled:
+        failing = s.get("failing") or []
+        if failing:
+            reasons.update(failing)
+        elif s.get("verdict") == "incomplete":
+            reasons["eligibility not established (data missing)"] += 1
+        else:
+            reasons["eligible, not enrolled (e.g. declined consent)"] += 1
+    randomized = [r for r in adsl if r.get("RANDFL") == "Y"]
+
+    def by_arm(rows) -> dict[str, int]:
+        counts = Counter(r["TRT01P"] for r in rows)
+        return {arm: counts.get(arm, 0) for arm in arms}
+
+    return Consort(
+        screened=len(screenings),
+        excluded=len(not_enrolled),
+        excluded_reasons=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
+        randomized=len(randomized),
+        allocated=by_arm(randomized),
+        received=by_arm([r for r in randomized if r.get("SAFFL") == "Y"]),
+        discontinued=by_arm([r for r in randomized if int(r.get("NDOSE") or 0) < _planned(r)]),
+        analysed=by_arm([r for r in randomized if r.get("ITTFL") == "Y"]),
+    )
+
+
+def _planned(row: dict[str, Any]) -> int:
+    return int(row.get("NDOSE_PLANNED") or 4)
+
+
+@dataclass
+class Table:
+    """A table: a title, its population, column headers and rows of cells."""
+
+    title: str
+    population: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _num(values: list[float]) -> str:
+    """median (IQR) [min-max], n."""
+    if not values:
+        return "-"
+    values = sorted(values)
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return f"{q[1]:.4g} ({q[0]:.4g}-{q[2]:.4g}) [{values[0]:.4g}-{values[-1]:.4g}], n={len(values)}"
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{k} ({100 * k / n:.0f}%)" if n else "0"
+
+
+def _floats(rows, key) -> list[float]:
+    out = []
+    for r in rows:
+        try:
+            out.append(float(r[key]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def table1(adsl: list[dict[str, Any]], arms: list[str]) -> Table:
+    """Baseline characteristics by arm (ITT population)."""
+    itt = [r for r in adsl if r.get("ITTFL") == "Y"]
+    groups = {arm: [r for r in itt if r.get("TRT01P") == arm] for arm in arms}
+    table = Table("Table 1. Baseline characteristics", "ITT (all randomized)", ["", *[f"{a} (n={len(g)})" for a, g in groups.items()], f"All (n={len(itt)})"])
+    everyone = [*groups.values(), itt]
+    table.rows.append(["Age, years", *[_num(_floats(g, "AGE")) for g in everyone]])
+    for code, label in (("M", "Male"), ("F", "Female")):
+        table.rows.append([f"Sex: {label}", *[_pct(sum(1 for r in g if r.get("SEX") == code), len(g)) for g in everyone]])
+    for stratum in sorted({r.get("STRAT1") for r in itt if r.get("STRAT1")}):
+        table.rows.append([f"Presentation: {stratum}", *[_pct(sum(1 for r in g if r.get("STRAT1") == stratum), len(g)) for g in everyone]])
+    table.rows.append(["MELD", *[_num(_floats(g, "BMELD")) for g in everyone]])
+    table.rows.append(["Total bilirubin, umol/L", *[_num(_floats(g, "BBILI")) for g in everyone]])
+    table.rows.append(["INR", *[_num(_floats(g, "BINR")) for g in everyone]])
+    table.notes.append("Continuous values: median (IQR) [min-max], n. Baseline: the last value on or before randomization.")
+    return table
+
+
+def ae_table(adae: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: list[str], *, serious_only: bool = False,
+             terms: set[str] | None = None, title: str = "Adverse events by CTCAE v5.0 term and worst grade") -> Table:  # fmt: skip
+    """Subjects with each AE term by arm, as n (%) any grade and n with grade >= 3
+    (treatment-emergent events, safety population)."""
+    safety = [r for r in adsl if r.get("SAFFL") == "Y"]
+    n = {arm: sum(1 for r in safety if r.get("TRT01A") == arm) for arm in arms}
+    subjects_arm = {r["USUBJID"]: r.get("TRT01A") for r in safety}
+    events = [e for e in adae if e.get("TRTEMFL") == "Y" and e.get("USUBJID") in subjects_arm
+              and (not serious_only or e.get("AESER") == "Y") and (terms is None or e.get("AEDECOD") in terms)]  # fmt: skip
+    table = Table(title, "Safety (given at least one infusion); treatment-emergent events",
+                  ["CTCAE term (SOC)", *[f"{a} (n={n[a]}): any / grade >= 3" for a in arms]])  # fmt: skip
+    by_term: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+    for e in events:
+        key = (e.get("AEDECOD", ""), e.get("AEBODSYS", ""))
+        worst = by_term.setdefault(key, {}).setdefault(subjects_arm[e["USUBJID"]], {})
+        grade = int(e.get("AETOXGR") or 0)
+        worst[e["USUBJID"]] = max(grade, worst.get(e["USUBJID"], 0))
+    for (term, soc), per_arm in sorted(by_term.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        cells = []
+        for arm in arms:
+            subjects = per_arm.get(arm, {})
+            severe = sum(1 for g in subjects.values() if g >= 3)
+            cells.append(f"{_pct(len(subjects), n[arm])} / {_pct(severe, n[arm])}")
+        table.rows.append([f"{term} ({soc})", *cells])
+    if not table.rows:
+        table.rows.append(["None", *["0" for _ in arms]])
+    table.notes.append("A subject is counted once per term, at the worst grade.")
+    return table
