@@ -20,7 +20,7 @@ from hepatrial.core.export.adam import (
 )
 from hepatrial.core.safety.ctcae_terms import ctcae_term
 from hepatrial.services.protocol import arm_label, current_protocol
-from hepatrial.web.trial.models import AllocationSlot, Deviation, FormEntry, ReferenceRange, Subject
+from hepatrial.web.trial.models import AllocationSlot, Deviation, ReferenceRange, Subject
 
 #: Deviation types that take a subject out of the per-protocol population.
 MAJOR_DEVIATIONS = {Deviation.Type.ELIGIBILITY, Deviation.Type.CONSENT, Deviation.Type.DOSE_WINDOW, Deviation.Type.MISSED_DOSE}
