@@ -137,6 +137,8 @@ MATRIX = [
     ("reference_ranges",         "POST", "/reference-ranges/",                    W_RANGE,    (403, 403, 403, 403, 302, 403, 302, 302)),
     # no proposal in this world: the site's investigator gets 404, everyone else is refused first
     ("ae_proposal_dismiss",      "POST", "/subjects/{subject}/ae-proposals/999999/dismiss/", W_DISMISS, (403, 404, 404, 403, 403, 403, 403, 302)),
+    ("analysis",                 "GET",  "/analysis/",                            None,       (403, 403, 403, 403, 403, 200, 200, 302)),
+    ("adam_zip",                 "GET",  "/analysis/adam.zip",                    None,       (403, 403, 403, 403, 403, 200, 200, 302)),
     ("safety_dashboard",         "GET",  "/safety/",                              None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("safety_labs",              "GET",  "/safety/labs/{subject}/",               None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("safety_labs",              "GET",  "/safety/labs/{subject_b}/",             None,       (404, 200, 404, 404, 200, 200, 200, 302)),
@@ -155,10 +157,13 @@ MATRIX = [
 
 #: The DSMB member reads every site without identities, like the statistician, and
 #: records the DSMB's decisions (as the statistician may); unlike the statistician it
-#: never sees the allocation list. Its expectation is the statistician's except here.
+#: never sees the allocation list nor exports the analysis datasets. Its expectation is
+#: the statistician's except here.
 DSMB_DIFFERS = {
     ("allocation_list", "GET"): 403,
     ("allocation_list", "POST"): 403,
+    ("analysis", "GET"): 403,
+    ("adam_zip", "GET"): 403,
 }
 CASES = [
     pytest.param(name, method, path, body, persona, expected[i], id=f"{persona}-{method}-{path}")

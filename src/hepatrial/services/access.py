@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "record_dsmb_decision": frozenset({Role.DSMB, Role.STATISTICIAN, Role.ADMIN}),
     # comparative interim safety results by arm: the DSMB and its liaison only
     "view_comparative_safety": frozenset({Role.DSMB, Role.STATISTICIAN, Role.ADMIN}),
+    # the analysis datasets and report: the trial statistician (and administrators)
+    "export_analysis": frozenset({Role.STATISTICIAN, Role.ADMIN}),
     "raise_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),
     "answer_query": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "close_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),

@@ -673,6 +673,43 @@ def allocation_list(request):
     return render(request, "trial/allocation_list.html", context, status=status)
 
 
+# --- analysis (the statistician) -----------------------------------------------------------
+
+@login_required
+def analysis_page(request):
+    """The statistician's page: the ADaM datasets to download (and, as it lands, the report)."""
+    actor = _actor(request)
+    if not can(actor, "export_analysis"):
+        raise PermissionDenied(_("Only the statistician and administrators export the analysis datasets."))
+    from hepatrial.core.export.adam import DATASETS
+
+    return render(request, "trial/analysis.html", {"datasets": DATASETS})
+
+
+@login_required
+def adam_zip(request):
+    """ADSL, ADTTE, ADLB and ADAE as CSV files in one zip, made now from the database."""
+    import io
+    import tempfile
+    import zipfile
+
+    from hepatrial.services.adam_export import export_adam
+
+    actor = _actor(request)
+    if not can(actor, "export_analysis"):
+        raise PermissionDenied(_("Only the statistician and administrators export the analysis datasets."))
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="hepatrial-adam-") as tmp:
+        paths = export_adam(tmp)
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, path in paths.items():
+                archive.write(path, f"{name}.csv")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{current_protocol().id}-adam-{stamp}.zip"'
+    return response
+
+
 # --- protocol deviations -------------------------------------------------------------------
 
 @login_required
