@@ -590,9 +590,50 @@ def randomization_verify(list_file: str | None) -> None:
 
 
 # --- analyze ---------------------------------------------------------------------------------------
-@main.group("analyze")
-def analyze_group() -> None:
-    """Statistical analysis of ADaM datasets (methods checked against R; see docs/analysis.md)."""
+@main.group("analyze", invoke_without_command=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here (report.html, report.json).")
+@click.option("--database", "database_url", metavar="URL", help="The trial database (default: the app's, HEPATRIAL_DATABASE_URL).")
+@click.option("--adam", "adam_dir", type=click.Path(file_okay=False, exists=True), help="Build from ADaM CSVs in DIR instead of a database.")
+@JSON_OPTION
+@click.pass_context
+def analyze_group(ctx: click.Context, out_dir: str | None, database_url: str | None, adam_dir: str | None, as_json: bool) -> None:
+    """The analysis report, or (with a subcommand) one analysis of ADaM data.
+
+    Without a subcommand: the report (CONSORT flow, Table 1, safety, time to event,
+    trajectories, listings) from the trial database or from ADaM CSVs (--adam),
+    written as report.html and report.json (all numbers) into --out; with --json
+    the numbers are printed too. Methods checked against R: docs/analysis.md.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not out_dir:
+        _fail([{"field": "--out", "line": None, "problem": "give the folder to write the report into"}], "no --out", as_json)
+    if database_url and adam_dir:
+        _fail([{"field": "--adam", "line": None, "problem": "give --database or --adam, not both"}], "two sources", as_json)
+    out = Path(out_dir)
+    if adam_dir:
+        from hepatrial.core.report.adam_files import report_from_adam_files
+
+        try:
+            html, numbers = report_from_adam_files(Path(adam_dir), __version__)
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            _fail([{"field": "--adam", "line": None, "problem": str(err)}], "the ADaM files cannot be read", as_json)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.html").write_text(html, encoding="utf-8")
+        (out / "report.json").write_text(json.dumps(numbers, indent=2, default=str), encoding="utf-8")
+        paths = {"html": out / "report.html", "json": out / "report.json"}
+    else:
+        if database_url:
+            os.environ["HEPATRIAL_DATABASE_URL"] = database_url
+        _django_setup()
+        from hepatrial.services.report import write_report
+
+        paths = write_report(out)
+    if as_json:
+        click.echo((out / "report.json").read_text(encoding="utf-8"))
+    else:
+        for name, path in paths.items():
+            click.echo(f"{name}: {path}")
 
 
 def _days(text: str | None, as_json: bool) -> list[float]:

@@ -1,0 +1,169 @@
+"""The analysis report from ADaM rows (and the screening log): sections in the
+order a DSMB report or a journal's CONSORT-style report has them, and every
+number also as JSON. Pure: rows in, :class:`~hepatrial.core.report.html.Report` and a dict out."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Any
+
+import numpy as np
+
+from hepatrial.core.analysis.incidence import incidence_table
+from hepatrial.core.analysis.survival import KaplanMeier, SurvivalInputError, compare_arms
+from hepatrial.core.report.figures import km_svg, trajectory_svg
+from hepatrial.core.report.html import Report, Section, consort_svg, table_html
+from hepatrial.core.report.tables import Table, ae_table, consort, table1
+
+INFUSION_TERMS = {"Infusion related reaction", "Allergic reaction", "Anaphylaxis", "Cytokine release syndrome"}
+TRAJECTORIES = [("MELD", "MELD score", "points", False), ("BILI", "Total bilirubin", "umol/L", True), ("INR", "INR", "ratio", False)]
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "NA"
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def _p(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "NA"
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[dict], adtte: list[dict], adlb: list[dict],
+                 adae: list[dict], screenings: list[dict], generated: str, at_days: list[float]) -> tuple[Report, dict]:  # fmt: skip
+    numbers: dict[str, Any] = {"protocol": protocol_id, "arms": arms, "generated": generated}
+    randomized = [r for r in adsl if r.get("RANDFL") == "Y"]
+    n_by_arm = {a: sum(1 for r in randomized if r.get("TRT01P") == a) for a in arms}
+    caveats = []
+    if any(n < 20 for n in n_by_arm.values()):
+        caveats.append("Small arms (" + ", ".join(f"{a}: {n}" for a, n in n_by_arm.items()) + "): every estimate is imprecise; "
+                       "read the confidence intervals, not the point estimates, and no p-value here is confirmatory.")  # fmt: skip
+    report = Report(title, f"{protocol_id} · analysis report", generated, caveats)
+
+    flow = consort(screenings, adsl, arms)
+    numbers["consort"] = flow.__dict__
+    report.sections.append(Section("Participant flow (CONSORT 2010)", consort_svg(flow)))
+
+    report.sections.append(Section("Baseline characteristics", table_html(table1(adsl, arms))))
+
+    safety_html = [table_html(ae_table(adae, adsl, arms))]
+    safety_html.append(table_html(ae_table(adae, adsl, arms, serious_only=True, title="Serious adverse events by CTCAE v5.0 term")))
+    safety_html.append(table_html(ae_table(adae, adsl, arms, terms=INFUSION_TERMS, title="Infusion-related and allergic reactions")))
+    saf = [r for r in adsl if r.get("SAFFL") == "Y"]
+    n_saf = {a: sum(1 for r in saf if r.get("TRT01A") == a) for a in arms}
+    severe = {a: len({e["USUBJID"] for e in adae if e.get("TRTEMFL") == "Y" and int(e.get("AETOXGR") or 0) >= 3
+                      and any(r["USUBJID"] == e["USUBJID"] and r.get("TRT01A") == a for r in saf)}) for a in arms}  # fmt: skip
+    if len(arms) == 2 and all(n_saf[a] > 0 for a in arms):
+        inc = incidence_table(severe, n_saf)
+        numbers["grade3_incidence"] = _jsonable(inc.as_dict())
+        safety_html.append(_incidence_html(inc, arms))
+    else:
+        safety_html.append('<p class="note">Incidence of grade >= 3 events by arm: not estimable until both arms have treated subjects.</p>')
+    report.sections.append(Section("Safety", "".join(safety_html)))
+
+    efficacy_html, numbers["time_to_event"] = [], {}
+    for param in sorted({r["PARAMCD"] for r in adtte}):
+        rows = [r for r in adtte if r["PARAMCD"] == param]
+        label = rows[0].get("PARAM", param)
+        t = np.array([float(r["AVAL"]) for r in rows])
+        e = np.array([1 - int(r["CNSR"]) for r in rows])
+        g = [r.get("TRTP") or r.get("TRT01P") for r in rows]
+        horizon = max(float(param.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") or max(t)), 1.0)
+        ticks = [d for d in (0, 28, 56, 84, 112, 140, 168) if d <= horizon]
+        curves = []
+        for arm in sorted(set(g)):
+            m = np.array([x == arm for x in g])
+            km = KaplanMeier().fit(t[m], e[m])
+            s = km.summary
+            curves.append({"arm": arm, "times": list(s["time"]), "survival": list(s["survival"]),
+                           "censored": [float(x) for x, ev in zip(t[m], e[m]) if ev == 0],
+                           "at_risk": [int(n) for n in km.n_at_risk(ticks)]})  # fmt: skip
+        html = [f"<h3>{escape(label)}</h3>", f"<figure>{km_svg(curves, horizon, label, ticks)}<figcaption>Kaplan-Meier estimates; "
+                "ticks mark censoring.</figcaption></figure>"]  # fmt: skip
+        try:
+            result = compare_arms(t, e, g, at=[d for d in at_days if d <= horizon])
+        except SurvivalInputError as err:
+            html.append(f'<p class="note">{escape(label)}: no comparison ({escape(err.reason)}).</p>')
+            efficacy_html.append("".join(html))
+            continue
+        numbers["time_to_event"][param] = result
+        html.append(table_html(_tte_table(label, result)))
+        html.extend(f'<p class="caveat">{escape(c)}</p>' for c in result.get("caveats", []))
+        efficacy_html.append("".join(html))
+    report.sections.append(Section("Time to event", "".join(efficacy_html) or "<p>No randomized subject yet.</p>"))
+
+    traj = []
+    for code, label, unit, log in TRAJECTORIES:
+        series: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        for r in adlb:
+            if r.get("PARAMCD") != code or r.get("ADY") in ("", None) or not r.get("TRTP"):
+                continue
+            series.setdefault(r["TRTP"], {}).setdefault(r["SUBJID"], []).append((float(r["ADY"]), float(r["AVAL"])))
+        svg = trajectory_svg(series, f"{label} over time", unit, log=log)
+        if svg:
+            traj.append(f"<h3>{escape(label)}</h3><figure>{svg}<figcaption>Thin lines: each subject; thick: the arm's mean "
+                        f"{'of log values (geometric mean) ' if log else ''}with its 95% CI at each study day.</figcaption></figure>")  # fmt: skip
+    report.sections.append(Section("MELD, bilirubin and INR over time", "".join(traj) or "<p>No lab values after randomization yet.</p>"))
+
+    deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death", "Randomized"])
+    deaths.rows = [[r["SUBJID"], r.get("TRT01P") or "-", r.get("DTHDT", ""), r.get("RANDDT", "")] for r in adsl if r.get("DTHFL") == "Y"]
+    saes = Table("Serious adverse events", "All enrolled", ["Subject", "Arm", "Term", "Grade", "Onset (day)", "Relationship", "Outcome"])
+    arm_of = {r["USUBJID"]: r.get("TRT01A") or r.get("TRT01P") or "-" for r in adsl}
+    saes.rows = [[e["SUBJID"], arm_of.get(e["USUBJID"], "-"), e["AEDECOD"], str(e["AETOXGR"]), f'{e["ASTDT"]} ({e["ASTDY"]})',
+                  e["AEREL"].lower(), e["AEOUT"].lower()] for e in adae if e.get("AESER") == "Y"]  # fmt: skip
+    for t_ in (deaths, saes):
+        if not t_.rows:
+            t_.rows = [["None", *["" for _ in t_.columns[1:]]]]
+    report.sections.append(Section("Listings", table_html(deaths) + table_html(saes)))
+    return report, numbers
+
+
+def _tte_table(label: str, result: dict) -> Table:
+    days = [s["day"] for s in result["arms"][0]["survival_at"]] if result["arms"] else []
+    table = Table(label, "ITT", ["Arm", "n", "Events", "Median (95% CI), days", *[f"Day {d:g} (95% CI)" for d in days]])
+    for a in result["arms"]:
+        med = a["median"]
+        cells = [f'{_fmt(s["survival"])} ({_fmt(s["lower"])}-{_fmt(s["upper"])})' for s in a["survival_at"]]
+        table.rows.append([a["arm"], str(a["n"]), str(a["events"]), f'{_fmt(med["estimate"])} ({_fmt(med["lower"])}-{_fmt(med["upper"])})', *cells])
+    lr = result.get("logrank") or {}
+    table.notes.append(f'Log-rank chi-square {_fmt(lr.get("chisq"))}, df {lr.get("df")}, p {_p(lr.get("p"))}.')
+    cox = result.get("cox")
+    if cox:
+        for c in cox.get("comparisons", []):
+            table.notes.append(f'Cox ({cox.get("ties")} ties) hazard ratio, {c.get("label")}: {_fmt(c.get("hazard_ratio"))} '
+                               f'(95% CI {_fmt(c.get("lower"))}-{_fmt(c.get("upper"))}); Wald p {_p(c.get("p"))}.')  # fmt: skip
+        table.notes.append("Likelihood-ratio p " + _p((cox.get("likelihood_ratio") or {}).get("p")) + ", score p "
+                           + _p((cox.get("score") or {}).get("p")) + ".")  # fmt: skip
+    return table
+
+
+def _incidence_html(inc: Any, arms: list[str]) -> str:
+    table = Table("Subjects with a grade >= 3 treatment-emergent adverse event", "Safety",
+                  ["Arm", "n", "Subjects", "% (95% CI, Clopper-Pearson)"])  # fmt: skip
+    for a in inc.arms:
+        table.rows.append([a.arm, str(a.subjects), str(a.subjects_with_event),
+                           f"{100 * a.proportion:.0f}% ({100 * a.lower:.0f}-{100 * a.upper:.0f})"])  # fmt: skip
+    if inc.difference is not None and inc.compared:
+        d = inc.difference
+        table.notes.append(f"Risk difference {inc.compared[0]} minus {inc.compared[1]}: {d.difference:.3f} "
+                           f"(95% CI {d.lower:.3f} to {d.upper:.3f}, Newcombe); Fisher exact p {_p(inc.fisher_p)}.")  # fmt: skip
+    if inc.caveat:
+        table.notes.append(inc.caveat)
+    return table_html(table)
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj

@@ -1,0 +1,150 @@
+"""The report's figures as SVG text: Kaplan-Meier curves with numbers at risk, and
+lab trajectories (each subject's line, and the arm's mean with its 95% CI).
+Pure and deterministic; every text escaped."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from html import escape
+
+from scipy import stats
+
+COLOURS = ["#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad"]
+WIDTH, LEFT, RIGHT = 640, 70, 20
+
+
+def _f(x: float) -> str:
+    return f"{round(x, 1) + 0.0:.1f}"
+
+
+def km_svg(curves: list[dict], horizon: float, title: str, ticks: list[float]) -> str:
+    """``curves``: per arm {"arm", "times", "survival" (step values after each time), "censored" (times),
+    "at_risk" (numbers at ``ticks``)}; survival from 1 at day 0 down to ``horizon``."""
+    top, plot_h, risk_h = 24, 220, 22 * (len(curves) + 1)
+    height = top + plot_h + 40 + risk_h
+    plot_w = WIDTH - LEFT - RIGHT
+
+    def sx(day: float) -> float:
+        return LEFT + min(day, horizon) / horizon * plot_w
+
+    def sy(s: float) -> float:
+        return top + (1 - s) * plot_h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{escape(title)}</title>']  # fmt: skip
+    for v in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{LEFT}" y1="{_f(sy(v))}" x2="{LEFT + plot_w}" y2="{_f(sy(v))}" stroke="#ddd"/>'
+                     f'<text x="{LEFT - 6}" y="{_f(sy(v) + 4)}" text-anchor="end">{v:g}</text>')  # fmt: skip
+    for t in ticks:
+        parts.append(f'<text x="{_f(sx(t))}" y="{top + plot_h + 16}" text-anchor="middle">{t:g}</text>')
+    parts.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{top + plot_h + 32}" text-anchor="middle">Days since randomization</text>')
+    parts.append(f'<text x="14" y="{_f(top + plot_h / 2)}" transform="rotate(-90 14 {_f(top + plot_h / 2)})" '
+                 'text-anchor="middle">Probability event-free</text>')  # fmt: skip
+    for i, c in enumerate(curves):
+        colour = COLOURS[i % len(COLOURS)]
+        points, s = [(0.0, 1.0)], 1.0
+        for t, value in zip(c["times"], c["survival"]):
+            if t > horizon:
+                break
+            points += [(t, s), (t, value)]
+            s = value
+        points.append((horizon, s))
+        path = " ".join(f"{'M' if j == 0 else 'L'}{_f(sx(x))},{_f(sy(y))}" for j, (x, y) in enumerate(points))
+        parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"><title>{escape(c["arm"])}</title></path>')
+        for t in c["censored"]:
+            if t <= horizon:
+                y = sy(_step_at(c["times"], c["survival"], t))
+                parts.append(f'<line x1="{_f(sx(t))}" y1="{_f(y - 4)}" x2="{_f(sx(t))}" y2="{_f(y + 4)}" stroke="{colour}"/>')
+        parts.append(f'<text x="{LEFT + plot_w - 4}" y="{top + 14 + 14 * i}" text-anchor="end" fill="{colour}">{escape(c["arm"])}</text>')
+    y0 = top + plot_h + 52
+    parts.append(f'<text x="4" y="{y0}" font-weight="bold">Number at risk</text>')
+    for i, c in enumerate(curves):
+        y = y0 + 18 * (i + 1)
+        parts.append(f'<text x="4" y="{y}" fill="{COLOURS[i % len(COLOURS)]}">{escape(c["arm"][:10])}</text>')
+        for t, n in zip(ticks, c["at_risk"]):
+            parts.append(f'<text x="{_f(sx(t))}" y="{y}" text-anchor="middle">{int(n)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _step_at(times: list[float], survival: list[float], t: float) -> float:
+    s = 1.0
+    for ti, si in zip(times, survival):
+        if ti > t:
+            break
+        s = si
+    return s
+
+
+def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float] | None:
+    """Mean and its t-based CI (None with no value; the CI is the mean itself with one)."""
+    if not values:
+        return None
+    m = statistics.fmean(values)
+    if len(values) < 2:
+        return m, m, m
+    half = float(stats.t.ppf(1 - (1 - level) / 2, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+    return m, m - half, m + half
+
+
+def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], title: str, unit: str, log: bool = False) -> str:
+    """``series``: arm -> subject -> [(study day, value)]. Thin lines per subject (spaghetti),
+    thick line with 95% CI bars for the arm's mean at each day with data."""
+    top, plot_h = 24, 220
+    height = top + plot_h + 44
+    plot_w = WIDTH - LEFT - RIGHT
+    points = [(d, v) for subjects in series.values() for pts in subjects.values() for d, v in pts]
+    if not points:
+        return ""
+    tr = (lambda v: math.log(v)) if log else (lambda v: v)  # noqa: E731
+    days = [d for d, _v in points]
+    values = [tr(v) for _d, v in points if not log or v > 0]
+    d_lo, d_hi = min(min(days), 0), max(max(days), 1)
+    v_lo, v_hi = min(values), max(values)
+    if v_hi == v_lo:
+        v_lo, v_hi = v_lo - 1, v_hi + 1
+    pad = (v_hi - v_lo) * 0.08
+    v_lo, v_hi = v_lo - pad, v_hi + pad
+
+    def sx(d: float) -> float:
+        return LEFT + (d - d_lo) / (d_hi - d_lo) * plot_w
+
+    def sy(v: float) -> float:
+        return top + (1 - (tr(v) - v_lo) / (v_hi - v_lo)) * plot_h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{escape(title)}</title>']  # fmt: skip
+    for k in range(5):
+        v = v_lo + (v_hi - v_lo) * k / 4
+        label = math.exp(v) if log else v
+        parts.append(f'<line x1="{LEFT}" y1="{_f(top + (1 - k / 4) * plot_h)}" x2="{LEFT + plot_w}" '
+                     f'y2="{_f(top + (1 - k / 4) * plot_h)}" stroke="#eee"/><text x="{LEFT - 6}" '
+                     f'y="{_f(top + (1 - k / 4) * plot_h + 4)}" text-anchor="end">{label:.3g}</text>')  # fmt: skip
+    parts.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{height - 8}" text-anchor="middle">Study day ({escape(unit)}{", log scale" if log else ""})</text>')
+    for i, (arm, subjects) in enumerate(sorted(series.items())):
+        colour = COLOURS[i % len(COLOURS)]
+        for sid, pts in sorted(subjects.items()):
+            pts = sorted(p for p in pts if not log or p[1] > 0)
+            if len(pts) > 1:
+                path = " ".join(f"{'M' if j == 0 else 'L'}{_f(sx(d))},{_f(sy(v))}" for j, (d, v) in enumerate(pts))
+                parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-opacity="0.3"><title>{escape(sid)}</title></path>')
+        by_day: dict[float, list[float]] = {}
+        for pts in subjects.values():
+            for d, v in pts:
+                if not log or v > 0:
+                    by_day.setdefault(d, []).append(tr(v))
+        means = []
+        for d in sorted(by_day):
+            m, lo, hi = mean_ci(by_day[d])
+            means.append((d, m))
+            parts.append(f'<line x1="{_f(sx(d))}" y1="{_f(top + (1 - (lo - v_lo) / (v_hi - v_lo)) * plot_h)}" x2="{_f(sx(d))}" '
+                         f'y2="{_f(top + (1 - (hi - v_lo) / (v_hi - v_lo)) * plot_h)}" stroke="{colour}" stroke-width="2">'
+                         f'<title>{escape(arm)}, day {d:g}: mean {(math.exp(m) if log else m):.3g}, n={len(by_day[d])}</title></line>')  # fmt: skip
+        if means:
+            path = " ".join(f"{'M' if j == 0 else 'L'}{_f(sx(d))},{_f(top + (1 - (m - v_lo) / (v_hi - v_lo)) * plot_h)}"
+                            for j, (d, m) in enumerate(means))  # fmt: skip
+            parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="3"/>')
+        parts.append(f'<text x="{LEFT + plot_w - 4}" y="{top + 14 + 14 * i}" text-anchor="end" fill="{colour}">{escape(arm)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,30 @@
+"""hepatrial analyze --out: the report from the database, and from its ADaM files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from hepatrial.cli import main
+
+
+@pytest.mark.django_db
+def test_report_from_the_database_and_from_adam_files(personas, randomized, tmp_path):
+    first = CliRunner().invoke(main, ["analyze", "--out", str(tmp_path / "db")])
+    assert first.exit_code == 0, first.output
+    assert "html:" in first.output and (tmp_path / "db" / "report.html").exists()
+    assert (tmp_path / "db" / "adam" / "adsl.csv").exists()
+    second = CliRunner().invoke(main, ["analyze", "--adam", str(tmp_path / "db" / "adam"), "--out", str(tmp_path / "files"), "--json"])
+    assert second.exit_code == 0, second.output
+    numbers = json.loads(second.output)
+    assert numbers["consort"]["randomized"] == 1
+    assert "Baseline characteristics" in (tmp_path / "files" / "report.html").read_text(encoding="utf-8")
+
+
+def test_bad_sources_exit_2(tmp_path):
+    assert CliRunner().invoke(main, ["analyze"]).exit_code == 2
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["analyze", "--adam", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "ADSL is needed" in result.output
