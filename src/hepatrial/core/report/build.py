@@ -26,6 +26,11 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
 
 
+def _days(x: Any) -> str:
+    """A median in whole days; NR when the curve never reaches 0.5."""
+    return "NR" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0f}"
+
+
 def _p(x: Any) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "NA"
@@ -72,7 +77,9 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         e = np.array([1 - int(r["CNSR"]) for r in rows])
         g = [r.get("TRTP") or r.get("TRT01P") for r in rows]
         horizon = max(float(param.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") or max(t)), 1.0)
-        ticks = [d for d in (0, 28, 56, 84, 112, 140, 168) if d <= horizon]
+        # ticks: every 28 days up to 24 weeks; beyond, every year (a long trial, e.g. the PBC replay)
+        step = 28 if horizon <= 180 else 365.25
+        ticks = [round(k * step, 2) for k in range(int(horizon // step) + 1)]
         curves = []
         for arm in sorted(set(g)):
             m = np.array([x == arm for x in g])
@@ -105,7 +112,7 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         svg = trajectory_svg(series, f"{label} over time", unit, log=log)
         if svg:
             traj.append(f"<h3>{escape(label)}</h3><figure>{svg}<figcaption>Thin lines: each subject; thick: the arm's mean "
-                        f"{'of log values (geometric mean) ' if log else ''}with its 95% CI at each study day.</figcaption></figure>")  # fmt: skip
+                        f"{'of log values (geometric mean) ' if log else ''}with its 95% CI in each week (a long trial: each year) of follow-up, where at least 3 values.</figcaption></figure>")  # fmt: skip
     report.sections.append(Section("MELD, bilirubin and INR over time", "".join(traj) or "<p>No lab values after randomization yet.</p>"))
 
     deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death", "Randomized"])
@@ -127,7 +134,7 @@ def _tte_table(label: str, result: dict) -> Table:
     for a in result["arms"]:
         med = a["median"]
         cells = [f'{_fmt(s["survival"])} ({_fmt(s["lower"])}-{_fmt(s["upper"])})' for s in a["survival_at"]]
-        table.rows.append([a["arm"], str(a["n"]), str(a["events"]), f'{_fmt(med["estimate"])} ({_fmt(med["lower"])}-{_fmt(med["upper"])})', *cells])
+        table.rows.append([a["arm"], str(a["n"]), str(a["events"]), f'{_days(med["estimate"])} ({_days(med["lower"])}-{_days(med["upper"])})', *cells])
     lr = result.get("logrank") or {}
     table.notes.append(f'Log-rank chi-square {_fmt(lr.get("chisq"))}, df {lr.get("df")}, p {_p(lr.get("p"))}.')
     cox = result.get("cox")

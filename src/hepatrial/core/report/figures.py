@@ -36,9 +36,12 @@ def km_svg(curves: list[dict], horizon: float, title: str, ticks: list[float]) -
     for v in (0, 0.25, 0.5, 0.75, 1.0):
         parts.append(f'<line x1="{LEFT}" y1="{_f(sy(v))}" x2="{LEFT + plot_w}" y2="{_f(sy(v))}" stroke="#ddd"/>'
                      f'<text x="{LEFT - 6}" y="{_f(sy(v) + 4)}" text-anchor="end">{v:g}</text>')  # fmt: skip
-    for t in ticks:
-        parts.append(f'<text x="{_f(sx(t))}" y="{top + plot_h + 16}" text-anchor="middle">{t:g}</text>')
-    parts.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{top + plot_h + 32}" text-anchor="middle">Days since randomization</text>')
+    yearly = len(ticks) > 1 and ticks[1] > 300
+    for i, t in enumerate(ticks):
+        label = f"{i}" if yearly else f"{t:g}"
+        parts.append(f'<text x="{_f(sx(t))}" y="{top + plot_h + 16}" text-anchor="middle">{label}</text>')
+    axis = "Years since randomization" if yearly else "Days since randomization"
+    parts.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{top + plot_h + 32}" text-anchor="middle">{axis}</text>')
     parts.append(f'<text x="14" y="{_f(top + plot_h / 2)}" transform="rotate(-90 14 {_f(top + plot_h / 2)})" '
                  'text-anchor="middle">Probability event-free</text>')  # fmt: skip
     for i, c in enumerate(curves):
@@ -121,7 +124,15 @@ def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], titl
         parts.append(f'<line x1="{LEFT}" y1="{_f(top + (1 - k / 4) * plot_h)}" x2="{LEFT + plot_w}" '
                      f'y2="{_f(top + (1 - k / 4) * plot_h)}" stroke="#eee"/><text x="{LEFT - 6}" '
                      f'y="{_f(top + (1 - k / 4) * plot_h + 4)}" text-anchor="end">{label:.3g}</text>')  # fmt: skip
-    parts.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{height - 8}" text-anchor="middle">Study day ({escape(unit)}{", log scale" if log else ""})</text>')
+    parts.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{height - 8}" text-anchor="middle">Study day (values in {escape(unit)}{", log scale" if log else ""})</text>')
+    span = d_hi - d_lo
+    step = 28 if span <= 200 else 365.25
+    k = math.ceil(d_lo / step)
+    while k * step <= d_hi:
+        d = k * step
+        label = f"{d:g}" if step == 28 else f"{k} y"
+        parts.append(f'<text x="{_f(sx(d))}" y="{top + plot_h + 16}" text-anchor="middle">{label}</text>')
+        k += 1
     for i, (arm, subjects) in enumerate(sorted(series.items())):
         colour = COLOURS[i % len(COLOURS)]
         for sid, pts in sorted(subjects.items()):
@@ -129,15 +140,19 @@ def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], titl
             if len(pts) > 1:
                 path = " ".join(f"{'M' if j == 0 else 'L'}{_f(sx(d))},{_f(sy(v))}" for j, (d, v) in enumerate(pts))
                 parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-opacity="0.3"><title>{escape(sid)}</title></path>')
+        # the mean by visit: days binned to the week (a 24-week trial) or the year (a long one, e.g. PBC)
+        width = 7.0 if d_hi - d_lo <= 200 else 365.25
         by_day: dict[float, list[float]] = {}
         for pts in subjects.values():
             for d, v in pts:
                 if not log or v > 0:
-                    by_day.setdefault(d, []).append(tr(v))
+                    by_day.setdefault(round(d / width) * width, []).append(tr(v))
         means = []
         for d in sorted(by_day):
             m, lo, hi = mean_ci(by_day[d])
             means.append((d, m))
+            if len(by_day[d]) < 3:
+                continue  # no interval from one or two values
             parts.append(f'<line x1="{_f(sx(d))}" y1="{_f(top + (1 - (lo - v_lo) / (v_hi - v_lo)) * plot_h)}" x2="{_f(sx(d))}" '
                          f'y2="{_f(top + (1 - (hi - v_lo) / (v_hi - v_lo)) * plot_h)}" stroke="{colour}" stroke-width="2">'
                          f'<title>{escape(arm)}, day {d:g}: mean {(math.exp(m) if log else m):.3g}, n={len(by_day[d])}</title></line>')  # fmt: skip

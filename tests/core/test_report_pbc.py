@@ -1,0 +1,28 @@
+"""The report replayed on the Mayo Clinic PBC trial (312 randomized): its
+survival numbers are R's (tests/data/r/pbc_survival.json, from R's survival
+package run on the same data: see tests/core/test_survival_vs_r.py for the R code)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pbc_adam import pbc_adam
+
+from hepatrial.core.report.adam_files import report_from_adam_files
+
+R = json.loads((Path(__file__).parents[1] / "data" / "r" / "pbc_survival.json").read_text(encoding="utf-8"))
+
+
+def test_the_pbc_replay_report_has_rs_numbers(tmp_path):
+    html, numbers = report_from_adam_files(pbc_adam(tmp_path / "pbc"), "test")
+    assert numbers["consort"]["randomized"] == 312
+    os_ = numbers["time_to_event"]["OS"]
+    assert os_["logrank"]["chisq"] == pytest.approx(R["logrank"]["chisq"], rel=1e-6)
+    assert os_["logrank"]["p"] == pytest.approx(R["logrank"]["p"], rel=1e-6)
+    [comparison] = os_["cox"]["comparisons"]
+    assert comparison["label"] == "Placebo vs D-penicillamine"
+    assert comparison["coef"] == pytest.approx(R["cox_trt_efron"]["coef"][0], rel=1e-6)
+    assert [a["events"] for a in os_["arms"]] == R["logrank"]["observed"]
+    assert "Kaplan-Meier" in html and "Total bilirubin" in html and "Number at risk" in html
