@@ -139,6 +139,7 @@ MATRIX = [
     ("ae_proposal_dismiss",      "POST", "/subjects/{subject}/ae-proposals/999999/dismiss/", W_DISMISS, (403, 404, 404, 403, 403, 403, 403, 302)),
     ("analysis",                 "GET",  "/analysis/",                            None,       (403, 403, 403, 403, 403, 200, 200, 302)),
     ("adam_zip",                 "GET",  "/analysis/adam.zip",                    None,       (403, 403, 403, 403, 403, 200, 200, 302)),
+    ("analysis_report",          "GET",  "/analysis/report/",                     None,       (403, 403, 403, 403, 403, 200, 200, 302)),
     ("safety_dashboard",         "GET",  "/safety/",                              None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("safety_labs",              "GET",  "/safety/labs/{subject}/",               None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("safety_labs",              "GET",  "/safety/labs/{subject_b}/",             None,       (404, 200, 404, 404, 200, 200, 200, 302)),
@@ -164,6 +165,7 @@ DSMB_DIFFERS = {
     ("allocation_list", "POST"): 403,
     ("analysis", "GET"): 403,
     ("adam_zip", "GET"): 403,
+    ("analysis_report", "GET"): 403,
 }
 CASES = [
     pytest.param(name, method, path, body, persona, expected[i], id=f"{persona}-{method}-{path}")

@@ -21,3 +21,11 @@ def test_the_statistician_downloads_the_adam_datasets(client, personas, randomiz
     client.logout()
     assert client.login(username="coordinator_a", password=PASSWORD)
     assert client.get("/analysis/adam.zip").status_code == 403
+
+
+def test_the_statistician_opens_and_downloads_the_report(client, personas, randomized):
+    assert client.login(username="statistician", password=PASSWORD)
+    page = client.get("/analysis/report/")
+    assert page.status_code == 200 and "Participant flow (CONSORT 2010)" in page.content.decode()
+    download = client.get("/analysis/report/?download=1")
+    assert download["Content-Disposition"].startswith('attachment; filename="NCT05940610-report-')

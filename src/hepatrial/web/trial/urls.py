@@ -32,6 +32,7 @@ urlpatterns = [
     path("reference-ranges/", views.reference_ranges, name="reference_ranges"),
     path("analysis/", views.analysis_page, name="analysis"),
     path("analysis/adam.zip", views.adam_zip, name="adam_zip"),
+    path("analysis/report/", views.analysis_report, name="analysis_report"),
     path("safety/trips/<int:pk>/decision/", views.dsmb_decision, name="dsmb_decision"),
     path(FORM + "query/", views.form_raise_query, name="form_raise_query"),
     path(FORM + "<int:sequence>/query/", views.form_raise_query, name="form_raise_query_seq"),

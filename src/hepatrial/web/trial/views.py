@@ -710,6 +710,22 @@ def adam_zip(request):
     return response
 
 
+@login_required
+def analysis_report(request):
+    """The analysis report, made now from the database, as one HTML page to read or save."""
+    from hepatrial.services.report import report_from_database
+
+    actor = _actor(request)
+    if not can(actor, "export_analysis"):
+        raise PermissionDenied(_("Only the statistician and administrators make the analysis report."))
+    html, _numbers = report_from_database()
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    if request.GET.get("download"):
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="{current_protocol().id}-report-{stamp}.html"'
+    return response
+
+
 # --- protocol deviations -------------------------------------------------------------------
 
 @login_required
