@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from hepatrial.core.analysis.incidence import incidence_table
+from hepatrial.core.analysis.mixed import MixedModelInputError, visit_by_arm_means
 from hepatrial.core.analysis.survival import KaplanMeier, SurvivalInputError, compare_arms
 from hepatrial.core.report.figures import km_svg, trajectory_svg
 from hepatrial.core.report.html import Report, Section, consort_svg, table_html
@@ -113,6 +114,12 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         if svg:
             traj.append(f"<h3>{escape(label)}</h3><figure>{svg}<figcaption>Thin lines: each subject; thick: the arm's mean "
                         f"{'of log values (geometric mean) ' if log else ''}with its 95% CI in each week (a long trial: each year) of follow-up, where at least 3 values.</figcaption></figure>")  # fmt: skip
+    numbers["mixed_models"] = {}
+    for code, label, log in (("MELD", "MELD score", False), ("BILI", "log total bilirubin", True)):
+        html, result = _mixed_model_html(adlb, code, label, log)
+        traj.append(html)
+        if result is not None:
+            numbers["mixed_models"][code] = result
     report.sections.append(Section("MELD, bilirubin and INR over time", "".join(traj) or "<p>No lab values after randomization yet.</p>"))
 
     deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death", "Randomized"])
@@ -126,6 +133,47 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
             t_.rows = [["None", *["" for _ in t_.columns[1:]]]]
     report.sections.append(Section("Listings", table_html(deaths) + table_html(saes)))
     return report, numbers
+
+
+def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tuple[str, dict | None]:
+    """A random-intercept model ``y ~ visit * arm + (1 | subject)`` (REML, as nlme::lme) of the
+    parameter's values by visit (study day binned to the week, or the year in a long trial)."""
+    rows = [r for r in adlb if r.get("PARAMCD") == code and r.get("ADY") not in ("", None) and r.get("TRTP")]
+    rows = [r for r in rows if not log or float(r["AVAL"]) > 0]
+    if not rows:
+        return "", None
+    span = max(float(r["ADY"]) for r in rows) - min(float(r["ADY"]) for r in rows)
+    width = 7.0 if span <= 200 else 365.25
+    unit = "week" if width == 7.0 else "year"
+    # model the visits every arm has values at (a cell without data has no estimable mean)
+    arms_at: dict[int, set[str]] = {}
+    for r in rows:
+        arms_at.setdefault(int(round(float(r["ADY"]) / width)), set()).add(r["TRTP"])
+    all_arms = {r["TRTP"] for r in rows}
+    rows = [r for r in rows if arms_at[int(round(float(r["ADY"]) / width))] == all_arms]
+    if not rows:
+        return "", None
+    y = [math.log(float(r["AVAL"])) if log else float(r["AVAL"]) for r in rows]
+    visit = [int(round(float(r["ADY"]) / width)) for r in rows]
+    arm = [r["TRTP"] for r in rows]
+    subject = [r["USUBJID"] for r in rows]
+    title = f"Mixed model of {label}: {label} ~ {unit} x arm + (1 | subject), REML"
+    try:
+        fit = visit_by_arm_means(y, visit, arm, subject)
+    except (MixedModelInputError, ValueError, np.linalg.LinAlgError) as err:
+        return f'<p class="note">{escape(title)}: not estimable here ({escape(str(err))[:200]}).</p>', None
+    table = Table(title, f"ITT; the {unit}s with values in every arm", ["Arm", unit.capitalize(), "Model mean (95% CI)", "n"])
+    for r in fit.rows:
+        mean, lo, hi = (math.exp(r.mean), math.exp(r.lower), math.exp(r.upper)) if log else (r.mean, r.lower, r.upper)
+        table.rows.append([r.arm, str(r.visit), f"{mean:.3g} ({lo:.3g}-{hi:.3g})", str(r.n_obs)])
+    if log:
+        table.notes.append("Means of the log values back-transformed: geometric means.")
+    table.notes.append(f"Random-intercept SD {fit.fit.sd_intercept:.3g}, residual SD {fit.fit.sd_residual:.3g}; "
+                       f"CIs from t with {fit.rows[0].df if fit.rows else 'NA'} df (nlme containment). Method equal to "
+                       "nlme::lme (tests/core/test_mixed_vs_r.py).")  # fmt: skip
+    if fit.caveat:
+        table.notes.append(fit.caveat)
+    return table_html(table), _jsonable(fit.as_dict())
 
 
 def _tte_table(label: str, result: dict) -> Table:
