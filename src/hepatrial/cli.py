@@ -626,8 +626,20 @@ def analyze_group(ctx: click.Context, out_dir: str | None, database_url: str | N
         if database_url:
             os.environ["HEPATRIAL_DATABASE_URL"] = database_url
         _django_setup()
+        from django.db import DatabaseError
+        from django.db.migrations.executor import MigrationExecutor
+        from django.db import connection
+
         from hepatrial.services.report import write_report
 
+        try:
+            unapplied = MigrationExecutor(connection).migration_plan(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        except DatabaseError as err:
+            _fail([{"field": "--database", "line": None, "problem": f"cannot read the database: {err}"}], "no database", as_json)
+        if unapplied:
+            _fail([{"field": "--database", "line": None,
+                    "problem": "the database is not set up (run hepatrial serve once, or hepatrial manage migrate)"}],
+                  "the database is not set up", as_json)  # fmt: skip
         paths = write_report(out)
     if as_json:
         click.echo((out / "report.json").read_text(encoding="utf-8"))

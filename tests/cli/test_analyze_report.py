@@ -28,3 +28,15 @@ def test_bad_sources_exit_2(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(main, ["analyze", "--adam", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "ADSL is needed" in result.output
+
+
+def test_an_unset_database_is_told_so(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("HEPATRIAL_", "DJANGO_"))}
+    env["HEPATRIAL_HOME"] = str(tmp_path / "home")
+    result = subprocess.run([sys.executable, "-m", "hepatrial.cli", "analyze", "--out", str(tmp_path / "o")], env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the database is not set up" in result.stdout + result.stderr

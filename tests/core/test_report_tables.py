@@ -30,6 +30,8 @@ def test_consort_counts_from_the_screening_log():
     assert flow.received == {ARMS[0]: 2, ARMS[1]: 1}
     assert flow.discontinued == {ARMS[0]: 1, ARMS[1]: 1}  # fewer than 4 infusions
     assert flow.analysed == {ARMS[0]: 2, ARMS[1]: 2}
+    worded = consort(screenings, ADSL, ARMS, {"E4": "E4 MELD score >30"})
+    assert worded.excluded_reasons[0] == ("E4 MELD score >30", 2)
 
 
 def test_table1_by_arm():

@@ -17,6 +17,12 @@ from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.web.trial.models import Screening
 
 
+def _short(text: str, limit: int = 30) -> str:
+    """A criterion's text cut to fit a box of the CONSORT diagram."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def report_from_database() -> tuple[str, dict]:
     """The report (HTML text) and its numbers (JSON-ready)."""
     protocol = current_protocol()
@@ -32,6 +38,7 @@ def report_from_database() -> tuple[str, dict]:
         title=protocol.brief_title or protocol.title, protocol_id=protocol.id, arms=[arm_label(a) for a in arm_ids],
         adsl=rows["adsl"], adtte=rows["adtte"], adlb=rows["adlb"], adae=rows["adae"], screenings=screenings,
         generated=generated, at_days=[28.0, 84.0, 168.0],
+        reason_labels={c.id: f"{c.id} {_short(c.text)}" for _kind, c in protocol.all_criteria()},
     )  # fmt: skip
     return render(report), numbers
 

@@ -39,7 +39,8 @@ def _p(x: Any) -> str:
 
 
 def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[dict], adtte: list[dict], adlb: list[dict],
-                 adae: list[dict], screenings: list[dict], generated: str, at_days: list[float]) -> tuple[Report, dict]:  # fmt: skip
+                 adae: list[dict], screenings: list[dict], generated: str, at_days: list[float],
+                 reason_labels: dict[str, str] | None = None) -> tuple[Report, dict]:  # fmt: skip
     numbers: dict[str, Any] = {"protocol": protocol_id, "arms": arms, "generated": generated}
     randomized = [r for r in adsl if r.get("RANDFL") == "Y"]
     n_by_arm = {a: sum(1 for r in randomized if r.get("TRT01P") == a) for a in arms}
@@ -49,7 +50,7 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
                        "read the confidence intervals, not the point estimates, and no p-value here is confirmatory.")  # fmt: skip
     report = Report(title, f"{protocol_id} · analysis report", generated, caveats)
 
-    flow = consort(screenings, adsl, arms)
+    flow = consort(screenings, adsl, arms, reason_labels)
     numbers["consort"] = flow.__dict__
     report.sections.append(Section("Participant flow (CONSORT 2010)", consort_svg(flow)))
 

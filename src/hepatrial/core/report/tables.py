@@ -28,15 +28,18 @@ class Consort:
     analysed: dict[str, int]  # arm -> n in the ITT analysis
 
 
-def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: list[str]) -> Consort:
+def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: list[str],
+            reason_labels: dict[str, str] | None = None) -> Consort:  # fmt: skip
     """``screenings``: the screening log's rows (``verdict``, ``failing``: the excluding
-    criteria's ids, ``enrolled``: bool); ``adsl``: ADSL rows; ``arms``: arm labels in order."""
+    criteria's ids, ``enrolled``: bool); ``adsl``: ADSL rows; ``arms``: arm labels in order;
+    ``reason_labels``: criterion id -> how the diagram words it (default: the id)."""
+    labels = reason_labels or {}
     not_enrolled = [s for s in screenings if not s.get("enrolled")]
     reasons: Counter[str] = Counter()
     for s in not_enrolled:
         failing = s.get("failing") or []
         if failing:
-            reasons.update(failing)
+            reasons.update(labels.get(f, f) for f in failing)
         elif s.get("verdict") == "incomplete":
             reasons["eligibility not established (data missing)"] += 1
         else:
