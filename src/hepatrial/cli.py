@@ -591,7 +591,7 @@ def randomization_verify(list_file: str | None) -> None:
 
 # --- analyze ---------------------------------------------------------------------------------------
 @main.group("analyze", invoke_without_command=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here (report.html, report.json).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here (report.html, report.pdf, report.json).")
 @click.option("--database", "database_url", metavar="URL", help="The trial database (default: the app's, HEPATRIAL_DATABASE_URL).")
 @click.option("--adam", "adam_dir", type=click.Path(file_okay=False, exists=True), help="Build from ADaM CSVs in DIR instead of a database.")
 @JSON_OPTION
@@ -601,7 +601,7 @@ def analyze_group(ctx: click.Context, out_dir: str | None, database_url: str | N
 
     Without a subcommand: the report (CONSORT flow, Table 1, safety, time to event,
     trajectories, listings) from the trial database or from ADaM CSVs (--adam),
-    written as report.html and report.json (all numbers) into --out; with --json
+    written as report.html, report.pdf and report.json (all numbers) into --out; with --json
     the numbers are printed too. Methods checked against R: docs/analysis.md.
     """
     if ctx.invoked_subcommand is not None:
@@ -615,13 +615,14 @@ def analyze_group(ctx: click.Context, out_dir: str | None, database_url: str | N
         from hepatrial.core.report.adam_files import report_from_adam_files
 
         try:
-            html, numbers = report_from_adam_files(Path(adam_dir), __version__)
+            html, numbers, pdf = report_from_adam_files(Path(adam_dir), __version__, pdf=True)
         except (FileNotFoundError, KeyError, ValueError) as err:
             _fail([{"field": "--adam", "line": None, "problem": str(err)}], "the ADaM files cannot be read", as_json)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.html").write_text(html, encoding="utf-8")
+        (out / "report.pdf").write_bytes(pdf)
         (out / "report.json").write_text(json.dumps(numbers, indent=2, default=str), encoding="utf-8")
-        paths = {"html": out / "report.html", "json": out / "report.json"}
+        paths = {"html": out / "report.html", "pdf": out / "report.pdf", "json": out / "report.json"}
     else:
         if database_url:
             os.environ["HEPATRIAL_DATABASE_URL"] = database_url

@@ -16,6 +16,7 @@ def test_report_from_the_database_and_from_adam_files(personas, randomized, tmp_
     assert first.exit_code == 0, first.output
     assert "html:" in first.output and (tmp_path / "db" / "report.html").exists()
     assert (tmp_path / "db" / "adam" / "adsl.csv").exists()
+    assert (tmp_path / "db" / "report.pdf").read_bytes().startswith(b"%PDF")
     second = CliRunner().invoke(main, ["analyze", "--adam", str(tmp_path / "db" / "adam"), "--out", str(tmp_path / "files"), "--json"])
     assert second.exit_code == 0, second.output
     numbers = json.loads(second.output)

@@ -29,3 +29,16 @@ def test_the_pbc_replay_report_has_rs_numbers(tmp_path):
     # the mixed model of log bilirubin by year and arm (the method equals nlme::lme: tests/core/test_mixed_vs_r.py)
     model = numbers["mixed_models"]["BILI"]
     assert model["model"]["n_groups"] == 312 and len(model["rows"]) >= 20
+
+
+def test_the_pbc_replay_as_pdf_has_the_same_numbers(tmp_path):
+    import io
+
+    from pypdf import PdfReader
+
+    html, numbers, pdf = report_from_adam_files(pbc_adam(tmp_path / "pbc"), "test", pdf=True)
+    assert pdf.startswith(b"%PDF")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Log-rank chi-square 0.102, df 1, p 0.750." in text and "Log-rank chi-square 0.102, df 1, p 0.750." in html
+    assert "Placebo vs D-penicillamine: 0.944 (95% CI 0.665-1.34)" in text
+    assert "Number at risk" in text and "Participant flow (CONSORT 2010)" in text

@@ -12,6 +12,7 @@ from hepatrial import __version__
 from hepatrial.core.export.adam import adae, adlb, adsl, adtte
 from hepatrial.core.report.build import build_report
 from hepatrial.core.report.html import render
+from hepatrial.core.report.pdf import render_pdf
 from hepatrial.services.adam_export import export_adam, reference_ranges, subject_data
 from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.web.trial.models import Screening
@@ -23,8 +24,8 @@ def _short(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def report_from_database() -> tuple[str, dict]:
-    """The report (HTML text) and its numbers (JSON-ready)."""
+def report_from_database(pdf: bool = False) -> tuple[str, dict] | tuple[str, dict, bytes]:
+    """The report (HTML text) and its numbers (JSON-ready); with ``pdf``, also the PDF."""
     protocol = current_protocol()
     subjects = subject_data()
     horizons = list(protocol.parameter("survival_horizons_days", [84, 168]))
@@ -40,15 +41,18 @@ def report_from_database() -> tuple[str, dict]:
         generated=generated, at_days=[28.0, 84.0, 168.0],
         reason_labels={c.id: f"{c.id} {_short(c.text)}" for _kind, c in protocol.all_criteria()},
     )  # fmt: skip
+    if pdf:
+        return render(report), numbers, render_pdf(report)
     return render(report), numbers
 
 
 def write_report(out_dir: str | Path) -> dict[str, Path]:
-    """report.html, report.json and the ADaM CSVs into ``out_dir``."""
+    """report.html, report.pdf, report.json and the ADaM CSVs into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    html, numbers = report_from_database()
+    html, numbers, pdf = report_from_database(pdf=True)
     (out / "report.html").write_text(html, encoding="utf-8")
+    (out / "report.pdf").write_bytes(pdf)
     (out / "report.json").write_text(json.dumps(numbers, indent=2, default=str, allow_nan=False), encoding="utf-8")
     paths = export_adam(out / "adam")
-    return {"html": out / "report.html", "json": out / "report.json", **paths}
+    return {"html": out / "report.html", "pdf": out / "report.pdf", "json": out / "report.json", **paths}

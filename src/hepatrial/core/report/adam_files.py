@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hepatrial.core.report.build import build_report
 from hepatrial.core.report.html import render
+from hepatrial.core.report.pdf import render_pdf
 
 
 def _read(folder: Path, name: str) -> list[dict]:
@@ -19,7 +20,8 @@ def _read(folder: Path, name: str) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def report_from_adam_files(folder: Path, version: str) -> tuple[str, dict]:
+def report_from_adam_files(folder: Path, version: str, pdf: bool = False):
+    """(HTML, numbers), or (HTML, numbers, PDF bytes) with ``pdf``."""
     adsl = _read(folder, "adsl")
     if not adsl:
         raise FileNotFoundError(f"{folder / 'adsl.csv'}: ADSL is needed (one row per subject)")
@@ -30,4 +32,6 @@ def report_from_adam_files(folder: Path, version: str) -> tuple[str, dict]:
     report, numbers = build_report(title=f"{studyid} analysis", protocol_id=studyid, arms=arms, adsl=adsl,
                                    adtte=_read(folder, "adtte"), adlb=_read(folder, "adlb"), adae=_read(folder, "adae"),
                                    screenings=screenings, generated=generated, at_days=[28.0, 84.0, 168.0])  # fmt: skip
+    if pdf:
+        return render(report), numbers, render_pdf(report)
     return render(report), numbers

@@ -5,7 +5,6 @@ number also as JSON. Pure: rows in, :class:`~hepatrial.core.report.html.Report` 
 from __future__ import annotations
 
 import math
-from html import escape
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ from hepatrial.core.analysis.incidence import incidence_table
 from hepatrial.core.analysis.mixed import MixedModelInputError, visit_by_arm_means
 from hepatrial.core.analysis.survival import KaplanMeier, SurvivalInputError, compare_arms
 from hepatrial.core.report.figures import km_svg, trajectory_svg
-from hepatrial.core.report.html import Report, Section, consort_svg, table_html
+from hepatrial.core.report.html import Block, Report, Section, caveat, consort_svg, figure_block, heading, note, table_block
 from hepatrial.core.report.tables import Table, ae_table, consort, table1
 
 INFUSION_TERMS = {"Infusion related reaction", "Allergic reaction", "Anaphylaxis", "Cytokine release syndrome"}
@@ -52,13 +51,13 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
 
     flow = consort(screenings, adsl, arms, reason_labels)
     numbers["consort"] = flow.__dict__
-    report.sections.append(Section("Participant flow (CONSORT 2010)", consort_svg(flow)))
+    report.sections.append(Section("Participant flow (CONSORT 2010)", [figure_block(consort_svg(flow), "CONSORT 2010 flow diagram.")]))
 
-    report.sections.append(Section("Baseline characteristics", table_html(table1(adsl, arms))))
+    report.sections.append(Section("Baseline characteristics", [table_block(table1(adsl, arms))]))
 
-    safety_html = [table_html(ae_table(adae, adsl, arms))]
-    safety_html.append(table_html(ae_table(adae, adsl, arms, serious_only=True, title="Serious adverse events by CTCAE v5.0 term")))
-    safety_html.append(table_html(ae_table(adae, adsl, arms, terms=INFUSION_TERMS, title="Infusion-related and allergic reactions")))
+    safety_html: list[Block] = [table_block(ae_table(adae, adsl, arms))]
+    safety_html.append(table_block(ae_table(adae, adsl, arms, serious_only=True, title="Serious adverse events by CTCAE v5.0 term")))
+    safety_html.append(table_block(ae_table(adae, adsl, arms, terms=INFUSION_TERMS, title="Infusion-related and allergic reactions")))
     saf = [r for r in adsl if r.get("SAFFL") == "Y"]
     n_saf = {a: sum(1 for r in saf if r.get("TRT01A") == a) for a in arms}
     severe = {a: len({e["USUBJID"] for e in adae if e.get("TRTEMFL") == "Y" and int(e.get("AETOXGR") or 0) >= 3
@@ -68,10 +67,11 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         numbers["grade3_incidence"] = _jsonable(inc.as_dict())
         safety_html.append(_incidence_html(inc, arms))
     else:
-        safety_html.append('<p class="note">Incidence of grade >= 3 events by arm: not estimable until both arms have treated subjects.</p>')
-    report.sections.append(Section("Safety", "".join(safety_html)))
+        safety_html.append(note("Incidence of grade >= 3 events by arm: not estimable until both arms have treated subjects."))
+    report.sections.append(Section("Safety", safety_html))
 
-    efficacy_html, numbers["time_to_event"] = [], {}
+    efficacy_html: list[Block] = []
+    numbers["time_to_event"] = {}
     for param in sorted({r["PARAMCD"] for r in adtte}):
         rows = [r for r in adtte if r["PARAMCD"] == param]
         label = rows[0].get("PARAM", param)
@@ -90,21 +90,20 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
             curves.append({"arm": arm, "times": list(s["time"]), "survival": list(s["survival"]),
                            "censored": [float(x) for x, ev in zip(t[m], e[m]) if ev == 0],
                            "at_risk": [int(n) for n in km.n_at_risk(ticks)]})  # fmt: skip
-        html = [f"<h3>{escape(label)}</h3>", f"<figure>{km_svg(curves, horizon, label, ticks)}<figcaption>Kaplan-Meier estimates; "
-                "ticks mark censoring.</figcaption></figure>"]  # fmt: skip
+        html = [heading(label), figure_block(km_svg(curves, horizon, label, ticks), "Kaplan-Meier estimates; ticks mark censoring.")]
         try:
             result = compare_arms(t, e, g, at=[d for d in at_days if d <= horizon])
         except SurvivalInputError as err:
-            html.append(f'<p class="note">{escape(label)}: no comparison ({escape(err.reason)}).</p>')
-            efficacy_html.append("".join(html))
+            html.append(note(f"{label}: no comparison ({err.reason})."))
+            efficacy_html.extend(html)
             continue
         numbers["time_to_event"][param] = result
-        html.append(table_html(_tte_table(label, result)))
-        html.extend(f'<p class="caveat">{escape(c)}</p>' for c in result.get("caveats", []))
-        efficacy_html.append("".join(html))
-    report.sections.append(Section("Time to event", "".join(efficacy_html) or "<p>No randomized subject yet.</p>"))
+        html.append(table_block(_tte_table(label, result)))
+        html.extend(caveat(c) for c in result.get("caveats", []))
+        efficacy_html.extend(html)
+    report.sections.append(Section("Time to event", efficacy_html or [note("No randomized subject yet.")]))
 
-    traj = []
+    traj: list[Block] = []
     for code, label, unit, log in TRAJECTORIES:
         series: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for r in adlb:
@@ -113,15 +112,16 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
             series.setdefault(r["TRTP"], {}).setdefault(r["SUBJID"], []).append((float(r["ADY"]), float(r["AVAL"])))
         svg = trajectory_svg(series, f"{label} over time", unit, log=log)
         if svg:
-            traj.append(f"<h3>{escape(label)}</h3><figure>{svg}<figcaption>Thin lines: each subject; thick: the arm's mean "
-                        f"{'of log values (geometric mean) ' if log else ''}with its 95% CI in each week (a long trial: each year) of follow-up, where at least 3 values.</figcaption></figure>")  # fmt: skip
+            traj += [heading(label), figure_block(svg, "Thin lines: each subject; thick: the arm's mean "
+                                                  f"{'of log values (geometric mean) ' if log else ''}with its 95% CI in each week "
+                                                  "(a long trial: each year) of follow-up, where at least 3 values.")]  # fmt: skip
     numbers["mixed_models"] = {}
     for code, label, log in (("MELD", "MELD score", False), ("BILI", "log total bilirubin", True)):
-        html, result = _mixed_model_html(adlb, code, label, log)
-        traj.append(html)
+        blocks, result = _mixed_model_html(adlb, code, label, log)
+        traj.extend(blocks)
         if result is not None:
             numbers["mixed_models"][code] = result
-    report.sections.append(Section("MELD, bilirubin and INR over time", "".join(traj) or "<p>No lab values after randomization yet.</p>"))
+    report.sections.append(Section("MELD, bilirubin and INR over time", traj or [note("No lab values after randomization yet.")]))
 
     deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death", "Randomized"])
     deaths.rows = [[r["SUBJID"], r.get("TRT01P") or "-", r.get("DTHDT", ""), r.get("RANDDT", "")] for r in adsl if r.get("DTHFL") == "Y"]
@@ -132,17 +132,17 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     for t_ in (deaths, saes):
         if not t_.rows:
             t_.rows = [["None", *["" for _ in t_.columns[1:]]]]
-    report.sections.append(Section("Listings", table_html(deaths) + table_html(saes)))
+    report.sections.append(Section("Listings", [table_block(deaths), table_block(saes)]))
     return report, numbers
 
 
-def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tuple[str, dict | None]:
+def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tuple[list[Block], dict | None]:
     """A random-intercept model ``y ~ visit * arm + (1 | subject)`` (REML, as nlme::lme) of the
     parameter's values by visit (study day binned to the week, or the year in a long trial)."""
     rows = [r for r in adlb if r.get("PARAMCD") == code and r.get("ADY") not in ("", None) and r.get("TRTP")]
     rows = [r for r in rows if not log or float(r["AVAL"]) > 0]
     if not rows:
-        return "", None
+        return [], None
     span = max(float(r["ADY"]) for r in rows) - min(float(r["ADY"]) for r in rows)
     width = 7.0 if span <= 200 else 365.25
     unit = "week" if width == 7.0 else "year"
@@ -153,7 +153,7 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
     all_arms = {r["TRTP"] for r in rows}
     rows = [r for r in rows if arms_at[int(round(float(r["ADY"]) / width))] == all_arms]
     if not rows:
-        return "", None
+        return [], None
     y = [math.log(float(r["AVAL"])) if log else float(r["AVAL"]) for r in rows]
     visit = [int(round(float(r["ADY"]) / width)) for r in rows]
     arm = [r["TRTP"] for r in rows]
@@ -162,7 +162,7 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
     try:
         fit = visit_by_arm_means(y, visit, arm, subject)
     except (MixedModelInputError, ValueError, np.linalg.LinAlgError) as err:
-        return f'<p class="note">{escape(title)}: not estimable here ({escape(str(err))[:200]}).</p>', None
+        return [note(f"{title}: not estimable here ({str(err)[:200]}).")], None
     table = Table(title, f"ITT; the {unit}s with values in every arm", ["Arm", unit.capitalize(), "Model mean (95% CI)", "n"])
     for r in fit.rows:
         mean, lo, hi = (math.exp(r.mean), math.exp(r.lower), math.exp(r.upper)) if log else (r.mean, r.lower, r.upper)
@@ -174,7 +174,7 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
                        "nlme::lme (tests/core/test_mixed_vs_r.py).")  # fmt: skip
     if fit.caveat:
         table.notes.append(fit.caveat)
-    return table_html(table), _jsonable(fit.as_dict())
+    return [table_block(table)], _jsonable(fit.as_dict())
 
 
 def _tte_table(label: str, result: dict) -> Table:
@@ -196,7 +196,7 @@ def _tte_table(label: str, result: dict) -> Table:
     return table
 
 
-def _incidence_html(inc: Any, arms: list[str]) -> str:
+def _incidence_html(inc: Any, arms: list[str]) -> Block:
     table = Table("Subjects with a grade >= 3 treatment-emergent adverse event", "Safety",
                   ["Arm", "n", "Subjects", "% (95% CI, Clopper-Pearson)"])  # fmt: skip
     for a in inc.arms:
@@ -208,7 +208,7 @@ def _incidence_html(inc: Any, arms: list[str]) -> str:
                            f"(95% CI {d.lower:.3f} to {d.upper:.3f}, Newcombe); Fisher exact p {_p(inc.fisher_p)}.")  # fmt: skip
     if inc.caveat:
         table.notes.append(inc.caveat)
-    return table_html(table)
+    return table_block(table)
 
 
 def _jsonable(obj: Any) -> Any:

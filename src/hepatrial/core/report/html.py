@@ -20,10 +20,41 @@ figure { margin: 1rem 0; } figcaption { font-size: .85rem; color: #444; }
 """
 
 
+@dataclass(frozen=True)
+class Block:
+    """One piece of a section: a table, a figure (SVG), a heading, a note or a caveat.
+    The HTML and the PDF renderers each draw every kind."""
+
+    kind: str  # "table" | "figure" | "heading" | "note" | "caveat"
+    table: Table | None = None
+    svg: str = ""
+    text: str = ""  # heading / note / caveat text, or a figure's caption
+
+
+def table_block(table: Table) -> Block:
+    return Block("table", table=table)
+
+
+def figure_block(svg: str, caption: str) -> Block:
+    return Block("figure", svg=svg, text=caption)
+
+
+def heading(text: str) -> Block:
+    return Block("heading", text=text)
+
+
+def note(text: str) -> Block:
+    return Block("note", text=text)
+
+
+def caveat(text: str) -> Block:
+    return Block("caveat", text=text)
+
+
 @dataclass
 class Section:
     title: str
-    html: str  # already escaped / built by this module
+    blocks: list[Block] = field(default_factory=list)
 
 
 @dataclass
@@ -75,10 +106,23 @@ def consort_svg(flow: Consort) -> str:
     return "".join(parts)
 
 
+def block_html(block: Block) -> str:
+    if block.kind == "table" and block.table is not None:
+        return table_html(block.table)
+    if block.kind == "figure":
+        caption = f"<figcaption>{escape(block.text)}</figcaption>" if block.text else ""
+        return f"<figure>{block.svg}{caption}</figure>"  # the SVG is built (and escaped) by figures.py
+    if block.kind == "heading":
+        return f"<h3>{escape(block.text)}</h3>"
+    css = "caveat" if block.kind == "caveat" else "note"
+    return f'<p class="{css}">{escape(block.text)}</p>'
+
+
 def render(report: Report) -> str:
     caveats = "".join(f'<p class="caveat">{escape(c)}</p>' for c in report.caveats)
     toc = "".join(f'<li><a href="#s{i}">{escape(s.title)}</a></li>' for i, s in enumerate(report.sections, start=1))
-    body = "".join(f'<h2 id="s{i}">{i}. {escape(s.title)}</h2>{s.html}' for i, s in enumerate(report.sections, start=1))
+    body = "".join(f'<h2 id="s{i}">{i}. {escape(s.title)}</h2>' + "".join(block_html(b) for b in s.blocks)
+                   for i, s in enumerate(report.sections, start=1))  # fmt: skip
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>'
             f"<style>{CSS}</style></head><body><h1>{escape(report.title)}</h1><p>{escape(report.subtitle)}</p>"
             f'<p class="note">{escape(report.generated)}</p>{caveats}<ol>{toc}</ol>{body}</body></html>')  # fmt: skip

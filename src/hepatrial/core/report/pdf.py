@@ -1,0 +1,104 @@
+"""The analysis report as PDF (fpdf2): the same sections and blocks as the HTML
+page; tables as tables, figures as their SVG (fpdf2 draws SVG paths and text).
+
+Fonts: DejaVu Sans from Debian's fonts-dejavu-core when installed, else the core
+font Helvetica, which covers Latin-1 only: any other character is printed as '?'
+(the report's own text is ASCII; subject and site texts may not be)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from fpdf import FPDF
+
+from hepatrial.core.report.html import Block, Report
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+class _Pdf(FPDF):
+    def __init__(self, footer_text: str):
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.footer_text = footer_text
+        self.family = "Helvetica"
+        regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
+        if regular.exists() and bold.exists():
+            self.add_font("DejaVu", "", str(regular))
+            self.add_font("DejaVu", "B", str(bold))
+            self.family = "DejaVu"
+        self.set_auto_page_break(auto=True, margin=16)
+
+    def text_safe(self, text: str) -> str:
+        if self.family == "DejaVu":
+            return text
+        return text.encode("latin-1", errors="replace").decode("latin-1")
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.family, "", 7)
+        self.cell(0, 5, self.text_safe(self.footer_text), align="L")
+        self.set_x(-40)
+        self.cell(30, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+
+
+def render_pdf(report: Report) -> bytes:
+    pdf = _Pdf(f"{report.subtitle} - {report.generated}")
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    pdf.set_font(pdf.family, "B", 15)
+    pdf.multi_cell(0, 7, pdf.text_safe(report.title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(pdf.family, "", 10)
+    pdf.multi_cell(0, 5, pdf.text_safe(report.subtitle), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(pdf.family, "", 8)
+    pdf.multi_cell(0, 4, pdf.text_safe(report.generated), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    for text in report.caveats:
+        _caveat(pdf, text)
+    for i, section in enumerate(report.sections, start=1):
+        pdf.ln(3)
+        pdf.set_font(pdf.family, "B", 12)
+        pdf.multi_cell(0, 6, pdf.text_safe(f"{i}. {section.title}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+        for block in section.blocks:
+            _block(pdf, block)
+    return bytes(pdf.output())
+
+
+def _caveat(pdf: _Pdf, text: str) -> None:
+    pdf.set_font(pdf.family, "", 8)
+    pdf.set_fill_color(255, 244, 214)
+    pdf.multi_cell(0, 4, pdf.text_safe(text), fill=True, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+
+
+def _block(pdf: _Pdf, block: Block) -> None:
+    if block.kind == "heading":
+        pdf.set_font(pdf.family, "B", 10)
+        pdf.multi_cell(0, 5, pdf.text_safe(block.text), new_x="LMARGIN", new_y="NEXT")
+    elif block.kind == "note":
+        pdf.set_font(pdf.family, "", 8)
+        pdf.multi_cell(0, 4, pdf.text_safe(block.text), new_x="LMARGIN", new_y="NEXT")
+    elif block.kind == "caveat":
+        _caveat(pdf, block.text)
+    elif block.kind == "figure":
+        if pdf.get_y() > 150:  # a figure is about 110 mm high: start it on a new page rather than cut it
+            pdf.add_page()
+        pdf.image(io.BytesIO(block.svg.encode("utf-8")), w=170)
+        if block.text:
+            pdf.set_font(pdf.family, "", 7)
+            pdf.multi_cell(0, 4, pdf.text_safe(block.text), new_x="LMARGIN", new_y="NEXT")
+    elif block.kind == "table" and block.table is not None:
+        table = block.table
+        pdf.set_font(pdf.family, "B", 9)
+        pdf.multi_cell(0, 5, pdf.text_safe(f"{table.title} ({table.population})"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(pdf.family, "", 7)
+        with pdf.table(line_height=4, text_align="LEFT", first_row_as_headings=True) as t:
+            for row in [table.columns, *table.rows]:
+                cells = t.row()
+                for value in row:
+                    cells.cell(pdf.text_safe(str(value)))
+        for text in table.notes:
+            pdf.set_font(pdf.family, "", 7)
+            pdf.multi_cell(0, 4, pdf.text_safe(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
