@@ -26,6 +26,7 @@ def test_the_pbc_replay_report_has_rs_numbers(tmp_path):
     assert comparison["coef"] == pytest.approx(R["cox_trt_efron"]["coef"][0], rel=1e-6)
     assert [a["events"] for a in os_["arms"]] == R["logrank"]["observed"]
     assert "Kaplan-Meier" in html and "Total bilirubin" in html and "Number at risk" in html
+    assert "Summary of hazard ratios" in html and "D-penicillamine: 65/158, Placebo: 60/154" in html
     # the mixed model of log bilirubin by year and arm (the method equals nlme::lme: tests/core/test_mixed_vs_r.py)
     model = numbers["mixed_models"]["BILI"]
     assert model["model"]["n_groups"] == 312 and len(model["rows"]) >= 20

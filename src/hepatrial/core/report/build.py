@@ -101,6 +101,8 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         html.append(table_block(_tte_table(label, result)))
         html.extend(caveat(c) for c in result.get("caveats", []))
         efficacy_html.extend(html)
+    if numbers["time_to_event"]:
+        efficacy_html.append(table_block(_hr_summary(numbers["time_to_event"], adtte)))
     report.sections.append(Section("Time to event", efficacy_html or [note("No randomized subject yet.")]))
 
     traj: list[Block] = []
@@ -175,6 +177,25 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
     if fit.caveat:
         table.notes.append(fit.caveat)
     return [table_block(table)], _jsonable(fit.as_dict())
+
+
+def _hr_summary(results: dict[str, dict], adtte: list[dict]) -> Table:
+    """One row per time-to-event parameter: events per arm and the Cox hazard ratio."""
+    labels = {r["PARAMCD"]: r.get("PARAM", r["PARAMCD"]) for r in adtte}
+    table = Table("Summary of hazard ratios", "ITT", ["Outcome", "Events / n by arm", "Comparison", "HR (95% CI)", "Wald p", "LR p"])
+    for param, result in results.items():
+        events = ", ".join(f'{a["arm"]}: {a["events"]}/{a["n"]}' for a in result["arms"])
+        cox = result.get("cox")
+        if not cox:
+            table.rows.append([labels.get(param, param), events, "-", "not estimable", "NA", "NA"])
+            continue
+        for c in cox["comparisons"]:
+            table.rows.append([labels.get(param, param), events, c["label"],
+                               f'{_fmt(c["hazard_ratio"])} ({_fmt(c["lower"])}-{_fmt(c["upper"])})', _p(c["p"]),
+                               _p((cox.get("likelihood_ratio") or {}).get("p"))])  # fmt: skip
+    table.notes.append("Cox proportional hazards, Efron ties; a hazard ratio below 1 favours the first-named arm of the "
+                       "comparison. With few events these are descriptive, not confirmatory.")  # fmt: skip
+    return table
 
 
 def _tte_table(label: str, result: dict) -> Table:
