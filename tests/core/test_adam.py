@@ -46,7 +46,7 @@ def test_adsl_flags_and_baselines():
     assert (one["BBILI"], one["BINR"]) == (250.0, 2.1)  # the last value on or before day 0
     assert one["BMELD"] == meld_of({"total_bilirubin": 250.0, "inr": 2.1, "creatinine": 90.0})
     assert (two["PPROTFL"], two["TRT01A"], two["ARMCD"]) == ("N", "Non-MSC-EV group", "CONTROL")  # 1 of 4 doses
-    assert (three["ITTFL"], three["SAFFL"], three["ARM"], three["ACTARMCD"]) == ("N", "N", "Not randomized", "NOTRAND")
+    assert (three["ITTFL"], three["SAFFL"], three["ARM"], three["ACTARMCD"]) == ("N", "N", "Not Assigned", "NOTASSGN")
 
 
 def test_meld_of_a_panel_matches_the_score():

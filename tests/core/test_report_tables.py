@@ -9,7 +9,7 @@ ARMS = ["MSC-EV group", "Non-MSC-EV group"]
 
 def adsl_row(sid, arm, *, saffl="Y", ndose=4, age=50, sex="M", strat="ACLF", meld=25, bili=250, inr=2.0, rand="Y"):
     return {"USUBJID": f"S-{sid}", "TRT01P": arm if rand == "Y" else "", "TRT01A": arm if saffl == "Y" else "",
-            "RANDFL": rand, "ITTFL": rand, "SAFFL": saffl, "NDOSE": ndose, "AGE": age, "SEX": sex, "STRAT1": strat,
+            "RANDFL": rand, "ITTFL": rand, "SAFFL": saffl, "NDOSE": ndose, "AGE": age, "SEX": sex, "STRAT1R": strat,
             "BMELD": meld, "BBILI": bili, "BINR": inr}  # fmt: skip
 
 

@@ -38,7 +38,7 @@ def test_export_from_the_database(personas, randomized, tmp_path):
     paths = export_adam(tmp_path)
     [adsl] = read(paths["adsl"])
     assert (adsl["USUBJID"], adsl["ITTFL"], adsl["SAFFL"], adsl["PPROTFL"], adsl["NDOSE"]) == ("NCT05940610-SYSU3-001", "Y", "Y", "N", "2")
-    assert adsl["BBILI"] == "250.0" and adsl["STRAT1"] == "ACLF" and adsl["RANDDT"] == day0.isoformat()
+    assert adsl["BBILI"] == "250.0" and adsl["STRAT1R"] == "ACLF" and adsl["RANDDT"] == day0.isoformat()
     bili = [r for r in read(paths["adlb"]) if r["PARAMCD"] == "BILI"]
     assert [(r["ADY"], r["AVAL"], r["ABLFL"], r["CHG"]) for r in bili] == [("0", "250.0", "Y", ""), ("7", "350.0", "", "100.0")]
     assert bili[1]["ATOXGR"] == "1"  # 350 > 1.0 x the abnormal baseline 250: grade 1 (CTCAE v5)

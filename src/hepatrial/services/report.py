@@ -40,6 +40,7 @@ def report_from_database(pdf: bool = False) -> tuple[str, dict] | tuple[str, dic
         adsl=rows["adsl"], adtte=rows["adtte"], adlb=rows["adlb"], adae=rows["adae"], screenings=screenings,
         generated=generated, at_days=[28.0, 84.0, 168.0],
         reason_labels={c.id: f"{c.id} {_short(c.text)}" for _kind, c in protocol.all_criteria()},
+        reference_arm=next((arm_label(a.id) for a in protocol.arms if a.id in arm_ids and a.type != "Experimental"), None),
     )  # fmt: skip
     if pdf:
         return render(report), numbers, render_pdf(report)

@@ -623,17 +623,20 @@ def _num(x: Any) -> float | None:
 
 
 def compare_arms(
-    durations: Any, events: Any, arms: Any, at: Sequence[float] = (), ties: str = "efron"
+    durations: Any, events: Any, arms: Any, at: Sequence[float] = (), ties: str = "efron",
+    reference: str | None = None,
 ) -> dict[str, Any]:
     """Per-arm KM (n, events, median with CI, S at ``at``), log-rank, Cox arm effect.
 
-    Arms are taken in sorted order; the Cox model has one indicator per arm after the
-    first (the reference), so with two arms the hazard ratio is the second arm vs the
-    first. Returns plain JSON-ready data (NaN -> None); docs/analysis.md documents it.
+    Arms are taken in sorted order, ``reference`` (e.g. the control arm) first when
+    given; the Cox model has one indicator per arm after the first (the reference), so
+    with two arms the hazard ratio is the other arm vs the reference. Returns plain JSON-ready data (NaN -> None); docs/analysis.md documents it.
     """
     t, e = _durations_events(durations, events)
     g = _groups(arms, len(t))
     levels = sorted({str(v) for v in g})
+    if reference is not None and reference in levels:  # the control arm first: HRs read as "other vs control"
+        levels = [reference, *[x for x in levels if x != reference]]
     g = np.array([str(v) for v in g])
     if len(levels) < 2:
         raise SurvivalInputError("arms", f"needs at least 2 arms, got {len(levels)}")

@@ -136,7 +136,7 @@ def _baseline_meld(s: SubjectData) -> int | None:
 
 # --- ADSL --------------------------------------------------------------------------------
 
-ADSL_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "AGEU", "SEX", "STRAT1", "ARM", "ARMCD", "ACTARM",
+ADSL_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "AGEU", "SEX", "STRAT1R", "ARM", "ARMCD", "ACTARM",
                 "ACTARMCD", "TRT01P", "TRT01A", "RANDFL", "RANDDT", "TRTSDT", "TRTEDT", "NDOSE", "ITTFL", "SAFFL",
                 "PPROTFL", "BMELD", "BBILI", "BINR", "DTHFL", "DTHDT", "TRANSDT", "LSTALVDT"]  # fmt: skip
 
@@ -153,10 +153,11 @@ def adsl(subjects: list[SubjectData]) -> list[dict[str, Any]]:
         rows.append({
             "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id, "SITEID": s.site,
             "AGE": s.age if s.age is not None else "", "AGEU": "YEARS" if s.age is not None else "",
-            "SEX": {"male": "M", "female": "F"}.get(s.sex or "", "U"), "STRAT1": s.presentation or "",
-            "ARM": s.arm_label or "Not randomized", "ARMCD": (s.arm or "NOTRAND").upper(),
-            "ACTARM": (s.arm_label if s.doses else "Not treated") if randomized else "Not randomized",
-            "ACTARMCD": ((s.arm or "").upper() if s.doses else "NOTTRT") if randomized else "NOTRAND",
+            "SEX": {"male": "M", "female": "F"}.get(s.sex or "", "U"), "STRAT1R": s.presentation or "",
+            # SDTMIG 3.2 values for the unassigned and the untreated
+            "ARM": s.arm_label or "Not Assigned", "ARMCD": (s.arm or "NOTASSGN").upper(),
+            "ACTARM": (s.arm_label if s.doses else "Not Treated") if randomized else "Not Assigned",
+            "ACTARMCD": ((s.arm or "").upper() if s.doses else "NOTTRT") if randomized else "NOTASSGN",
             "TRT01P": s.arm_label or "", "TRT01A": s.arm_label if s.doses else "",
             "RANDFL": _flag(randomized), "RANDDT": _iso(s.randomized_on),
             "TRTSDT": _iso(min(s.doses)) if s.doses else "", "TRTEDT": _iso(max(s.doses)) if s.doses else "",
@@ -164,7 +165,7 @@ def adsl(subjects: list[SubjectData]) -> list[dict[str, Any]]:
             "PPROTFL": _flag(randomized and len(s.doses) >= s.doses_planned and s.major_deviations == 0),
             "BMELD": _baseline_meld(s) if _baseline_meld(s) is not None else "",
             "BBILI": bili[1] if bili else "", "BINR": inr[1] if inr else "",
-            "DTHFL": _flag(s.died_on is not None), "DTHDT": _iso(s.died_on), "TRANSDT": _iso(s.transplanted_on),
+            "DTHFL": "Y" if s.died_on is not None else "", "DTHDT": _iso(s.died_on), "TRANSDT": _iso(s.transplanted_on),
             "LSTALVDT": _iso(s.last_known_alive),
         })  # fmt: skip
     return rows
@@ -172,7 +173,7 @@ def adsl(subjects: list[SubjectData]) -> list[dict[str, Any]]:
 
 # --- ADTTE -------------------------------------------------------------------------------
 
-ADTTE_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "TRTP", "TRT01P", "STRAT1", "PARAMCD", "PARAM", "STARTDT", "ADT",
+ADTTE_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "TRTP", "TRT01P", "STRAT1R", "PARAMCD", "PARAM", "STARTDT", "ADT",
                  "AVAL", "AVALU", "CNSR", "EVNTDESC", "CNSRDESC"]  # fmt: skip
 
 
@@ -207,7 +208,7 @@ def adtte(subjects: list[SubjectData], horizons: list[int]) -> list[dict[str, An
                     cdesc = f"Event-free at day {horizon}" if capped == horizon else "Last known alive"
                 rows.append({
                     "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
-                    "TRTP": s.arm_label, "TRT01P": s.arm_label, "STRAT1": s.presentation or "", "PARAMCD": code,
+                    "TRTP": s.arm_label, "TRT01P": s.arm_label, "STRAT1R": s.presentation or "", "PARAMCD": code,
                     "PARAM": label, "STARTDT": _iso(day0), "ADT": _iso(adt), "AVAL": (adt - day0).days, "AVALU": "DAYS",
                     "CNSR": cnsr, "EVNTDESC": evnt, "CNSRDESC": cdesc,
                 })  # fmt: skip

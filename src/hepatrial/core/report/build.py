@@ -38,8 +38,10 @@ def _p(x: Any) -> str:
 
 
 def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[dict], adtte: list[dict], adlb: list[dict],
-                 adae: list[dict], screenings: list[dict], generated: str, at_days: list[float],
-                 reason_labels: dict[str, str] | None = None) -> tuple[Report, dict]:  # fmt: skip
+                 adae: list[dict] | None, screenings: list[dict], generated: str, at_days: list[float],
+                 reason_labels: dict[str, str] | None = None, reference_arm: str | None = None) -> tuple[Report, dict]:  # fmt: skip
+    """``reference_arm``: the control arm (hazard ratios and risk differences read as the other arm vs it);
+    ``adae`` None: not provided (the safety section says so instead of reporting no events)."""
     numbers: dict[str, Any] = {"protocol": protocol_id, "arms": arms, "generated": generated}
     randomized = [r for r in adsl if r.get("RANDFL") == "Y"]
     n_by_arm = {a: sum(1 for r in randomized if r.get("TRT01P") == a) for a in arms}
@@ -55,44 +57,61 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
 
     report.sections.append(Section("Baseline characteristics", [table_block(table1(adsl, arms))]))
 
-    safety_html: list[Block] = [table_block(ae_table(adae, adsl, arms))]
-    safety_html.append(table_block(ae_table(adae, adsl, arms, serious_only=True, title="Serious adverse events by CTCAE v5.0 term")))
-    safety_html.append(table_block(ae_table(adae, adsl, arms, terms=INFUSION_TERMS, title="Infusion-related and allergic reactions")))
-    saf = [r for r in adsl if r.get("SAFFL") == "Y"]
-    n_saf = {a: sum(1 for r in saf if r.get("TRT01A") == a) for a in arms}
-    severe = {a: len({e["USUBJID"] for e in adae if e.get("TRTEMFL") == "Y" and int(e.get("AETOXGR") or 0) >= 3
-                      and any(r["USUBJID"] == e["USUBJID"] and r.get("TRT01A") == a for r in saf)}) for a in arms}  # fmt: skip
-    if len(arms) == 2 and all(n_saf[a] > 0 for a in arms):
-        inc = incidence_table(severe, n_saf)
-        numbers["grade3_incidence"] = _jsonable(inc.as_dict())
-        safety_html.append(_incidence_html(inc, arms))
+    safety_html: list[Block] = []
+    if adae is None:
+        safety_html.append(note("ADAE was not provided: no adverse event can be reported (this is not 'no adverse events')."))
     else:
-        safety_html.append(note("Incidence of grade >= 3 events by arm: not estimable until both arms have treated subjects."))
+        safety_html.append(table_block(ae_table(adae, adsl, arms)))
+        safety_html.append(table_block(ae_table(adae, adsl, arms, serious_only=True, title="Serious adverse events by CTCAE v5.0 term")))
+        safety_html.append(table_block(ae_table(adae, adsl, arms, terms=INFUSION_TERMS, title="Infusion-related and allergic reactions")))
+        saf = [r for r in adsl if r.get("SAFFL") == "Y"]
+        arm_of = {r["USUBJID"]: r.get("TRT01A") for r in saf}
+        n_saf = {a: sum(1 for r in saf if r.get("TRT01A") == a) for a in arms}
+        severe = {a: len({e["USUBJID"] for e in adae if e.get("TRTEMFL") == "Y" and int(e.get("AETOXGR") or 0) >= 3
+                          and arm_of.get(e["USUBJID"]) == a}) for a in arms}  # fmt: skip
+        if len(arms) == 2 and all(n_saf[a] > 0 for a in arms):
+            order = arms if reference_arm not in arms else [x for x in arms if x != reference_arm] + [reference_arm]
+            inc = incidence_table({a: severe[a] for a in order}, {a: n_saf[a] for a in order})
+            numbers["grade3_incidence"] = _jsonable(inc.as_dict())
+            safety_html.append(_incidence_html(inc, arms))
+        else:
+            safety_html.append(note("Incidence of grade >= 3 events by arm: not estimable until both arms have treated subjects."))
     report.sections.append(Section("Safety", safety_html))
 
+    # time to event: the ITT population, arms as randomized (ADSL's TRT01P), never a row without an arm
+    itt_arm = {r["USUBJID"]: r.get("TRT01P") for r in adsl if r.get("ITTFL") == "Y" and r.get("TRT01P")}
     efficacy_html: list[Block] = []
     numbers["time_to_event"] = {}
-    for param in sorted({r["PARAMCD"] for r in adtte}):
-        rows = [r for r in adtte if r["PARAMCD"] == param]
-        label = rows[0].get("PARAM", param)
+    params = sorted({r["PARAMCD"] for r in adtte}, key=lambda p: (not p.startswith("TFS"), p))  # transplant-free first
+    for param in params:
+        rows = [r for r in adtte if r["PARAMCD"] == param and itt_arm.get(r.get("USUBJID"))]
+        dropped = sum(1 for r in adtte if r["PARAMCD"] == param) - len(rows)
+        label = (rows[0] if rows else {}).get("PARAM", param)
+        if not rows:
+            efficacy_html.append(note(f"{label}: no ITT subject with an arm."))
+            continue
         t = np.array([float(r["AVAL"]) for r in rows])
         e = np.array([1 - int(r["CNSR"]) for r in rows])
-        g = [r.get("TRTP") or r.get("TRT01P") for r in rows]
-        horizon = max(float(param.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") or max(t)), 1.0)
+        g = [itt_arm[r["USUBJID"]] for r in rows]
+        horizon = max(float(t.max()), 1.0)
         # ticks: every 28 days up to 24 weeks; beyond, every year (a long trial, e.g. the PBC replay)
         step = 28 if horizon <= 180 else 365.25
         ticks = [round(k * step, 2) for k in range(int(horizon // step) + 1)]
         curves = []
-        for arm in sorted(set(g)):
+        order = sorted(set(g)) if reference_arm not in g else [x for x in sorted(set(g)) if x != reference_arm] + [reference_arm]
+        for arm in order:
             m = np.array([x == arm for x in g])
             km = KaplanMeier().fit(t[m], e[m])
             s = km.summary
-            curves.append({"arm": arm, "times": list(s["time"]), "survival": list(s["survival"]),
+            curves.append({"arm": arm, "times": list(s["time"]), "survival": list(s["survival"]), "end": float(t[m].max()),
                            "censored": [float(x) for x, ev in zip(t[m], e[m]) if ev == 0],
                            "at_risk": [int(n) for n in km.n_at_risk(ticks)]})  # fmt: skip
-        html = [heading(label), figure_block(km_svg(curves, horizon, label, ticks), "Kaplan-Meier estimates; ticks mark censoring.")]
+        html = [heading(label), figure_block(km_svg(curves, horizon, label, ticks),
+                                             "Kaplan-Meier estimates; ticks mark censoring; each curve ends at its arm's last follow-up.")]  # fmt: skip
+        if dropped:
+            html.append(note(f"{dropped} record(s) without an ITT subject and arm left out."))
         try:
-            result = compare_arms(t, e, g, at=[d for d in at_days if d <= horizon])
+            result = compare_arms(t, e, g, at=[d for d in at_days if d <= horizon], reference=reference_arm)
         except SurvivalInputError as err:
             html.append(note(f"{label}: no comparison ({err.reason})."))
             efficacy_html.extend(html)
@@ -103,7 +122,7 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         efficacy_html.extend(html)
     if numbers["time_to_event"]:
         efficacy_html.append(table_block(_hr_summary(numbers["time_to_event"], adtte)))
-    report.sections.append(Section("Time to event", efficacy_html or [note("No randomized subject yet.")]))
+    report.sections.append(Section("Time to event", efficacy_html or [note("No time-to-event data (ADTTE) yet.")]))
 
     traj: list[Block] = []
     for code, label, unit, log in TRAJECTORIES:
@@ -130,7 +149,9 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     saes = Table("Serious adverse events", "All enrolled", ["Subject", "Arm", "Term", "Grade", "Onset (day)", "Relationship", "Outcome"])
     arm_of = {r["USUBJID"]: r.get("TRT01A") or r.get("TRT01P") or "-" for r in adsl}
     saes.rows = [[e["SUBJID"], arm_of.get(e["USUBJID"], "-"), e["AEDECOD"], str(e["AETOXGR"]), f'{e["ASTDT"]} ({e["ASTDY"]})',
-                  e["AEREL"].lower(), e["AEOUT"].lower()] for e in adae if e.get("AESER") == "Y"]  # fmt: skip
+                  e["AEREL"].lower(), e["AEOUT"].lower()] for e in (adae or []) if e.get("AESER") == "Y"]  # fmt: skip
+    if adae is None:
+        saes.notes.append("ADAE was not provided.")
     for t_ in (deaths, saes):
         if not t_.rows:
             t_.rows = [["None", *["" for _ in t_.columns[1:]]]]
@@ -148,16 +169,32 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
     span = max(float(r["ADY"]) for r in rows) - min(float(r["ADY"]) for r in rows)
     width = 7.0 if span <= 200 else 365.25
     unit = "week" if width == 7.0 else "year"
+    if all(r.get("AVISITN") not in ("", None) for r in rows):  # the protocol's visits (AVISITN: the visit's day; screening -1)
+        visit_of = {id(r): float(r["AVISITN"]) for r in rows}
+        unit = "visit day"
+    else:  # irregular sampling (e.g. PBC): days binned to the week, or the year in a long trial
+        visit_of = {id(r): float(round(float(r["ADY"]) / width)) for r in rows}
+    # one value per subject and visit (the first sample), so each cell counts subjects
+    seen: set[tuple[str, float]] = set()
+    firsts = []
+    for r in sorted(rows, key=lambda r: (r["USUBJID"], float(r["ADY"]))):
+        key = (r["USUBJID"], visit_of[id(r)])
+        if key not in seen:
+            seen.add(key)
+            firsts.append(r)
+    rows = firsts
     # model the visits every arm has values at (a cell without data has no estimable mean)
-    arms_at: dict[int, set[str]] = {}
+    # model the visits where every arm has at least 3 subjects (fewer give no usable mean)
+    counts: dict[tuple[float, str], int] = {}
     for r in rows:
-        arms_at.setdefault(int(round(float(r["ADY"]) / width)), set()).add(r["TRTP"])
+        counts[(visit_of[id(r)], r["TRTP"])] = counts.get((visit_of[id(r)], r["TRTP"]), 0) + 1
     all_arms = {r["TRTP"] for r in rows}
-    rows = [r for r in rows if arms_at[int(round(float(r["ADY"]) / width))] == all_arms]
+    usable = {v for v in {visit_of[id(r)] for r in rows} if all(counts.get((v, a), 0) >= 3 for a in all_arms)}
+    rows = [r for r in rows if visit_of[id(r)] in usable]
     if not rows:
-        return [], None
+        return [note(f"Mixed model of {label}: no visit with at least 3 subjects in every arm yet.")], None
     y = [math.log(float(r["AVAL"])) if log else float(r["AVAL"]) for r in rows]
-    visit = [int(round(float(r["ADY"]) / width)) for r in rows]
+    visit = [visit_of[id(r)] for r in rows]
     arm = [r["TRTP"] for r in rows]
     subject = [r["USUBJID"] for r in rows]
     title = f"Mixed model of {label}: {label} ~ {unit} x arm + (1 | subject), REML"
@@ -165,18 +202,29 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
         fit = visit_by_arm_means(y, visit, arm, subject)
     except (MixedModelInputError, ValueError, np.linalg.LinAlgError) as err:
         return [note(f"{title}: not estimable here ({str(err)[:200]}).")], None
-    table = Table(title, f"ITT; the {unit}s with values in every arm", ["Arm", unit.capitalize(), "Model mean (95% CI)", "n"])
+    table = Table(title, f"ITT; the {unit}s with at least 3 subjects in every arm; one value per subject and {unit}",
+                  ["Arm", unit.capitalize(), "Model mean (95% CI)", "Subjects"])  # fmt: skip
     for r in fit.rows:
         mean, lo, hi = (math.exp(r.mean), math.exp(r.lower), math.exp(r.upper)) if log else (r.mean, r.lower, r.upper)
-        table.rows.append([r.arm, str(r.visit), f"{mean:.3g} ({lo:.3g}-{hi:.3g})", str(r.n_obs)])
+        table.rows.append([r.arm, f"{r.visit:g}", f"{mean:.3g} ({lo:.3g}-{hi:.3g})", str(r.n_obs)])
     if log:
         table.notes.append("Means of the log values back-transformed: geometric means.")
-    table.notes.append(f"Random-intercept SD {fit.fit.sd_intercept:.3g}, residual SD {fit.fit.sd_residual:.3g}; "
-                       f"CIs from t with {fit.rows[0].df if fit.rows else 'NA'} df (nlme containment). Method equal to "
-                       "nlme::lme (tests/core/test_mixed_vs_r.py).")  # fmt: skip
+    table.notes.append(f"Random-intercept SD {fit.fit.sd_intercept:.3g}, residual SD {fit.fit.sd_residual:.3g}. The fit equals "
+                       "nlme::lme (tests/core/test_mixed_vs_r.py); each mean's CI uses t with the between-subject df "
+                       f"({fit.rows[0].df if fit.rows else 'NA'}) for every cell, so both arms' intervals are comparable "
+                       "(nlme would give the reference arm the larger within-subject df). Later visits describe the subjects "
+                       "still alive and without a transplant.")  # fmt: skip
     if fit.caveat:
         table.notes.append(fit.caveat)
     return [table_block(table)], _jsonable(fit.as_dict())
+
+
+def _usable_cox(result: dict) -> dict | None:
+    """The Cox result, unless it did not converge or an arm has no events (monotone likelihood)."""
+    cox = result.get("cox")
+    if not cox or not cox.get("converged", True) or any(a["events"] == 0 for a in result["arms"]):
+        return None
+    return cox
 
 
 def _hr_summary(results: dict[str, dict], adtte: list[dict]) -> Table:
@@ -185,7 +233,7 @@ def _hr_summary(results: dict[str, dict], adtte: list[dict]) -> Table:
     table = Table("Summary of hazard ratios", "ITT", ["Outcome", "Events / n by arm", "Comparison", "HR (95% CI)", "Wald p", "LR p"])
     for param, result in results.items():
         events = ", ".join(f'{a["arm"]}: {a["events"]}/{a["n"]}' for a in result["arms"])
-        cox = result.get("cox")
+        cox = _usable_cox(result)
         if not cox:
             table.rows.append([labels.get(param, param), events, "-", "not estimable", "NA", "NA"])
             continue
@@ -206,8 +254,13 @@ def _tte_table(label: str, result: dict) -> Table:
         cells = [f'{_fmt(s["survival"])} ({_fmt(s["lower"])}-{_fmt(s["upper"])})' for s in a["survival_at"]]
         table.rows.append([a["arm"], str(a["n"]), str(a["events"]), f'{_days(med["estimate"])} ({_days(med["lower"])}-{_days(med["upper"])})', *cells])
     lr = result.get("logrank") or {}
+    if not result.get("events"):
+        table.notes.append("Log-rank and Cox: not estimable (no events).")
+        return table
     table.notes.append(f'Log-rank chi-square {_fmt(lr.get("chisq"))}, df {lr.get("df")}, p {_p(lr.get("p"))}.')
-    cox = result.get("cox")
+    cox = _usable_cox(result)
+    if cox is None and result.get("cox"):
+        table.notes.append("Cox hazard ratio: not estimable (an arm without events: the likelihood is monotone).")
     if cox:
         for c in cox.get("comparisons", []):
             table.notes.append(f'Cox ({cox.get("ties")} ties) hazard ratio, {c.get("label")}: {_fmt(c.get("hazard_ratio"))} '

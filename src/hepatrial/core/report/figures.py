@@ -52,7 +52,7 @@ def km_svg(curves: list[dict], horizon: float, title: str, ticks: list[float]) -
                 break
             points += [(t, s), (t, value)]
             s = value
-        points.append((horizon, s))
+        points.append((min(horizon, c.get("end", horizon)), s))  # the curve stops at the arm's last follow-up
         path = " ".join(f"{'M' if j == 0 else 'L'}{_f(sx(x))},{_f(sy(y))}" for j, (x, y) in enumerate(points))
         parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"><title>{escape(c["arm"])}</title></path>')
         for t in c["censored"]:

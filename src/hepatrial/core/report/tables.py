@@ -109,8 +109,8 @@ def table1(adsl: list[dict[str, Any]], arms: list[str]) -> Table:
     table.rows.append(["Age, years", *[_num(_floats(g, "AGE")) for g in everyone]])
     for code, label in (("M", "Male"), ("F", "Female")):
         table.rows.append([f"Sex: {label}", *[_pct(sum(1 for r in g if r.get("SEX") == code), len(g)) for g in everyone]])
-    for stratum in sorted({r.get("STRAT1") for r in itt if r.get("STRAT1")}):
-        table.rows.append([f"Presentation: {stratum}", *[_pct(sum(1 for r in g if r.get("STRAT1") == stratum), len(g)) for g in everyone]])
+    for stratum in sorted({r.get("STRAT1R") for r in itt if r.get("STRAT1R")}):
+        table.rows.append([f"Presentation: {stratum}", *[_pct(sum(1 for r in g if r.get("STRAT1R") == stratum), len(g)) for g in everyone]])
     table.rows.append(["MELD", *[_num(_floats(g, "BMELD")) for g in everyone]])
     table.rows.append(["Total bilirubin, umol/L", *[_num(_floats(g, "BBILI")) for g in everyone]])
     table.rows.append(["INR", *[_num(_floats(g, "BINR")) for g in everyone]])
