@@ -62,3 +62,13 @@ def test_without_adae_the_report_says_so():
     rows = adsl()
     html, numbers = build(rows, adtte(rows), adae=None)
     assert "ADAE was not provided" in html and "grade3_incidence" not in numbers
+
+
+def test_the_pdf_survives_non_latin_text():
+    from hepatrial.core.report.build import build_report as build_
+    from hepatrial.core.report.pdf import render_pdf
+
+    rows = adsl(arms=("MSC-EV 组", "对照组"))
+    report, _numbers = build_(title="肝衰竭 trial", protocol_id="P", arms=["MSC-EV 组", "对照组"], adsl=rows, adtte=adtte(rows, events_in=("MSC-EV 组", "对照组")),
+                              adlb=[], adae=[], screenings=[], generated="now", at_days=[28.0])  # fmt: skip
+    assert render_pdf(report).startswith(b"%PDF")

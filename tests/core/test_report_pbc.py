@@ -27,6 +27,10 @@ def test_the_pbc_replay_report_has_rs_numbers(tmp_path):
     assert [a["events"] for a in os_["arms"]] == R["logrank"]["observed"]
     assert "Kaplan-Meier" in html and "Total bilirubin" in html and "Number at risk" in html
     assert "Summary of hazard ratios" in html and "D-penicillamine: 65/158, Placebo: 60/154" in html
+    # survival at 1, 2, 5 and 10 years for a long follow-up, as percentages (R: D-pen S(1 y) = 0.9430 -> 94.3%)
+    assert "Year 1 (95% CI)" in html and "94.3% (90.8%-98.0%)" in html
+    at_1y = R["km"]["1"]["at"]  # R: summary(fit, times = 365.25 * c(1, 2, 5, 10)) for D-penicillamine
+    assert os_["arms"][0]["survival_at"][0]["survival"] == pytest.approx(at_1y["survival"][0], rel=1e-9)
     # the mixed model of log bilirubin by year and arm (the method equals nlme::lme: tests/core/test_mixed_vs_r.py)
     model = numbers["mixed_models"]["BILI"]
     assert model["model"]["n_groups"] == 312 and len(model["rows"]) >= 20
@@ -41,5 +45,5 @@ def test_the_pbc_replay_as_pdf_has_the_same_numbers(tmp_path):
     assert pdf.startswith(b"%PDF")
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Log-rank chi-square 0.102, df 1, p 0.750." in text and "Log-rank chi-square 0.102, df 1, p 0.750." in html
-    assert "Placebo vs D-penicillamine: 0.944 (95% CI 0.665-1.34)" in text
+    assert "Placebo vs D-penicillamine: 0.94 (95% CI 0.66-1.34)" in text
     assert "Number at risk" in text and "Participant flow (CONSORT 2010)" in text

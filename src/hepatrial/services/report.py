@@ -21,7 +21,7 @@ from hepatrial.web.trial.models import Screening
 def _short(text: str, limit: int = 30) -> str:
     """A criterion's text cut to fit a box of the CONSORT diagram."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 def report_from_database(pdf: bool = False) -> tuple[str, dict] | tuple[str, dict, bytes]:

@@ -296,7 +296,8 @@ def adae(subjects: list[SubjectData]) -> list[dict[str, Any]]:
                 "AETOXGR": ae.grade if ae.grade is not None else "", "AESER": {True: "Y", False: "N"}.get(ae.serious, ""),
                 "AEREL": (ae.relationship or "").upper(), "ASTDT": _iso(ae.onset), "ASTDY": _ady(ae.onset, s.randomized_on),
                 "AENDT": _iso(ae.resolved), "AEOUT": (ae.outcome or "").upper(), "AEACN": (ae.action or "").upper(),
-                "TRTEMFL": "Y" if first and ae.onset and ae.onset >= first else "",
+                # conservative: an AE with no onset date after dosing began counts as treatment-emergent
+                "TRTEMFL": "Y" if first and (ae.onset is None or ae.onset >= first) else "",
             })  # fmt: skip
     return rows
 

@@ -26,6 +26,16 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
 
 
+def _hr(x: Any) -> str:
+    """A hazard ratio with two decimals."""
+    return "NA" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+
+def _pct1(x: Any) -> str:
+    """A probability as a percentage with one decimal (NA when not estimable)."""
+    return "NA" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
 def _days(x: Any) -> str:
     """A median in whole days; NR when the curve never reaches 0.5."""
     return "NR" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0f}"
@@ -111,7 +121,9 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         if dropped:
             html.append(note(f"{dropped} record(s) without an ITT subject and arm left out."))
         try:
-            result = compare_arms(t, e, g, at=[d for d in at_days if d <= horizon], reference=reference_arm)
+            # survival at the protocol's days; a long follow-up (e.g. PBC) at 1, 2, 5 and 10 years
+            days = at_days if horizon <= 400 else [365.25 * y for y in (1, 2, 5, 10)]
+            result = compare_arms(t, e, g, at=[d for d in days if d <= horizon], reference=reference_arm)
         except SurvivalInputError as err:
             html.append(note(f"{label}: no comparison ({err.reason})."))
             efficacy_html.extend(html)
@@ -239,7 +251,7 @@ def _hr_summary(results: dict[str, dict], adtte: list[dict]) -> Table:
             continue
         for c in cox["comparisons"]:
             table.rows.append([labels.get(param, param), events, c["label"],
-                               f'{_fmt(c["hazard_ratio"])} ({_fmt(c["lower"])}-{_fmt(c["upper"])})', _p(c["p"]),
+                               f'{_hr(c["hazard_ratio"])} ({_hr(c["lower"])}-{_hr(c["upper"])})', _p(c["p"]),
                                _p((cox.get("likelihood_ratio") or {}).get("p"))])  # fmt: skip
     table.notes.append("Cox proportional hazards, Efron ties; a hazard ratio below 1 favours the first-named arm of the "
                        "comparison. With few events these are descriptive, not confirmatory.")  # fmt: skip
@@ -248,10 +260,11 @@ def _hr_summary(results: dict[str, dict], adtte: list[dict]) -> Table:
 
 def _tte_table(label: str, result: dict) -> Table:
     days = [s["day"] for s in result["arms"][0]["survival_at"]] if result["arms"] else []
-    table = Table(label, "ITT", ["Arm", "n", "Events", "Median (95% CI), days", *[f"Day {d:g} (95% CI)" for d in days]])
+    heads = [f"Year {d / 365.25:g} (95% CI)" if d >= 365 else f"Day {d:g} (95% CI)" for d in days]
+    table = Table(label, "ITT", ["Arm", "n", "Events", "Median (95% CI), days", *heads])
     for a in result["arms"]:
         med = a["median"]
-        cells = [f'{_fmt(s["survival"])} ({_fmt(s["lower"])}-{_fmt(s["upper"])})' for s in a["survival_at"]]
+        cells = [f'{_pct1(s["survival"])} ({_pct1(s["lower"])}-{_pct1(s["upper"])})' for s in a["survival_at"]]
         table.rows.append([a["arm"], str(a["n"]), str(a["events"]), f'{_days(med["estimate"])} ({_days(med["lower"])}-{_days(med["upper"])})', *cells])
     lr = result.get("logrank") or {}
     if not result.get("events"):
@@ -263,8 +276,8 @@ def _tte_table(label: str, result: dict) -> Table:
         table.notes.append("Cox hazard ratio: not estimable (an arm without events: the likelihood is monotone).")
     if cox:
         for c in cox.get("comparisons", []):
-            table.notes.append(f'Cox ({cox.get("ties")} ties) hazard ratio, {c.get("label")}: {_fmt(c.get("hazard_ratio"))} '
-                               f'(95% CI {_fmt(c.get("lower"))}-{_fmt(c.get("upper"))}); Wald p {_p(c.get("p"))}.')  # fmt: skip
+            table.notes.append(f'Cox ({cox.get("ties")} ties) hazard ratio, {c.get("label")}: {_hr(c.get("hazard_ratio"))} '
+                               f'(95% CI {_hr(c.get("lower"))}-{_hr(c.get("upper"))}); Wald p {_p(c.get("p"))}.')  # fmt: skip
         table.notes.append("Likelihood-ratio p " + _p((cox.get("likelihood_ratio") or {}).get("p")) + ", score p "
                            + _p((cox.get("score") or {}).get("p")) + ".")  # fmt: skip
     return table

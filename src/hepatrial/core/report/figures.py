@@ -64,7 +64,8 @@ def km_svg(curves: list[dict], horizon: float, title: str, ticks: list[float]) -
     parts.append(f'<text x="4" y="{y0}" font-weight="bold">Number at risk</text>')
     for i, c in enumerate(curves):
         y = y0 + 18 * (i + 1)
-        parts.append(f'<text x="4" y="{y}" fill="{COLOURS[i % len(COLOURS)]}">{escape(c["arm"][:10])}</text>')
+        name = c["arm"] if len(c["arm"]) <= 11 else c["arm"][:9] + "..."
+        parts.append(f'<text x="4" y="{y}" font-size="9" fill="{COLOURS[i % len(COLOURS)]}">{escape(name)}</text>')
         for t, n in zip(ticks, c["at_risk"]):
             parts.append(f'<text x="{_f(sx(t))}" y="{y}" text-anchor="middle">{int(n)}</text>')
     parts.append("</svg>")

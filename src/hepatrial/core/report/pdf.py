@@ -84,7 +84,9 @@ def _block(pdf: _Pdf, block: Block) -> None:
     elif block.kind == "figure":
         if pdf.get_y() > 150:  # a figure is about 110 mm high: start it on a new page rather than cut it
             pdf.add_page()
-        pdf.image(io.BytesIO(block.svg.encode("utf-8")), w=170)
+        # fpdf2 draws SVG text with a core font (Latin-1): any other character becomes '?', never a crash
+        svg = block.svg.encode("latin-1", errors="replace").decode("latin-1")
+        pdf.image(io.BytesIO(svg.encode("utf-8")), w=170)
         if block.text:
             pdf.set_font(pdf.family, "", 7)
             pdf.multi_cell(0, 4, pdf.text_safe(block.text), new_x="LMARGIN", new_y="NEXT")
