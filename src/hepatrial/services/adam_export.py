@@ -19,7 +19,9 @@ from hepatrial.core.export.adam import (
     write_dataset,
 )
 from hepatrial.core.safety.ctcae_terms import ctcae_term
+from hepatrial.services.lab_safety import LAB_FORM
 from hepatrial.services.protocol import arm_label, current_protocol
+from hepatrial.services.safety import OUTCOME_FORM
 from hepatrial.web.trial.models import AllocationSlot, Deviation, ReferenceRange, Subject
 
 #: Deviation types that take a subject out of the per-protocol population.
@@ -63,7 +65,7 @@ def subject_data() -> list[SubjectData]:
             if dosing and entry.form_id == dosing.form and d.get(dosing.given_field) is True:
                 if (when := _local_date(d.get(dosing.start_field), tz)) is not None:
                     doses.append(when)
-            elif entry.form_id == "lab_panel":
+            elif entry.form_id == LAB_FORM:
                 sampled = _local_date(d.get("sample_datetime"), tz) or entry.visit_date
                 index, visit = visits.get(entry.visit_id, (99, None))
                 num = float(visit.day) if visit is not None and visit.day is not None else (-1.0 if entry.visit_id == "screening" else 1000.0 + entry.sequence)
@@ -81,7 +83,7 @@ def subject_data() -> list[SubjectData]:
                                         _date(d.get("resolution_date")), d.get(safety.outcome_field), d.get("action_taken")))  # fmt: skip
                 if d.get(safety.outcome_field) == safety.fatal_outcome and died is None:
                     died = _date(d.get(safety.onset_field))
-            elif entry.form_id == "outcome_status":
+            elif entry.form_id == OUTCOME_FORM:
                 status = d.get("status")
                 if status == "died" and (when := _date(d.get("death_date"))):
                     died = min(died, when) if died else when

@@ -337,6 +337,41 @@ def do_record_dsmb_decision(actor: Actor, trip: StoppingRuleTrip, decision: str,
     return made
 
 
+# --- the safety dashboard's aggregates ---------------------------------------------------
+
+def sae_timeline_points(clocks) -> list[tuple[str, int, int | None, str, str]]:
+    """(subject id, study day of onset, grade, term, report state) of each serious event with a clock."""
+    spec = current_protocol().safety
+    points = []
+    for c in clocks:
+        subject, d = c.entry.subject, c.entry.data
+        onset = d.get(spec.onset_field)
+        if subject.anchor_date is None or not onset:
+            continue
+        day = (date.fromisoformat(onset) - subject.anchor_date).days
+        grade = d.get(spec.grade_field)
+        points.append((subject.subject_id, day, int(grade) if grade else None, str(d.get(spec.term_field)), c.state))
+    return points
+
+
+def ae_counts_by_arm(sites) -> list[dict]:
+    """Adverse events by arm (subjects of ``sites``): counts by grade, serious, related (possible or more)."""
+    visible = set(Subject.objects.filter(site__in=sites).values_list("subject_id", flat=True))
+    rows: dict[str, dict] = {}
+    for ae in ae_records():
+        if ae.subject_id not in visible:
+            continue
+        row = rows.setdefault(ae.arm or "", {"arm": ae.arm, "events": 0, "serious": 0, "related": 0,
+                                              "grades": {g: 0 for g in range(1, 6)}, "subjects": set()})  # fmt: skip
+        row["events"] += 1
+        row["subjects"].add(ae.subject_id)
+        row["serious"] += 1 if ae.serious else 0
+        row["related"] += 1 if ae.relationship in ("possible", "probable", "definite") else 0
+        if ae.grade:
+            row["grades"][ae.grade] += 1
+    return [{**r, "subjects": len(r["subjects"]), "grades": [r["grades"][g] for g in range(1, 6)]} for r in rows.values()]
+
+
 def check_ae(subject: Subject, cleaned: dict) -> None:
     """Before an adverse event form is saved: the time of awareness is not in the future."""
     spec = _spec()

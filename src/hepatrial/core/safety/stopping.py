@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hepatrial.core.criteria.check import NUMBER, Vocabulary
 from hepatrial.core.criteria.evaluate import Evidence, Fact, evaluate
@@ -159,7 +159,3 @@ def evaluate_rules(protocol: Protocol, metrics: dict[str, float],
         verdicts.append(RuleVerdict(rule.id, outcome.value, "; ".join(outcome.phrases) or outcome.display, used, tuple(keys)))
     return verdicts
 
-
-def metric_inputs(values: dict[str, Any]) -> dict[str, float]:
-    """Metrics as stored (JSON) back to numbers."""
-    return {k: float(v) for k, v in values.items()}

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from hepatrial.core.labs import LAB_TESTS, LabError, to_canonical
 from hepatrial.core.protocol import Protocol
 from hepatrial.services.access import Actor
+from hepatrial.services.lab_safety import LAB_FORM
 from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.charts import (
     DEFAULT_RANGES,
@@ -37,7 +38,6 @@ from hepatrial.web.trial.models import ReferenceRange as SiteRange
 from hepatrial.web.trial.views import _subject_or_404
 
 #: The protocol form holding one blood sample's results, and its sample time field.
-LAB_FORM = "lab_panel"
 SAMPLE_FIELD = "sample_datetime"
 
 #: Always plotted (a sentence when the subject has no value); then these, when present.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -71,6 +71,7 @@ from hepatrial.services.queries import (
 )
 from hepatrial.services.randomization import do_randomize, randomization_blockers
 from hepatrial.services.safety import (
+    ae_counts_by_arm,
     current_metrics,
     do_record_dsmb_decision,
     do_submit_sae_report,
@@ -79,6 +80,7 @@ from hepatrial.services.safety import (
     is_ae_form,
     sae_clock,
     sae_clocks,
+    sae_timeline_points,
 )
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.trial.forms import (
@@ -892,45 +894,11 @@ def safety_dashboard(request):
         "trips": trips, "halt": halt_message(h) if (h := dosing_halt()) else None,
         "can_decide": can(actor, "record_dsmb_decision"), "decision_form": DsmbDecisionForm(),
         "comparative": comparative,
-        "ae_table": (table := _ae_table(sites) if comparative else []), "arms": [(a.id, a.label) for a in protocol.arms],
+        "ae_table": (table := ae_counts_by_arm(sites) if comparative else []), "arms": [(a.id, a.label) for a in protocol.arms],
         # charts.py escapes every text it writes
         "ae_chart": mark_safe(ae_grade_bars([(arm_label(r["arm"]) if r["arm"] else _("not randomized"), r["grades"]) for r in table])),
-        "sae_chart": mark_safe(sae_timeline(_sae_points(sae_clocks(Subject.objects.filter(site__in=sites))))),
+        "sae_chart": mark_safe(sae_timeline(sae_timeline_points(sae_clocks(Subject.objects.filter(site__in=sites))))),
     })  # fmt: skip
-
-
-def _sae_points(clocks) -> list[tuple[str, int, int | None, str, str]]:
-    spec = current_protocol().safety
-    points = []
-    for c in clocks:
-        subject, d = c.entry.subject, c.entry.data
-        onset = d.get(spec.onset_field)
-        if subject.anchor_date is None or not onset:
-            continue
-        day = (date.fromisoformat(onset) - subject.anchor_date).days
-        grade = d.get(spec.grade_field)
-        points.append((subject.subject_id, day, int(grade) if grade else None, str(d.get(spec.term_field)), c.state))
-    return points
-
-
-def _ae_table(sites) -> list[dict]:
-    """Adverse events by arm: counts by grade, serious, related (possible or more)."""
-    from hepatrial.services.safety import ae_records
-
-    visible = set(Subject.objects.filter(site__in=sites).values_list("subject_id", flat=True))
-    rows: dict[str, dict] = {}
-    for ae in ae_records():
-        if ae.subject_id not in visible:
-            continue
-        row = rows.setdefault(ae.arm or "", {"arm": ae.arm, "events": 0, "serious": 0, "related": 0,
-                                              "grades": {g: 0 for g in range(1, 6)}, "subjects": set()})  # fmt: skip
-        row["events"] += 1
-        row["subjects"].add(ae.subject_id)
-        row["serious"] += 1 if ae.serious else 0
-        row["related"] += 1 if ae.relationship in ("possible", "probable", "definite") else 0
-        if ae.grade:
-            row["grades"][ae.grade] += 1
-    return [{**r, "subjects": len(r["subjects"]), "grades": [r["grades"][g] for g in range(1, 6)]} for r in rows.values()]
 
 
 @login_required
