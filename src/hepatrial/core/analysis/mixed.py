@@ -227,6 +227,16 @@ def fit_random_intercept(y, X, groups, names: Sequence[str]) -> RandomInterceptF
     )
 
 
+def _small_arm_caveat(subjects_per_arm: dict) -> str | None:
+    """The small-sample caveat when an arm has fewer than SMALL_ARM_SUBJECTS subjects, else None."""
+    small = {a: k for a, k in subjects_per_arm.items() if k < SMALL_ARM_SUBJECTS}
+    if not small:
+        return None
+    sizes = ", ".join(f"{a}: {k}" for a, k in small.items())
+    return (f"Small arms ({sizes} subjects): estimates are imprecise; confidence intervals are wide, "
+            "and the model's normality and equal-variance assumptions cannot be checked well.")
+
+
 @dataclass(frozen=True)
 class VisitArmMean:
     arm: str
@@ -336,10 +346,272 @@ def visit_by_arm_means(y, visit, arm, subject, level: float = 0.95) -> VisitByAr
             rows.append(VisitArmMean(arm=str(a), visit=v, mean=mean, se=se, df=df, lower=mean - q * se,
                                      upper=mean + q * se, n_obs=int(np.sum((arm == a) & (visit == v)))))
     subjects_per_arm = {a: len({s for s, b in per_subject_arms.items() if b == a}) for a in arms}
-    small = {a: k for a, k in subjects_per_arm.items() if k < SMALL_ARM_SUBJECTS}
-    caveat = None
-    if small:
-        sizes = ", ".join(f"{a}: {k}" for a, k in small.items())
-        caveat = (f"Small arms ({sizes} subjects): estimates are imprecise; confidence intervals are wide, "
-                  "and the model's normality and equal-variance assumptions cannot be checked well.")
+    caveat = _small_arm_caveat(subjects_per_arm)
     return VisitByArmMeans(rows=tuple(rows), fit=fit, level=float(level), caveat=caveat)
+
+
+@dataclass(frozen=True)
+class ArmDifference:
+    """Baseline-adjusted difference in change from baseline (other arm minus reference arm) at one visit."""
+
+    visit: object
+    difference: float
+    se: float
+    df: int
+    t: float
+    p: float
+    lower: float
+    upper: float
+    n_reference: int  # subjects of the reference arm with a change at this visit
+    n_other: int  # subjects of the other arm with a change at this visit
+
+
+@dataclass(frozen=True)
+class AdjustedMean:
+    """Model mean change from baseline of one arm at one visit, at the mean baseline."""
+
+    arm: str
+    visit: object
+    mean: float
+    se: float
+    df: int
+    lower: float
+    upper: float
+    n_subjects: int
+
+
+@dataclass(frozen=True)
+class ArmDifferences:
+    """Result of ``arm_differences_by_visit``: one difference per visit, adjusted means, the fit."""
+
+    differences: tuple[ArmDifference, ...]
+    means: tuple[AdjustedMean, ...]  # per arm (reference first) and visit
+    reference: str
+    other: str
+    baseline_mean: float  # the baseline at which the adjusted means are given (mean over subjects)
+    fit: RandomInterceptFit  # first visit and the reference arm as reference levels, R's column order
+    level: float
+    caveat: str | None
+    model: str = ("change ~ visit * arm + visit:baseline + (1 | subject), REML "
+                  "(random intercept: compound symmetry within subject)")
+
+    def as_dict(self) -> dict:
+        return {
+            "differences": [vars(r).copy() for r in self.differences],
+            "means": [vars(r).copy() for r in self.means],
+            "reference": self.reference,
+            "other": self.other,
+            "baseline_mean": self.baseline_mean,
+            "level": self.level,
+            "caveat": self.caveat,
+            "model_formula": self.model,
+            "model": self.fit.as_dict(),
+        }
+
+
+def _numeric(name: str, values, n: int | None = None) -> np.ndarray:
+    try:
+        a = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise MixedModelInputError(name, "must be numeric") from None
+    if a.ndim != 1 or (n is not None and a.shape[0] != n):
+        expected = "a one-dimensional array" if n is None else f"one value per observation ({n})"
+        raise MixedModelInputError(name, f"needs {expected}, got shape {a.shape}")
+    return a
+
+
+def _labels(name: str, values, n: int) -> np.ndarray:
+    a = np.asarray(values, dtype=object)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise MixedModelInputError(name, f"needs one value per observation ({n}), got shape {a.shape}")
+    missing = sum(1 for v in a.tolist() if v is None or (isinstance(v, float) and math.isnan(v)))
+    if missing:
+        raise MixedModelInputError(name, f"missing in {missing} of {n} rows")
+    out = np.empty(n, dtype=object)
+    out[:] = [v.item() if isinstance(v, np.generic) else v for v in a.tolist()]
+    return out
+
+
+def _change_design(visit, is_other, baseline, visits, reference_visit, other) -> tuple[np.ndarray, list[str], dict]:
+    """Design of ``change ~ visit * arm + visit:baseline`` with ``reference_visit`` as visit's reference level.
+
+    Columns in R's order and with R's names (factors ``visit`` and ``arm``, covariate ``baseline``):
+    (Intercept), visit<v> (v other than the reference), arm<other>, visit<v>:arm<other> (same v),
+    visit<v>:baseline (every v, the reference first). Also returns the column index of each.
+    """
+    rest = [v for v in visits if v != reference_visit]
+    ind = {v: (visit == v).astype(float) for v in visits}
+    cols, names = [np.ones(visit.shape[0])], ["(Intercept)"]
+    at = {"visit": {}, "visit_arm": {}, "visit_baseline": {}}
+    for v in rest:
+        at["visit"][v] = len(cols)
+        cols.append(ind[v])
+        names.append(f"visit{v}")
+    at["arm"] = len(cols)
+    cols.append(is_other)
+    names.append(f"arm{other}")
+    for v in rest:
+        at["visit_arm"][v] = len(cols)
+        cols.append(ind[v] * is_other)
+        names.append(f"visit{v}:arm{other}")
+    for v in [reference_visit, *rest]:
+        at["visit_baseline"][v] = len(cols)
+        cols.append(ind[v] * baseline)
+        names.append(f"visit{v}:baseline")
+    return np.column_stack(cols), names, at
+
+
+def arm_differences_by_visit(change, visit, arm, subject, baseline, reference: str,
+                             level: float = 0.95) -> ArmDifferences:
+    """Baseline-adjusted difference between two arms in change from baseline at each visit.
+
+    Model (fitted once, by REML), for subject i at visit v:
+
+        change_iv = a_v + d_v * [arm_i = other] + c_v * baseline_i + b_i + e_iv,
+        b_i ~ N(0, tau^2),  e_iv ~ N(0, sigma^2),
+
+    i.e. each visit has its own intercept a_v, arm effect d_v and baseline slope c_v (an
+    ANCOVA per visit, the visits tied together by the subject's random intercept b_i). In R:
+    ``lme(change ~ visit * arm + visit:baseline, random = ~ 1 | subject, method = "REML")``
+    with ``visit`` and ``arm`` factors.
+
+    The difference reported at visit V is d_V: the other arm minus ``reference`` at equal
+    baseline, which is the arm coefficient nlme reports when V is made the reference level of
+    visit. It is computed from the single fit (first visit and ``reference`` as reference
+    levels, columns in R's order, kept in ``.fit``) as the contrast arm + visit<V>:arm, with SE
+    sqrt(L Cov(beta) L'). Releveling a factor is a linear reparameterisation of the fixed
+    effects (determinant +/-1): it changes neither the REML variance components, nor the REML
+    log-likelihood, nor the GLS fit, so the contrast equals the releveled fit's coefficient;
+    tests/core/test_change_by_visit_vs_r.py checks it against one releveled nlme fit per visit.
+
+    Degrees of freedom (nlme's convention, as ``fit_random_intercept``): the df of the arm
+    column in the design releveled to V (its containment df, computed from that design
+    without refitting). The arm is constant within a subject, so this is the between-subject
+    df, n_subjects - 2 (one arm column and the intercept). The CI is d_V -/+ t quantile * SE
+    at that df, and p is two-sided from the same t distribution. Kenward-Roger or
+    Satterthwaite df are not provided.
+
+    Adjusted means: a_v + c_v * (mean baseline), plus d_v for the other arm, at the mean
+    baseline over the subjects analysed (each subject counted once), with the between-subject
+    df for their CIs, as ``visit_by_arm_means`` does.
+
+    Why a random intercept and not an unstructured covariance (MMRM): with 10 subjects per arm
+    and 4 post-baseline visits, an unstructured within-subject covariance has 10 parameters to
+    estimate from 20 subjects; such fits are unstable or fail to converge, and their usual
+    small-sample correction (Kenward-Roger) is not available here. Compound symmetry (one
+    between-subject and one within-subject variance: equal variance at every visit, equal
+    correlation between any two visits) is the choice made for trials of this size. It is an
+    assumption that 20 subjects can neither confirm nor refute; with large arms an MMRM would be
+    the usual choice.
+
+    Missed visits and deaths: rows whose change is not finite are dropped; the subject's other
+    visits still count, and the random intercept carries what earlier visits say about a subject
+    who left, which corrects for drop-out only if it is missing at random given those values.
+    After a death there is no value to be missing: the difference at a later visit describes
+    the subjects still alive and attending (the survivors), not the randomised population.
+    Read it beside the survival analysis; ``n_reference`` / ``n_other`` show who remains.
+
+    Arguments, one value per row (subject x visit): ``change`` (not finite = not observed),
+    ``visit`` (sortable labels), ``arm`` (compared as strings), ``subject``, ``baseline`` (the
+    subject's baseline value, the same on all its rows, present on every row: a subject without
+    a baseline is an error, not silently dropped); ``reference``: the reference arm (a string);
+    ``level``: confidence level of the intervals.
+
+    Raises ``MixedModelInputError`` naming the argument: arrays of different lengths, missing
+    labels, a missing baseline, not exactly two arms with data (``arm``), ``reference`` not one
+    of them, a subject in two arms (``arm``), a baseline that differs between a subject's rows
+    (``baseline``), two rows of a subject at one visit (``subject``), a visit where an arm has
+    no subject or where the baseline slope is not estimable (``visit``).
+    """
+    if not 0 < level < 1:
+        raise MixedModelInputError("level", f"must be strictly between 0 and 1, got {level!r}")
+    change = _numeric("change", change)
+    n = change.shape[0]
+    visit = _labels("visit", visit, n)
+    arm = np.array([str(a) for a in _labels("arm", arm, n).tolist()], dtype=object)
+    subject = _labels("subject", subject, n)
+    baseline = _numeric("baseline", baseline, n)
+    reference = str(reference)
+    no_baseline = ~np.isfinite(baseline)
+    if no_baseline.any():
+        first = subject[np.flatnonzero(no_baseline)[0]]
+        raise MixedModelInputError("baseline", f"missing in {int(no_baseline.sum())} of {n} rows (first: subject "
+                                               f"{first!r}); every subject analysed needs one")
+    keep = np.isfinite(change)
+    change, visit, arm, subject, baseline = (a[keep] for a in (change, visit, arm, subject, baseline))
+    if change.size == 0:
+        raise MixedModelInputError("change", "no non-missing values")
+    arms = sorted(set(arm.tolist()))
+    if len(arms) != 2:
+        raise MixedModelInputError("arm", f"needs exactly two arms with data, found {len(arms)}: {arms}")
+    if reference not in arms:
+        raise MixedModelInputError("reference", f"{reference!r} is not one of the arms {arms}")
+    other = arms[1] if arms[0] == reference else arms[0]
+
+    subject_arm: dict = {}
+    subject_baseline: dict = {}
+    seen: set = set()
+    for s, a, b, v in zip(subject.tolist(), arm.tolist(), baseline.tolist(), visit.tolist()):
+        if subject_arm.setdefault(s, a) != a:
+            raise MixedModelInputError("arm", f"subject {s!r} appears in two arms ({subject_arm[s]!r}, {a!r})")
+        b0 = subject_baseline.setdefault(s, b)
+        if abs(b - b0) > 1e-9 * (1 + abs(b0)):
+            raise MixedModelInputError("baseline", f"subject {s!r} has two baseline values ({b0!r}, {b!r}); "
+                                                   "it must be the same on all of a subject's rows")
+        if (s, v) in seen:
+            raise MixedModelInputError("subject", f"subject {s!r} has two rows at visit {v!r}")
+        seen.add((s, v))
+
+    visits = sorted(set(visit.tolist()))
+    is_other = (arm == other).astype(float)
+    counts = {}
+    for v in visits:
+        at = visit == v
+        counts[v] = (int(np.sum(at & (arm == reference))), int(np.sum(at & (arm == other))))
+        empty = [a for a, k in zip((reference, other), counts[v]) if k == 0]
+        if empty:
+            raise MixedModelInputError("visit", f"no subject of arm {empty[0]!r} has a change at visit {v!r}; "
+                                                "the difference there is not estimable")
+        block = np.column_stack([np.ones(int(at.sum())), is_other[at], baseline[at]])
+        if np.linalg.matrix_rank(block) < 3:
+            raise MixedModelInputError("visit", f"at visit {v!r} the arm difference and the baseline slope cannot "
+                                                "both be estimated (too few subjects, or equal baselines)")
+
+    X, names, at = _change_design(visit, is_other, baseline, visits, visits[0], other)
+    fit = fit_random_intercept(change, X, subject, names)
+    _, codes = np.unique(subject, return_inverse=True)
+    baseline_mean = float(np.mean(list(subject_baseline.values())))
+    beta, cov = fit.params, fit.covariance
+    confidence = 1 - (1 - level) / 2
+
+    def estimate(L: np.ndarray) -> tuple[float, float]:
+        return float(L @ beta), float(math.sqrt(L @ cov @ L))
+
+    differences, means = [], {reference: [], other: []}
+    q_means = float(stats.t.ppf(confidence, fit.df_between))
+    for v in visits:
+        L_arm = np.zeros(len(names))
+        L_arm[at["arm"]] = 1.0
+        L_ref = np.zeros(len(names))
+        L_ref[0] = 1.0
+        L_ref[at["visit_baseline"][v]] = baseline_mean
+        if v != visits[0]:
+            L_arm[at["visit_arm"][v]] = 1.0
+            L_ref[at["visit"][v]] = 1.0
+        diff, se = estimate(L_arm)
+        X_v, _, at_v = _change_design(visit, is_other, baseline, visits, v, other)
+        df = int(containment_df(X_v, codes, fit.n_groups)[0][at_v["arm"]])
+        t = diff / se
+        q = float(stats.t.ppf(confidence, df))
+        differences.append(ArmDifference(
+            visit=v, difference=diff, se=se, df=df, t=t, p=float(2 * stats.t.sf(abs(t), df)),
+            lower=diff - q * se, upper=diff + q * se, n_reference=counts[v][0], n_other=counts[v][1]))
+        for a, L, k in ((reference, L_ref, counts[v][0]), (other, L_ref + L_arm, counts[v][1])):
+            mean, se_mean = estimate(L)
+            means[a].append(AdjustedMean(arm=a, visit=v, mean=mean, se=se_mean, df=fit.df_between,
+                                         lower=mean - q_means * se_mean, upper=mean + q_means * se_mean,
+                                         n_subjects=k))
+    subjects_per_arm = {a: sum(1 for b in subject_arm.values() if b == a) for a in (reference, other)}
+    return ArmDifferences(differences=tuple(differences), means=tuple(means[reference] + means[other]),
+                          reference=reference, other=other, baseline_mean=baseline_mean, fit=fit,
+                          level=float(level), caveat=_small_arm_caveat(subjects_per_arm))
