@@ -1,24 +1,32 @@
 """ADaM datasets from plain records (hepatrial.core.export.adam): ADSL flags and
 baselines, ADTTE events and censoring (CNSR 0 = event, 1 = censored), ADLB
-baseline/change/CTCAE grade, ADAE treatment-emergent flag. Hand-checked values."""
+baseline/change/CTCAE grade, ADAE treatment-emergent and infusion-related flags, ADEX,
+disposition (EOTSTT/EOSSTT) and the death rule. Hand-checked values."""
 
 from __future__ import annotations
 
 import csv
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+import pytest
 
 from hepatrial.core.export.adam import (
+    ADEX_COLUMNS,
     ADSL_COLUMNS,
     AdverseEvent,
+    Infusion,
     LabSample,
     SubjectData,
     adae,
+    adex,
     adlb,
     adsl,
     adtte,
+    disposition,
     meld_of,
     write_dataset,
 )
+from hepatrial.core.safety.death import Death, resolve_death
 
 DAY0 = date(2026, 3, 2)
 
@@ -98,3 +106,97 @@ def test_adae_treatment_emergent(tmp_path):
     with open(path, encoding="utf-8") as handle:
         [row] = list(csv.DictReader(handle))
     assert row["USUBJID"] == "NCT05940610-SYSU3-001" and row["RANDDT"] == "2026-03-02"
+
+
+def ae(seq, term, onset, relationship="unrelated", grade=2):
+    return AdverseEvent(seq, term, "", grade, False, relationship, onset, None, "recovered", None)
+
+
+def test_adae_infusion_related_within_24_hours_of_a_dose():
+    """IRR24FL: an infusion-reaction term, or any event judged related, with onset on a dose day or the next."""
+    s = subject(adverse_events=[
+        ae(1, "Infusion related reaction", day(8)),  # day after the day-7 dose: flagged (term), even if called unrelated
+        ae(2, "Infusion related reaction", day(9)),  # two days after: not within 24 h
+        ae(3, "Fever", day(14), relationship="possible"),  # related, on a dose day
+        ae(4, "Fever", day(14)),  # unrelated, not an infusion term
+        ae(5, "Anaphylaxis", day(-1)),  # before the first dose
+        ae(6, "Allergic reaction", None),  # no onset date: cannot be placed
+    ])  # fmt: skip
+    assert [r["IRR24FL"] for r in adae([s])] == ["Y", "", "Y", "", "", ""]
+
+
+def test_adex_one_record_per_infusion():
+    infusions = [Infusion("day_7", "Day 7", 7.0, datetime(2026, 3, 9, 9, 30), datetime(2026, 3, 9, 10, 35), 100.0, 1e10, "L2",
+                          True, False),
+                 Infusion("day_0", "Day 0", 0.0, datetime(2026, 3, 2, 9, 0), None, 100.0, None, "L1", False, True)]  # fmt: skip
+    rows = adex([subject(infusions=infusions)])
+    assert [list(r) for r in rows] == [ADEX_COLUMNS] * 2
+    first, second = rows
+    assert (first["ASEQ"], first["AVISIT"], first["ASTDTM"], first["AENDTM"], first["ASTDY"], first["IRRFL"]) == (
+        1, "Day 0", "2026-03-02T09:00", "", 0, "Y")
+    assert (first["EXDOSE"], first["EXDOSU"]) == ("", "")  # saline: no particle count
+    assert (second["ASEQ"], second["AVAL"], second["AVALU"], second["EXDOSE"], second["EXDOSU"], second["INTRPFL"]) == (
+        2, 100.0, "mL", 1e10, "PARTICLES", "Y")
+
+
+CUTOFF = day(150)
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({}, ("COMPLETED", "", "ONGOING", "")),  # 4 of 4 doses; known alive on day 90 of 168
+    ({"last_known_alive": day(160)}, ("COMPLETED", "", "COMPLETED", "")),  # within day 168's 14-day window
+    ({"doses": [day(0), day(7)], "died_on": day(10)}, ("DISCONTINUED", "DEATH", "DISCONTINUED", "DEATH")),
+    ({"doses": [day(0)], "transplanted_on": day(5)}, ("DISCONTINUED", "LIVER TRANSPLANTATION", "ONGOING", "")),
+    ({"doses": [day(0)], "withdrawn_on": day(3), "withdrawal_scope": "no_further_treatment"},
+     ("DISCONTINUED", "WITHDRAWAL BY SUBJECT", "ONGOING", "")),
+    ({"doses": [day(0)], "withdrawn_on": day(3), "withdrawal_scope": "no_further_data"},
+     ("DISCONTINUED", "WITHDRAWAL BY SUBJECT", "DISCONTINUED", "WITHDRAWAL BY SUBJECT")),
+    # two doses missed, the last window (day 21 + 2) closed, then death on day 30: the missed doses ended treatment
+    ({"doses": [day(0), day(7)], "died_on": day(30)}, ("DISCONTINUED", "INFUSIONS NOT GIVEN", "DISCONTINUED", "DEATH")),
+])  # fmt: skip
+def test_disposition(kw, expected):
+    s = subject(dosing_ends_day=23, follow_up_day=168, follow_up_window=14, **kw)
+    d = disposition(s, CUTOFF)
+    assert (d.treatment, d.treatment_reason, d.study, d.study_reason) == expected
+
+
+def test_disposition_is_ongoing_while_doses_can_still_be_given():
+    s = subject(doses=[day(0)], dosing_ends_day=23, follow_up_day=168, follow_up_window=14, last_known_alive=day(5))
+    assert (disposition(s, day(10)).treatment, disposition(s, day(24)).treatment) == ("ONGOING", "DISCONTINUED")
+    assert disposition(subject(arm=None, randomized_on=None), day(10)).treatment == ""
+    # no news by the close of day 168's window (day 182): lost to follow-up, ended at the last contact
+    s = subject(follow_up_day=168, follow_up_window=14, last_known_alive=day(120))
+    assert [(d.study, d.study_reason, d.study_end) for d in (disposition(s, day(182)), disposition(s, day(183)))] == [
+        ("ONGOING", "", None), ("DISCONTINUED", "LOST TO FOLLOW-UP", day(120))]
+
+
+def test_adsl_death_duration_and_planned_doses():
+    s = subject(died_on=day(40), death_cause="Multi-organ failure", death_domain="DS", doses=[day(0), day(7), day(14)],
+                dosing_ends_day=23, follow_up_day=168, follow_up_window=14)  # fmt: skip
+    [row] = adsl([s], cutoff=day(50))
+    assert (row["DTHFL"], row["DTHDT"], row["DTHADY"], row["DTHCAUS"], row["DTHDOM"]) == ("Y", "2026-04-11", 40,
+                                                                                     "Multi-organ failure", "DS")  # fmt: skip
+    assert (row["TRTDURD"], row["NDOSE"], row["NDOSEPL"], row["EOTSTT"], row["DCTREAS"]) == (15, 3, 4, "DISCONTINUED", "INFUSIONS NOT GIVEN")
+    assert (row["EOSSTT"], row["DCSREAS"], row["EOSDT"]) == ("DISCONTINUED", "DEATH", "2026-04-11")
+
+
+def test_the_death_rule():
+    """The outcome form's date wins over a fatal AE's onset (an earliest bound); its empty cause takes the AE's term."""
+    assert resolve_death([], []) is None
+    assert resolve_death([], [(day(9), "Sepsis"), (day(5), "Hepatic failure")]) == Death(day(5), "Hepatic failure", "AE")
+    assert resolve_death([(day(12), "Variceal bleeding")], [(day(5), "Sepsis")]) == Death(day(12), "Variceal bleeding", "DS")
+    assert resolve_death([(day(12), "")], [(day(5), "Sepsis")]) == Death(day(12), "Sepsis", "DS")
+
+
+def test_adlb_directional_grades_and_the_analysis_flag():
+    """White cells are graded both ways (CTCAE v5.0): 'White blood cell decreased' < LLN and 'Leukocytosis' > 100e9/L."""
+    labs = [LabSample("day_0", "Day 0", 0, day(0), {"wbc": 1.5}),
+            LabSample("day_7", "Day 7", 7, day(7), {"wbc": 120.0}),
+            LabSample("day_7", "Day 7", 7, day(8), {"wbc": 6.0})]  # fmt: skip
+    rows = [r for r in adlb([subject(labs=labs)], {("SYSU3", "wbc", "any"): (4.0, 10.0)}) if r["PARAMCD"] == "WBC"]
+    # 1.5: < 2.0 -> grade 3 decreased (CTCAE: <2000-1000/mm3); 120: > 100000/mm3 -> grade 3 leukocytosis
+    assert [(r["ATOXGRL"], r["ATOXGRH"]) for r in rows] == [(3, 0), (0, 3), (0, 0)]
+    assert [r["ATOXGR"] for r in rows] == [3, 3, 0] and rows[1]["ATOXDSCH"] == "Leukocytosis"
+    assert [(r["BTOXGRL"], r["BTOXGRH"]) for r in rows] == [(3, 0)] * 3
+    assert [r["ANL01FL"] for r in rows] == ["Y", "Y", ""]  # the second day-7 sample is not the visit's value
+    assert {r["PARAMN"] for r in rows} == {11}

@@ -15,7 +15,7 @@ def test_the_statistician_downloads_the_adam_datasets(client, personas, randomiz
     response = client.get("/analysis/adam.zip")
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    assert sorted(archive.namelist()) == ["adae.csv", "adlb.csv", "adsl.csv", "adtte.csv"]
+    assert sorted(archive.namelist()) == ["adae.csv", "adex.csv", "adlb.csv", "adsl.csv", "adtte.csv", "define.xml"]
     [row] = list(csv.DictReader(io.StringIO(archive.read("adsl.csv").decode("utf-8"))))
     assert (row["USUBJID"], row["RANDFL"]) == ("NCT05940610-SYSU3-001", "Y")
     client.logout()

@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from hepatrial.core.safety.death import Death, resolve_death
 from hepatrial.core.safety.stopping import AeRecord, SubjectRecord, compute_evidence, compute_metrics, evaluate_rules
 from hepatrial.services.access import Actor, require
 from hepatrial.services.accounts import SYSTEM
@@ -47,6 +48,7 @@ MAX_TEXT = 8000
 SAFETY_LOCK_KEY = 0x4E50_5341_4645
 #: The outcome form and its fields that record a death (NCT05940610: outcome_status).
 OUTCOME_FORM, OUTCOME_STATUS, OUTCOME_DIED, OUTCOME_DEATH_DATE = "outcome_status", "status", "died", "death_date"
+OUTCOME_DEATH_CAUSE = "death_cause"
 
 
 def _spec():
@@ -93,21 +95,30 @@ def ae_records() -> list[AeRecord]:
     return out
 
 
-def subject_records() -> list[SubjectRecord]:
-    """Randomized subjects; the date of death from the outcome form, else from a fatal adverse event's onset."""
+def death_records() -> dict[int, Death]:
+    """Subject pk -> the death the outcome forms and fatal adverse events record (core.safety.death)."""
     spec = _spec()
-    arms = _arms()
-    died: dict[int, date] = {}
+    outcome: dict[int, list[tuple[date, str]]] = {}
+    fatal: dict[int, list[tuple[date, str]]] = {}
     for entry in FormEntry.objects.filter(form_id=OUTCOME_FORM):
         if entry.data.get(OUTCOME_STATUS) == OUTCOME_DIED and (when := _parse_date(entry.data.get(OUTCOME_DEATH_DATE))):
-            died[entry.subject_id] = min(when, died.get(entry.subject_id, when))
+            outcome.setdefault(entry.subject_id, []).append((when, entry.data.get(OUTCOME_DEATH_CAUSE) or ""))
     if spec is not None:
         for entry in FormEntry.objects.filter(form_id=spec.ae_form):
-            if entry.data.get(spec.outcome_field) == spec.fatal_outcome and entry.subject_id not in died:
+            if entry.data.get(spec.outcome_field) == spec.fatal_outcome:
                 if when := _parse_date(entry.data.get(spec.onset_field)):
-                    died[entry.subject_id] = when
+                    fatal.setdefault(entry.subject_id, []).append((when, entry.data.get(spec.term_field) or ""))
+    deaths = {pk: resolve_death(outcome.get(pk, []), fatal.get(pk, [])) for pk in {*outcome, *fatal}}
+    return {pk: d for pk, d in deaths.items() if d is not None}
+
+
+def subject_records() -> list[SubjectRecord]:
+    """Randomized subjects, with the death :func:`death_records` finds."""
+    arms = _arms()
+    deaths = death_records()
     subjects = Subject.objects.filter(pk__in=arms, anchor_date__isnull=False)
-    return [SubjectRecord(s.subject_id, arms[s.pk], s.anchor_date, died.get(s.pk)) for s in subjects]
+    return [SubjectRecord(s.subject_id, arms[s.pk], s.anchor_date, deaths[s.pk].on if s.pk in deaths else None)
+            for s in subjects]  # fmt: skip
 
 
 def current_metrics() -> dict[str, float]:

@@ -690,7 +690,7 @@ def analysis_page(request):
 
 @login_required
 def adam_zip(request):
-    """ADSL, ADTTE, ADLB and ADAE as CSV files in one zip, made now from the database."""
+    """The ADaM datasets as CSV files and their define.xml in one zip, made now from the database."""
     import io
     import tempfile
     import zipfile
@@ -704,8 +704,8 @@ def adam_zip(request):
     with tempfile.TemporaryDirectory(prefix="hepatrial-adam-") as tmp:
         paths = export_adam(tmp)
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, path in paths.items():
-                archive.write(path, f"{name}.csv")
+            for path in paths.values():
+                archive.write(path, path.name)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{current_protocol().id}-adam-{stamp}.zip"'
