@@ -4,6 +4,10 @@ says what it cannot estimate instead of printing meaningless numbers."""
 
 from __future__ import annotations
 
+import io
+
+import pytest
+
 from hepatrial.core.report.build import build_report
 from hepatrial.core.report.html import render
 
@@ -72,3 +76,30 @@ def test_the_pdf_survives_non_latin_text():
     report, _numbers = build_(title="肝衰竭 trial", protocol_id="P", arms=["MSC-EV 组", "对照组"], adsl=rows, adtte=adtte(rows, events_in=("MSC-EV 组", "对照组")),
                               adlb=[], adae=[], screenings=[], generated="now", at_days=[28.0])  # fmt: skip
     assert render_pdf(report).startswith(b"%PDF")
+
+
+def test_log_axis_ticks_are_round_numbers():
+    from hepatrial.core.report.figures import log_ticks
+
+    assert log_ticks(17.0, 900.0) == [20.0, 50.0, 100.0, 200.0, 500.0]
+    assert log_ticks(0.8, 40.0) == [1.0, 2.0, 5.0, 10.0, 20.0]
+    assert log_ticks(1.1, 4.0) == [1.5, 2.0, 3.0]  # 1-2-5 gives only 2: the finer 1-1.5-2-3-5-7 series
+    assert log_ticks(1.9, 2.6) == [2.0, 2.2, 2.4, 2.6]  # narrower still: evenly stepped
+    with pytest.raises(ValueError, match="0 < lo < hi"):
+        log_ticks(0.0, 1.0)
+
+
+@pytest.mark.parametrize("filler", range(20, 40, 3))
+def test_a_pdf_heading_stays_with_its_figure(filler):
+    """Whatever the height of what comes before it, a heading is on the page of the figure it names."""
+    from pypdf import PdfReader
+
+    from hepatrial.core.report.figures import trajectory_svg
+    from hepatrial.core.report.html import Report, Section, figure_block, heading, note
+    from hepatrial.core.report.pdf import render_pdf
+
+    svg = trajectory_svg({A: {"s1": [(0, 20.0), (7, 22.0)], "s2": [(0, 25.0), (7, 24.0)]}}, "MELD", "points")
+    blocks = [note(f"Filler line {i}.") for i in range(filler)] + [heading("ZZ heading of the figure"), figure_block(svg, "caption")]
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(Report("t", "s", "g", [], [Section("One", blocks)])))).pages]
+    [page] = [p for p in pages if "ZZ heading of the figure" in p]
+    assert "Study day" in page  # the figure's axis title

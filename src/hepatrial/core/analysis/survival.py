@@ -663,7 +663,7 @@ def compare_arms(
         )  # fmt: skip
         if km.n_events < FEW_EVENTS:
             caveats.append(
-                f"{arm}: {km.n_events} events in {km.n} subjects; with fewer than {FEW_EVENTS} events "
+                f"{arm}: {km.n_events} event{'' if km.n_events == 1 else 's'} in {km.n} subjects; with fewer than {FEW_EVENTS} events "
                 "per arm the estimates are imprecise: read the confidence intervals"
             )
         if math.isnan(km.median.median):

@@ -10,13 +10,19 @@ from typing import Any
 import numpy as np
 
 from hepatrial.core.analysis.incidence import incidence_table
-from hepatrial.core.analysis.mixed import MixedModelInputError, visit_by_arm_means
+from hepatrial.core.analysis.mixed import MixedModelInputError, arm_differences_by_visit, visit_by_arm_means
 from hepatrial.core.analysis.survival import KaplanMeier, SurvivalInputError, compare_arms
 from hepatrial.core.report.figures import km_svg, trajectory_svg
 from hepatrial.core.report.html import Block, Report, Section, caveat, consort_svg, figure_block, heading, note, table_block
+from hepatrial.core.export.adam import INFUSION_TERMS
 from hepatrial.core.report.tables import Table, ae_table, consort, table1
 
-INFUSION_TERMS = {"Infusion related reaction", "Allergic reaction", "Anaphylaxis", "Cytokine release syndrome"}
+SAFETY_DAYS = 28  # the primary outcome's horizon for adverse and serious adverse events
+INFECTION_DAYS = 84  # severe infections are an efficacy outcome to day 84
+INFECTIONS_SOC = "Infections and infestations"
+MULTIPLICITY = ("Multiplicity: the primary outcome is safety, described by its three components without a combined "
+                "test. No p-value in this report is adjusted for multiplicity; none is confirmatory. The efficacy outcomes "
+                "(survival, change in MELD, bilirubin and INR, severe infections) are secondary and exploratory.")  # fmt: skip
 TRAJECTORIES = [("MELD", "MELD score", "points", False), ("BILI", "Total bilirubin", "umol/L", True), ("INR", "INR", "ratio", False)]
 
 
@@ -49,9 +55,14 @@ def _p(x: Any) -> str:
 
 def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[dict], adtte: list[dict], adlb: list[dict],
                  adae: list[dict] | None, screenings: list[dict], generated: str, at_days: list[float],
-                 reason_labels: dict[str, str] | None = None, reference_arm: str | None = None) -> tuple[Report, dict]:  # fmt: skip
+                 reason_labels: dict[str, str] | None = None, reference_arm: str | None = None,
+                 adex: list[dict] | None = None, cutoff: str | None = None,
+                 change_days: list[float] | None = None) -> tuple[Report, dict]:  # fmt: skip
     """``reference_arm``: the control arm (hazard ratios and risk differences read as the other arm vs it);
-    ``adae`` None: not provided (the safety section says so instead of reporting no events)."""
+    ``adae`` None: not provided (the safety section says so instead of reporting no events); ``adex``:
+    the infusions (per-infusion reaction counts; None: not provided); ``cutoff``: the data cut-off
+    (ISO date) that decides which visits are due; ``change_days``: the visits at which change from
+    baseline is compared between arms (a trial's protocol; None: no such comparison, e.g. PBC)."""
     numbers: dict[str, Any] = {"protocol": protocol_id, "arms": arms, "generated": generated}
     randomized = [r for r in adsl if r.get("RANDFL") == "Y"]
     n_by_arm = {a: sum(1 for r in randomized if r.get("TRT01P") == a) for a in arms}
@@ -66,6 +77,11 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     report.sections.append(Section("Participant flow (CONSORT 2010)", [figure_block(consort_svg(flow), "CONSORT 2010 flow diagram.")]))
 
     report.sections.append(Section("Baseline characteristics", [table_block(table1(adsl, arms))]))
+    follow_html, numbers["follow_up"] = _follow_up(adsl, adtte, adlb, arms, cutoff)
+    report.sections.append(Section("Follow-up and data completeness", follow_html))
+
+    primary_html, numbers["primary"] = _primary_outcome(adsl, adae, adex, arms, reference_arm)
+    report.sections.append(Section("Primary outcome: safety", primary_html))
 
     safety_html: list[Block] = []
     if adae is None:
@@ -73,26 +89,21 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     else:
         safety_html.append(table_block(ae_table(adae, adsl, arms)))
         safety_html.append(table_block(ae_table(adae, adsl, arms, serious_only=True, title="Serious adverse events by CTCAE v5.0 term")))
-        safety_html.append(table_block(ae_table(adae, adsl, arms, terms=INFUSION_TERMS, title="Infusion-related and allergic reactions")))
-        saf = [r for r in adsl if r.get("SAFFL") == "Y"]
-        arm_of = {r["USUBJID"]: r.get("TRT01A") for r in saf}
-        n_saf = {a: sum(1 for r in saf if r.get("TRT01A") == a) for a in arms}
-        severe = {a: len({e["USUBJID"] for e in adae if e.get("TRTEMFL") == "Y" and int(e.get("AETOXGR") or 0) >= 3
-                          and arm_of.get(e["USUBJID"]) == a}) for a in arms}  # fmt: skip
-        if len(arms) == 2 and all(n_saf[a] > 0 for a in arms):
-            order = arms if reference_arm not in arms else [x for x in arms if x != reference_arm] + [reference_arm]
-            inc = incidence_table({a: severe[a] for a in order}, {a: n_saf[a] for a in order})
-            numbers["grade3_incidence"] = _jsonable(inc.as_dict())
-            safety_html.append(_incidence_html(inc, arms))
-        else:
-            safety_html.append(note("Incidence of grade >= 3 events by arm: not estimable until both arms have treated subjects."))
+        safety_html.append(table_block(ae_table(adae, adsl, arms, terms=set(INFUSION_TERMS), title="Infusion-related and allergic reactions")))
+        severe = {e["USUBJID"] for e in adae if e.get("TRTEMFL") == "Y" and int(e.get("AETOXGR") or 0) >= 3}
+        block, numbers["grade3_incidence"] = _incidence(
+            "Subjects with a grade >= 3 treatment-emergent adverse event", "Safety", severe, _population(adsl, "SAFFL", "TRT01A"),
+            arms, reference_arm)  # fmt: skip
+        safety_html.append(block)
     report.sections.append(Section("Safety", safety_html))
 
     # time to event: the ITT population, arms as randomized (ADSL's TRT01P), never a row without an arm
     itt_arm = {r["USUBJID"]: r.get("TRT01P") for r in adsl if r.get("ITTFL") == "Y" and r.get("TRT01P")}
     efficacy_html: list[Block] = []
     numbers["time_to_event"] = {}
-    params = sorted({r["PARAMCD"] for r in adtte}, key=lambda p: (not p.startswith("TFS"), p))  # transplant-free first
+    # ADTTE's own order (PARAMN) when it has one, else transplant-free first
+    paramn = {r["PARAMCD"]: _day(r.get("PARAMN")) for r in adtte}
+    params = sorted(paramn, key=lambda p: (paramn[p] is None, paramn[p] or 0, not p.startswith("TFS"), p))
     for param in params:
         rows = [r for r in adtte if r["PARAMCD"] == param and itt_arm.get(r.get("USUBJID"))]
         dropped = sum(1 for r in adtte if r["PARAMCD"] == param) - len(rows)
@@ -135,6 +146,15 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     if numbers["time_to_event"]:
         efficacy_html.append(table_block(_hr_summary(numbers["time_to_event"], adtte)))
     report.sections.append(Section("Time to event", efficacy_html or [note("No time-to-event data (ADTTE) yet.")]))
+    if adae is not None:
+        infections = {e["USUBJID"] for e in adae if e.get("AEBODSYS") == INFECTIONS_SOC and int(e.get("AETOXGR") or 0) >= 3
+                      and (_day(e.get("ASTDY")) is None or 0 <= _day(e.get("ASTDY")) <= INFECTION_DAYS)}  # fmt: skip
+        block, numbers["severe_infections"] = _incidence(
+            f"Subjects with a severe (grade >= 3) infection to day {INFECTION_DAYS}", "ITT", infections,
+            _population(adsl, "ITTFL", "TRT01P"), arms, reference_arm)  # fmt: skip
+        report.sections.append(Section("Severe infections", [block, note(
+            f"CTCAE v5.0 terms of the SOC '{INFECTIONS_SOC}', grade 3 or higher, onset from randomization to day "
+            f"{INFECTION_DAYS} (an event without an onset date counts); by the arm randomized.")]))  # fmt: skip
 
     traj: list[Block] = []
     for code, label, unit, log in TRAJECTORIES:
@@ -154,10 +174,22 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
         traj.extend(blocks)
         if result is not None:
             numbers["mixed_models"][code] = result
+    numbers["change_from_baseline"] = {}
+    if change_days:
+        for code, label, log in (("MELD", "MELD score", False), ("BILI", "total bilirubin", True), ("INR", "INR", False)):
+            blocks, result = _change_html(adlb, code, label, log, change_days, arms, reference_arm)
+            traj.extend(blocks)
+            if result is not None:
+                numbers["change_from_baseline"][code] = result
     report.sections.append(Section("MELD, bilirubin and INR over time", traj or [note("No lab values after randomization yet.")]))
 
-    deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death", "Randomized"])
-    deaths.rows = [[r["SUBJID"], r.get("TRT01P") or "-", r.get("DTHDT", ""), r.get("RANDDT", "")] for r in adsl if r.get("DTHFL") == "Y"]
+    deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death (study day)", "Cause", "Recorded by", "Infusions"])
+    source = {"DS": "outcome form", "AE": "fatal AE (onset date)"}
+    deaths.rows = [[r["SUBJID"], r.get("TRT01P") or "-", f'{r.get("DTHDT", "")} ({r.get("DTHADY", "")})' if r.get("DTHADY") not in ("", None) else r.get("DTHDT", ""),
+                    r.get("DTHCAUS") or "not recorded", source.get(r.get("DTHDOM") or "", "-"), str(r.get("NDOSE", "-"))]
+                   for r in adsl if r.get("DTHFL") == "Y"]  # fmt: skip
+    deaths.notes.append("Study day 0 is the day of randomization. A death known only from a fatal adverse event is dated by "
+                        "the event's onset until the outcome form records the date of death.")  # fmt: skip
     saes = Table("Serious adverse events", "All enrolled", ["Subject", "Arm", "Term", "Grade", "Onset (day)", "Relationship", "Outcome"])
     arm_of = {r["USUBJID"]: r.get("TRT01A") or r.get("TRT01P") or "-" for r in adsl}
     saes.rows = [[e["SUBJID"], arm_of.get(e["USUBJID"], "-"), e["AEDECOD"], str(e["AETOXGR"]), f'{e["ASTDT"]} ({e["ASTDY"]})',
@@ -231,6 +263,63 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
     return [table_block(table)], _jsonable(fit.as_dict())
 
 
+def _change_html(adlb: list[dict], code: str, label: str, log: bool, days: list[float], arms: list[str],
+                 reference_arm: str | None) -> tuple[list[Block], dict | None]:  # fmt: skip
+    """The protocol's efficacy comparison: change from baseline at each of ``days`` (ADLB AVISITN),
+    other arm minus the reference arm at equal baseline, from one random-intercept model
+    (core.analysis.mixed.arm_differences_by_visit; equal to nlme::lme, tests/core/test_change_by_visit_vs_r.py).
+    Bilirubin is analysed on the log scale: the difference is a ratio of geometric means."""
+    title = f"Change from baseline in {label}" + (" (log scale)" if log else "") + ", adjusted for baseline"
+    if len(arms) != 2:
+        return [], None
+    reference = reference_arm if reference_arm in arms else arms[0]
+    other = next(a for a in arms if a != reference)
+    rows = [r for r in adlb if r.get("PARAMCD") == code and r.get("ANL01FL", "Y") == "Y" and r.get("TRTP") in arms
+            and _day(r.get("AVISITN")) in days and r.get("BASE") not in ("", None) and r.get("CHG") not in ("", None)]  # fmt: skip
+    if log:
+        rows = [r for r in rows if float(r["AVAL"]) > 0 and float(r["BASE"]) > 0]
+    counts = {(_day(r["AVISITN"]), r["TRTP"]): 0 for r in rows}
+    for r in rows:
+        counts[(_day(r["AVISITN"]), r["TRTP"])] += 1
+    usable = [d for d in days if all(counts.get((d, a), 0) >= 2 for a in arms)]
+    rows = [r for r in rows if _day(r["AVISITN"]) in usable]
+    if not rows:
+        return [note(f"{title}: not estimable yet (each arm needs at least 2 subjects with a value at a visit).")], None
+    base = [math.log(float(r["BASE"])) if log else float(r["BASE"]) for r in rows]
+    change = [math.log(float(r["AVAL"])) - b if log else float(r["AVAL"]) - b for r, b in zip(rows, base)]
+    try:
+        fit = arm_differences_by_visit(change, [_day(r["AVISITN"]) for r in rows], [r["TRTP"] for r in rows],
+                                       [r["USUBJID"] for r in rows], base, reference=reference)  # fmt: skip
+    except (MixedModelInputError, ValueError, np.linalg.LinAlgError) as err:
+        return [note(f"{title}: not estimable here ({str(err)[:200]}).")], None
+    table = Table(title, "ITT; one value per subject and visit (ADLB ANL01FL); subjects alive and in follow-up at the visit",
+                  ["Day", *[f"{a}: n, " + ("geometric mean ratio to baseline" if log else "mean change") + " (95% CI)" for a in (other, reference)],
+                   f"{other} vs {reference}" + (": ratio (95% CI)" if log else ": difference (95% CI)"), "p"])  # fmt: skip
+    means = {(m.arm, m.visit): m for m in fit.means}
+
+    def show(x: float) -> str:
+        return f"{math.exp(x):.2f}" if log else f"{x:.2f}"
+
+    for d in fit.differences:
+        cells = []
+        for a in (other, reference):
+            m = means.get((a, d.visit))
+            n = d.n_reference if a == reference else d.n_other
+            cells.append(f"{n}, {show(m.mean)} ({show(m.lower)} to {show(m.upper)})" if m else f"{n}, -")
+        table.rows.append([f"{d.visit:g}", *cells, f"{show(d.difference)} ({show(d.lower)} to {show(d.upper)})", _p(d.p)])
+    table.notes.append(f"Random-intercept model {fit.model}: each visit has its own arm effect and baseline slope; means at "
+                       f"the mean baseline; t tests with {fit.differences[0].df} df (between subjects). "
+                       + ("Bilirubin: change of log values, shown back-transformed: a mean change of 0.80 is a fall to 80% of "
+                          "baseline, and the arm comparison is a ratio of geometric means. " if log else "")
+                       + "Later visits describe the subjects still alive and in follow-up; no imputation.")  # fmt: skip
+    if len(usable) < len(days):
+        table.notes.append("Not estimable yet at day(s) " + ", ".join(f"{d:g}" for d in days if d not in usable)
+                           + " (fewer than 2 subjects with a value in an arm).")  # fmt: skip
+    if fit.caveat:
+        table.notes.append(fit.caveat)
+    return [table_block(table)], _jsonable(fit.as_dict())
+
+
 def _usable_cox(result: dict) -> dict | None:
     """The Cox result, unless it did not converge or an arm has no events (monotone likelihood)."""
     cox = result.get("cox")
@@ -283,19 +372,166 @@ def _tte_table(label: str, result: dict) -> Table:
     return table
 
 
-def _incidence_html(inc: Any, arms: list[str]) -> Block:
-    table = Table("Subjects with a grade >= 3 treatment-emergent adverse event", "Safety",
-                  ["Arm", "n", "Subjects", "% (95% CI, Clopper-Pearson)"])  # fmt: skip
+def _population(adsl: list[dict], flag: str, arm_key: str) -> dict[str, str]:
+    """USUBJID -> arm of the subjects in a population (``flag`` = Y), read from ``arm_key``."""
+    return {r["USUBJID"]: r[arm_key] for r in adsl if r.get(flag) == "Y" and r.get(arm_key)}
+
+
+def _day(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _incidence(title: str, population: str, with_event: set[str], arm_of: dict[str, str], arms: list[str],
+               reference_arm: str | None) -> tuple[Block, dict | None]:  # fmt: skip
+    """Subjects with an event by arm: n (%) with a Clopper-Pearson CI; with two arms, the risk
+    difference (the other arm minus ``reference_arm``) with Newcombe's CI and Fisher's exact p."""
+    n = {a: sum(1 for x in arm_of.values() if x == a) for a in arms}
+    k = {a: len({u for u in with_event if arm_of.get(u) == a}) for a in arms}
+    present = [a for a in arms if n[a] > 0]
+    if not present:
+        return note(f"{title}: no subject in the {population.lower()} population yet."), None
+    order = present if reference_arm not in present else [a for a in present if a != reference_arm] + [reference_arm]
+    inc = incidence_table({a: k[a] for a in order}, {a: n[a] for a in order})
+    table = Table(title, population, ["Arm", "n", "Subjects with the event", "% (95% CI, Clopper-Pearson)"])
     for a in inc.arms:
         table.rows.append([a.arm, str(a.subjects), str(a.subjects_with_event),
                            f"{100 * a.proportion:.0f}% ({100 * a.lower:.0f}-{100 * a.upper:.0f})"])  # fmt: skip
     if inc.difference is not None and inc.compared:
         d = inc.difference
-        table.notes.append(f"Risk difference {inc.compared[0]} minus {inc.compared[1]}: {d.difference:.3f} "
-                           f"(95% CI {d.lower:.3f} to {d.upper:.3f}, Newcombe); Fisher exact p {_p(inc.fisher_p)}.")  # fmt: skip
+        table.notes.append(f"Risk difference {inc.compared[0]} minus {inc.compared[1]}: {100 * d.difference:.1f} percentage points "
+                           f"(95% CI {100 * d.lower:.1f} to {100 * d.upper:.1f}, Newcombe); Fisher exact p {_p(inc.fisher_p)}.")  # fmt: skip
+    elif len(present) < len(arms):
+        table.notes.append("No comparison: an arm has no subject in this population yet.")
     if inc.caveat:
         table.notes.append(inc.caveat)
-    return table_block(table)
+    return table_block(table), _jsonable(inc.as_dict())
+
+
+def _follow_up(adsl: list[dict], adtte: list[dict], adlb: list[dict], arms: list[str],
+               cutoff: str | None) -> tuple[list[Block], dict]:  # fmt: skip
+    """Median follow-up by the reverse Kaplan-Meier method (Schemper & Smith, Control Clin Trials
+    1996;17:343-346: censoring is the event, deaths are censored), each arm's status at the
+    cut-off, and how many of the lab values due at each scheduled visit were recorded."""
+    blocks: list[Block] = []
+    numbers: dict[str, Any] = {}
+    itt = _population(adsl, "ITTFL", "TRT01P")
+    os_params = sorted({r["PARAMCD"] for r in adtte if str(r["PARAMCD"]).startswith("OS")},
+                       key=lambda p: float("".join(ch for ch in p if ch.isdigit()) or 0))  # fmt: skip
+    param = os_params[-1] if os_params else (sorted({r["PARAMCD"] for r in adtte})[:1] or [None])[0]
+    table = Table("Follow-up", "ITT", ["Arm", "n", "Median follow-up, days (95% CI)", "Completed", "Ended early", "Ongoing"])
+    for a in arms:
+        rows = [r for r in adtte if r["PARAMCD"] == param and itt.get(r.get("USUBJID")) == a]
+        median = "-"
+        if rows:
+            km = KaplanMeier().fit([float(r["AVAL"]) for r in rows], [1 if int(r["CNSR"]) != 0 else 0 for r in rows])
+            m = km.median
+            median = f"{_days(m.median)} ({_days(m.lower)}-{_days(m.upper)})"
+            numbers.setdefault("median_follow_up_days", {})[a] = _jsonable({"estimate": m.median, "lower": m.lower, "upper": m.upper})
+        status = [r.get("EOSSTT") for r in adsl if r.get("ITTFL") == "Y" and r.get("TRT01P") == a]
+        table.rows.append([a, str(len(status)), median, *[str(status.count(x)) if any(status) else "-" for x in ("COMPLETED", "DISCONTINUED", "ONGOING")]])
+    if param is not None:
+        label = next((r.get("PARAM") for r in adtte if r["PARAMCD"] == param), param)
+        table.notes.append(f"Reverse Kaplan-Meier on '{label}' (Schemper & Smith 1996): a subject's follow-up ends at the "
+                           "horizon, at the last contact, or is cut short by death (censored). NR: more than half still in "
+                           "follow-up.")  # fmt: skip
+    table.notes.append("Completed: known alive at the last scheduled visit (or died after it); ended early: death, withdrawal "
+                       "of consent to further data, or lost to follow-up (ADSL EOSSTT/DCSREAS).")  # fmt: skip
+    blocks.append(table_block(table))
+    numbers["lab_completeness"] = completeness = _lab_completeness(adsl, adlb, arms, cutoff)
+    if completeness:
+        visits = sorted({c["visit_day"] for c in completeness})
+        t = Table("Lab values recorded at each scheduled visit", "ITT; due: randomized, the visit's day reached by the cut-off, "
+                  "alive and still in follow-up", ["Visit (day)", *[f"{a}: MELD / bilirubin / INR of due" for a in arms]])  # fmt: skip
+        for v in visits:
+            cells = []
+            for a in arms:
+                c = next((c for c in completeness if c["visit_day"] == v and c["arm"] == a), None)
+                cells.append(f'{c["MELD"]} / {c["BILI"]} / {c["INR"]} of {c["due"]}' if c else "-")
+            label = next((c["visit"] for c in completeness if c["visit_day"] == v), "")
+            t.rows.append([f"{label} ({v:g})", *cells])
+        t.notes.append("MELD needs bilirubin, creatinine and INR of one panel. A value counts at its visit (ADLB ANL01FL).")
+        blocks.append(table_block(t))
+    return blocks, numbers
+
+
+def _lab_completeness(adsl: list[dict], adlb: list[dict], arms: list[str], cutoff: str | None) -> list[dict]:
+    """Per scheduled visit (ADLB AVISITN >= 0; screening and unscheduled visits are left out) and arm:
+    the subjects due a value and those with MELD, bilirubin and INR recorded."""
+    from datetime import date, timedelta
+
+    visits: dict[float, str] = {}
+    have: dict[tuple[float, str], set[str]] = {}
+    for r in adlb:
+        n = _day(r.get("AVISITN"))
+        if n is None or n < 0 or n >= 1000 or r.get("ANL01FL", "Y") != "Y":
+            continue
+        visits.setdefault(n, r.get("AVISIT", ""))
+        have.setdefault((n, r["PARAMCD"]), set()).add(r["USUBJID"])
+    if not visits or not any(r.get("RANDDT") for r in adsl):
+        return []
+    cut = date.fromisoformat(cutoff) if cutoff else None
+    out = []
+    for v in sorted(visits):
+        for a in arms:
+            due = set()
+            for r in adsl:
+                if r.get("ITTFL") != "Y" or r.get("TRT01P") != a or not r.get("RANDDT"):
+                    continue
+                day0 = date.fromisoformat(r["RANDDT"])
+                reached = cut is None or day0 + timedelta(days=v) <= cut
+                dead = _day(r.get("DTHADY")) is not None and _day(r.get("DTHADY")) < v
+                left = r.get("EOSSTT") == "DISCONTINUED" and r.get("EOSDT") and date.fromisoformat(r["EOSDT"]) < day0 + timedelta(days=v)
+                if reached and not dead and not left:
+                    due.add(r["USUBJID"])
+            out.append({"visit": visits[v], "visit_day": v, "arm": a, "due": len(due),
+                        **{p: len(have.get((v, p), set()) & due) for p in ("MELD", "BILI", "INR")}})  # fmt: skip
+    return out
+
+
+def _primary_outcome(adsl: list[dict], adae: list[dict] | None, adex: list[dict] | None, arms: list[str],
+                     reference_arm: str | None) -> tuple[list[Block], dict]:  # fmt: skip
+    """The protocol's primary outcome: infusion-related toxicity within 24 h of each dose, and adverse
+    and serious adverse events to day 28, in the safety population (as treated)."""
+    arm_of = _population(adsl, "SAFFL", "TRT01A")
+    blocks: list[Block] = [note("Safety population: randomized subjects given at least one infusion, by the arm received. "
+                                "Events are treatment-emergent (onset on or after the first infusion).")]  # fmt: skip
+    numbers: dict[str, Any] = {}
+    if adae is None:
+        return [note("ADAE was not provided: the primary outcome cannot be reported (this is not 'no events').")], numbers
+    te = [e for e in adae if e.get("TRTEMFL") == "Y" and e.get("USUBJID") in arm_of]
+    reaction_forms = {r["USUBJID"] for r in adex or [] if r.get("IRRFL") == "Y"}
+    irr = {e["USUBJID"] for e in te if e.get("IRR24FL") == "Y"} | (reaction_forms & set(arm_of))
+    # an event without an onset date cannot be placed before day 28: counted (conservative)
+    early = [e for e in te if (_day(e.get("ASTDY")) is None or _day(e.get("ASTDY")) <= SAFETY_DAYS)]
+    for key, title, subjects in (
+        ("infusion_toxicity_24h", "Primary 1. Subjects with an infusion-related toxicity within 24 h of a dose", irr),
+        ("ae_to_day_28", f"Primary 2. Subjects with an adverse event to day {SAFETY_DAYS}", {e["USUBJID"] for e in early}),
+        ("sae_to_day_28", f"Primary 3. Subjects with a serious adverse event to day {SAFETY_DAYS}",
+         {e["USUBJID"] for e in early if e.get("AESER") == "Y"}),
+    ):  # fmt: skip
+        block, numbers[key] = _incidence(title, "Safety", subjects, arm_of, arms, reference_arm)
+        blocks.append(block)
+    blocks.append(note("Infusion-related toxicity: an adverse event with an infusion-reaction term (infusion related reaction, "
+                       "allergic reaction, anaphylaxis, cytokine release syndrome), or any event judged possibly, probably or "
+                       "definitely related to the study product, with onset on the day of an infusion or the next day (the AE "
+                       "form records a date, not a time: this counts every event within 24 h and some up to 48 h), or a reaction "
+                       "recorded on the dosing form (ADEX IRRFL)."))  # fmt: skip
+    if adex is not None:
+        per_infusion = Table("Infusions followed by an infusion-related toxicity", "Safety; one row per arm, every infusion given",
+                             ["Arm", "Infusions given", "With a reaction (dosing form or AE within 24 h)", "%"])  # fmt: skip
+        irr_days = {(e["USUBJID"], _day(e.get("ASTDY"))) for e in te if e.get("IRR24FL") == "Y"}
+        for a in arms:
+            given = [r for r in adex if arm_of.get(r.get("USUBJID")) == a]
+            hit = [r for r in given if r.get("IRRFL") == "Y" or any((r["USUBJID"], d) in irr_days for d in
+                   ((_day(r.get("ASTDY")) or -999), (_day(r.get("ASTDY")) or -999) + 1))]  # fmt: skip
+            per_infusion.rows.append([a, str(len(given)), str(len(hit)), f"{100 * len(hit) / len(given):.0f}%" if given else "-"])
+        numbers["infusions"] = {row[0]: {"given": int(row[1]), "with_reaction": int(row[2])} for row in per_infusion.rows}
+        blocks.append(table_block(per_infusion))
+    blocks.append(note(MULTIPLICITY))
+    return blocks, numbers
 
 
 def _jsonable(obj: Any) -> Any:

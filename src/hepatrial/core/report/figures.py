@@ -92,6 +92,27 @@ def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, flo
     return m, m - half, m + half
 
 
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Round values for a log axis from ``lo`` to ``hi`` (> 0): 1, 2 and 5 times the powers of ten
+    inside the range, or, when that gives fewer than three, 1, 1.5, 2, 3, 5 and 7 times them, or
+    for a narrow range evenly stepped round values."""
+    if not 0 < lo < hi:
+        raise ValueError(f"log axis limits must satisfy 0 < lo < hi, got {lo!r}, {hi!r}")
+    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
+        ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in mantissas]
+        ticks = [round(t, 10) for t in ticks if lo <= t <= hi]
+        if len(ticks) >= 3:
+            return ticks
+    # a narrow range (e.g. INR 1.9-2.6): evenly stepped round values, 1, 2 or 5 times a power of ten apart
+    for e in range(math.floor(math.log10(hi - lo)), math.floor(math.log10(hi - lo)) - 3, -1):
+        for m in (5, 2, 1):
+            step = m * 10.0**e
+            ticks = [round(k * step, 10) for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+            if len(ticks) >= 3:
+                return ticks
+    return [lo, hi]
+
+
 def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], title: str, unit: str, log: bool = False) -> str:
     """``series``: arm -> subject -> [(study day, value)]. Thin lines per subject (spaghetti),
     thick line with 95% CI bars for the arm's mean at each day with data."""
@@ -119,12 +140,11 @@ def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], titl
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
              f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{escape(title)}</title>']  # fmt: skip
-    for k in range(5):
-        v = v_lo + (v_hi - v_lo) * k / 4
-        label = math.exp(v) if log else v
-        parts.append(f'<line x1="{LEFT}" y1="{_f(top + (1 - k / 4) * plot_h)}" x2="{LEFT + plot_w}" '
-                     f'y2="{_f(top + (1 - k / 4) * plot_h)}" stroke="#eee"/><text x="{LEFT - 6}" '
-                     f'y="{_f(top + (1 - k / 4) * plot_h + 4)}" text-anchor="end">{label:.3g}</text>')  # fmt: skip
+    ticks = log_ticks(math.exp(v_lo), math.exp(v_hi)) if log else [v_lo + (v_hi - v_lo) * k / 4 for k in range(5)]
+    for label in ticks:
+        y = top + (1 - ((math.log(label) if log else label) - v_lo) / (v_hi - v_lo)) * plot_h
+        parts.append(f'<line x1="{LEFT}" y1="{_f(y)}" x2="{LEFT + plot_w}" y2="{_f(y)}" stroke="#eee"/>'
+                     f'<text x="{LEFT - 6}" y="{_f(y + 4)}" text-anchor="end">{label:.3g}</text>')  # fmt: skip
     parts.append(f'<text x="{_f(LEFT + plot_w / 2)}" y="{height - 8}" text-anchor="middle">Study day (values in {escape(unit)}{", log scale" if log else ""})</text>')
     span = d_hi - d_lo
     step = 28 if span <= 200 else 365.25

@@ -74,34 +74,70 @@ def table_html(table: Table) -> str:
             f"<tr>{head}</tr>{body}</table>{notes}")  # fmt: skip
 
 
+def _reason_lines(reasons: list[tuple[str, int]], limit: int = 3) -> list[str]:
+    lines = [f"  {r}: {n}" for r, n in reasons[:limit]]
+    return lines + (["  ..."] if len(reasons) > limit else [])
+
+
 def consort_svg(flow: Consort) -> str:
     """The CONSORT 2010 flow diagram: enrolment, allocation, follow-up, analysis."""
-    arms = list(flow.allocated)
-    width, box_w, box_h = 640, 250, 56
-    boxes: list[tuple[float, float, list[str]]] = []
-    boxes.append((width / 2 - box_w / 2, 10, [f"Assessed for eligibility (n={flow.screened})"]))
-    reasons = [f"{r}: {n}" for r, n in flow.excluded_reasons[:4]] + (["..."] if len(flow.excluded_reasons) > 4 else [])
-    boxes.append((width - box_w - 5, 80, [f"Not enrolled (n={flow.excluded})", *reasons]))
-    boxes.append((width / 2 - box_w / 2, 190, [f"Randomized (n={flow.randomized})"]))
-    for i, arm in enumerate(arms[:2]):
-        x = 20 if i == 0 else width - box_w - 20
-        boxes.append((x, 270, [f"Allocated to {arm} (n={flow.allocated[arm]})", f"Received an infusion (n={flow.received[arm]})"]))
-        boxes.append((x, 350, [f"Fewer than all infusions (n={flow.discontinued[arm]})"]))
-        boxes.append((x, 430, [f"Analysed (ITT) (n={flow.analysed[arm]})"]))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="500" viewBox="0 0 {width} 500" '
+    arms = list(flow.allocated)[:2]
+    width, box_w, line_h = 660, 270, 15
+    boxes: list[tuple[float, float, list[str]]] = []  # (x, y, lines)
+    links: list[tuple[float, float, float, float]] = []  # (x1, y1, x2, y2)
+
+    def box(x: float, y: float, lines: list[str]) -> float:
+        """Add a box; return its bottom."""
+        boxes.append((x, y, lines))
+        return y + 12 + line_h * len(lines)
+
+    mid, left_x = width / 2, width / 2 - box_w / 2
+    side_x = width - box_w - 5
+    bottom = box(left_x, 10, [f"Assessed for eligibility (n={flow.screened})"])
+    reasons = _reason_lines(flow.excluded_reasons, 4)
+    side_top = bottom + 14
+    side_bottom = box(side_x, side_top, [f"Not enrolled (n={flow.excluded})", *reasons])
+    links.append((mid, side_top + 12, side_x, side_top + 12))
+    y = max(side_bottom, side_top + 40) + 14
+    links.append((mid, bottom, mid, y))
+    bottom = box(left_x, y, [f"Enrolled (consented, eligible) (n={flow.enrolled})"])
+    if flow.not_randomized:
+        side_top = bottom + 10
+        box(side_x, side_top, [f"Not randomized (n={flow.not_randomized})"])
+        links.append((mid, side_top + 12, side_x, side_top + 12))
+        y = side_top + 40
+    else:
+        y = bottom + 20
+    links.append((mid, bottom, mid, y))
+    bottom = box(left_x, y, [f"Randomized (n={flow.randomized})"])
+    top = bottom + 24
+    follow = [[f"Infusions stopped early (n={flow.discontinued[arm]})", *_reason_lines(flow.discontinued_reasons[arm]),
+               f"Follow-up ended early (n={flow.left_study[arm]})", *_reason_lines(flow.left_reasons[arm]),
+               f"In follow-up at the cut-off (n={flow.ongoing[arm]})"] for arm in arms]  # fmt: skip
+    allocated_h = 12 + line_h * 3
+    analysed_y = top + allocated_h + 16 + 12 + line_h * max((len(f) for f in follow), default=0) + 16  # both arms level
+    for i, arm in enumerate(arms):
+        x = 15 if i == 0 else width - box_w - 15
+        cx = x + box_w / 2
+        links.append((mid, bottom, cx, top))
+        b = box(x, top, [f"Allocated to {arm} (n={flow.allocated[arm]})", f"  received an infusion (n={flow.received[arm]})",
+                         f"  no infusion (n={flow.allocated[arm] - flow.received[arm]})"])  # fmt: skip
+        links.append((cx, b, cx, b + 16))
+        b = box(x, b + 16, follow[i])
+        links.append((cx, b, cx, analysed_y))
+        box(x, analysed_y, [f"Analysed (ITT) (n={flow.analysed[arm]})"])
+    height = int(analysed_y + 12 + line_h + 10)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
              'font-family="sans-serif" font-size="12"><title>CONSORT flow diagram</title>']  # fmt: skip
+    for x1, y1, x2, y2 in links:
+        parts.append(f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="#333"/>')
     for x, y, lines in boxes:
-        h = max(box_h, 18 + 15 * len(lines))
-        parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{h}" fill="#fff" stroke="#333"/>')
+        parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{12 + line_h * len(lines)}" fill="#fff" stroke="#333"/>')
         for j, line in enumerate(lines):
-            parts.append(f'<text x="{x + 8:.0f}" y="{y + 20 + 15 * j:.0f}">{escape(line[:44])}</text>')
-    mid = width / 2
-    parts.append(f'<line x1="{mid}" y1="66" x2="{mid}" y2="190" stroke="#333"/><line x1="{mid}" y1="110" x2="{width - box_w - 5}" y2="110" stroke="#333"/>')
-    for i in range(min(2, len(arms))):
-        x = 20 + box_w / 2 if i == 0 else width - 20 - box_w / 2
-        parts.append(f'<line x1="{mid}" y1="246" x2="{x:.0f}" y2="270" stroke="#333"/>'
-                     f'<line x1="{x:.0f}" y1="326" x2="{x:.0f}" y2="350" stroke="#333"/>'
-                     f'<line x1="{x:.0f}" y1="406" x2="{x:.0f}" y2="430" stroke="#333"/>')  # fmt: skip
+            indent = 10 if line.startswith("  ") else 0
+            text = line.strip()
+            text = text if len(text) <= 42 else text[:41] + "..."
+            parts.append(f'<text x="{x + 8 + indent:.0f}" y="{y + 16 + line_h * j:.0f}">{escape(text)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -8,6 +8,7 @@ font Helvetica, which covers Latin-1 only: any other character is printed as '?'
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from fpdf import FPDF
@@ -56,13 +57,31 @@ def render_pdf(report: Report) -> bytes:
     for text in report.caveats:
         _caveat(pdf, text)
     for i, section in enumerate(report.sections, start=1):
+        if pdf.get_y() > LOW or (section.blocks and _needs_new_page(pdf, section.blocks[0], 10)):
+            pdf.add_page()  # never a section title alone at the foot of a page
         pdf.ln(3)
         pdf.set_font(pdf.family, "B", 12)
         pdf.multi_cell(0, 6, pdf.text_safe(f"{i}. {section.title}"), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
-        for block in section.blocks:
+        for j, block in enumerate(section.blocks):
+            following = section.blocks[j + 1] if j + 1 < len(section.blocks) else None
+            if block.kind == "heading" and following is not None and _needs_new_page(pdf, following, 6):
+                pdf.add_page()  # a heading goes with the figure or table it names
             _block(pdf, block)
     return bytes(pdf.output())
+
+
+#: Below this (mm from the top of an A4 page) a title or a table's heading starts a new page.
+LOW = 250
+#: A figure is about 110 mm high: below this it starts on a new page rather than being cut.
+FIGURE_LOW = 150
+
+
+def _needs_new_page(pdf: _Pdf, block: Block, above: float) -> bool:
+    """Would ``block``, placed ``above`` mm lower, start a new page of its own?"""
+    if block.kind == "figure":
+        return pdf.get_y() + above > FIGURE_LOW
+    return block.kind == "table" and pdf.get_y() + above > LOW
 
 
 def _caveat(pdf: _Pdf, text: str) -> None:
@@ -82,16 +101,19 @@ def _block(pdf: _Pdf, block: Block) -> None:
     elif block.kind == "caveat":
         _caveat(pdf, block.text)
     elif block.kind == "figure":
-        if pdf.get_y() > 150:  # a figure is about 110 mm high: start it on a new page rather than cut it
+        if pdf.get_y() > FIGURE_LOW:
             pdf.add_page()
-        # fpdf2 draws SVG text with a core font (Latin-1): any other character becomes '?', never a crash
-        svg = block.svg.encode("latin-1", errors="replace").decode("latin-1")
+        # fpdf2 draws SVG text with a core font (Latin-1): any other character becomes '?', never a crash;
+        # it has no use for <title> (tooltips in the HTML page) and would warn about each one
+        svg = re.sub(r"<title>.*?</title>", "", block.svg, flags=re.S).encode("latin-1", errors="replace").decode("latin-1")
         pdf.image(io.BytesIO(svg.encode("utf-8")), w=170)
         if block.text:
             pdf.set_font(pdf.family, "", 7)
             pdf.multi_cell(0, 4, pdf.text_safe(block.text), new_x="LMARGIN", new_y="NEXT")
     elif block.kind == "table" and block.table is not None:
         table = block.table
+        if pdf.get_y() > LOW:
+            pdf.add_page()  # a table's title with at least a few of its rows
         pdf.set_font(pdf.family, "B", 9)
         pdf.multi_cell(0, 5, pdf.text_safe(f"{table.title} ({table.population})"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(pdf.family, "", 7)

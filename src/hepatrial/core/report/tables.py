@@ -19,12 +19,18 @@ class Consort:
     """CONSORT 2010 flow counts (Schulz et al., BMJ 2010;340:c332, figure 1)."""
 
     screened: int
-    excluded: int
+    excluded: int  # screened, never enrolled
     excluded_reasons: list[tuple[str, int]]  # (reason, count), most frequent first
+    enrolled: int
+    not_randomized: int  # enrolled (consented, eligible), then not randomized
     randomized: int
     allocated: dict[str, int]  # arm -> n
     received: dict[str, int]  # arm -> n given at least one infusion
-    discontinued: dict[str, int]  # arm -> n who died, were transplanted or withdrew before the last infusion
+    discontinued: dict[str, int]  # arm -> n whose infusions stopped before the last planned one (ADSL EOTSTT)
+    discontinued_reasons: dict[str, list[tuple[str, int]]]  # arm -> (DCTREAS, n)
+    left_study: dict[str, int]  # arm -> n whose follow-up ended early (EOSSTT DISCONTINUED), deaths included
+    left_reasons: dict[str, list[tuple[str, int]]]  # arm -> (DCSREAS, n)
+    ongoing: dict[str, int]  # arm -> n still in follow-up at the cut-off
     analysed: dict[str, int]  # arm -> n in the ITT analysis
 
 
@@ -32,7 +38,9 @@ def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: 
             reason_labels: dict[str, str] | None = None) -> Consort:  # fmt: skip
     """``screenings``: the screening log's rows (``verdict``, ``failing``: the excluding
     criteria's ids, ``enrolled``: bool); ``adsl``: ADSL rows; ``arms``: arm labels in order;
-    ``reason_labels``: criterion id -> how the diagram words it (default: the id)."""
+    ``reason_labels``: criterion id -> how the diagram words it (default: the id).
+    Discontinuation comes from ADSL's EOTSTT/DCTREAS; without them (an older ADSL), a
+    subject with fewer infusions than planned (NDOSE < NDOSEPL) counts as discontinued."""
     labels = reason_labels or {}
     not_enrolled = [s for s in screenings if not s.get("enrolled")]
     reasons: Counter[str] = Counter()
@@ -50,20 +58,31 @@ def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: 
         counts = Counter(r["TRT01P"] for r in rows)
         return {arm: counts.get(arm, 0) for arm in arms}
 
+    def reasons_by_arm(rows, key: str) -> dict[str, list[tuple[str, int]]]:
+        return {arm: sorted(Counter((r.get(key) or "not recorded").lower() for r in rows if r["TRT01P"] == arm).items(),
+                            key=lambda kv: (-kv[1], kv[0])) for arm in arms}  # fmt: skip
+
+    if any(r.get("EOTSTT") for r in randomized):
+        stopped = [r for r in randomized if r.get("EOTSTT") == "DISCONTINUED"]
+    else:
+        stopped = [r for r in randomized if int(r.get("NDOSE") or 0) < int(r.get("NDOSEPL") or 4)]
+    left = [r for r in randomized if r.get("EOSSTT") == "DISCONTINUED"]
     return Consort(
         screened=len(screenings),
         excluded=len(not_enrolled),
         excluded_reasons=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
+        enrolled=len(adsl),
+        not_randomized=len(adsl) - len(randomized),
         randomized=len(randomized),
         allocated=by_arm(randomized),
         received=by_arm([r for r in randomized if r.get("SAFFL") == "Y"]),
-        discontinued=by_arm([r for r in randomized if int(r.get("NDOSE") or 0) < _planned(r)]),
+        discontinued=by_arm(stopped),
+        discontinued_reasons=reasons_by_arm(stopped, "DCTREAS"),
+        left_study=by_arm(left),
+        left_reasons=reasons_by_arm(left, "DCSREAS"),
+        ongoing=by_arm([r for r in randomized if r.get("EOSSTT") == "ONGOING"]),
         analysed=by_arm([r for r in randomized if r.get("ITTFL") == "Y"]),
     )
-
-
-def _planned(row: dict[str, Any]) -> int:
-    return int(row.get("NDOSE_PLANNED") or 4)
 
 
 @dataclass
@@ -77,13 +96,14 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def _num(values: list[float]) -> str:
-    """median (IQR) [min-max], n."""
+def _num(values: list[float], decimals: int = 1) -> str:
+    """median (IQR) [min-max], n, every number with the same decimals (a variable's precision)."""
     if not values:
         return "-"
     values = sorted(values)
     q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
-    return f"{q[1]:.4g} ({q[0]:.4g}-{q[2]:.4g}) [{values[0]:.4g}-{values[-1]:.4g}], n={len(values)}"
+    f = f".{decimals}f"
+    return f"{q[1]:{f}} ({q[0]:{f}}-{q[2]:{f}}) [{values[0]:{f}}-{values[-1]:{f}}], n={len(values)}"
 
 
 def _pct(k: int, n: int) -> str:
@@ -106,15 +126,26 @@ def table1(adsl: list[dict[str, Any]], arms: list[str]) -> Table:
     groups = {arm: [r for r in itt if r.get("TRT01P") == arm] for arm in arms}
     table = Table("Table 1. Baseline characteristics", "ITT (all randomized)", ["", *[f"{a} (n={len(g)})" for a, g in groups.items()], f"All (n={len(itt)})"])
     everyone = [*groups.values(), itt]
-    table.rows.append(["Age, years", *[_num(_floats(g, "AGE")) for g in everyone]])
-    for code, label in (("M", "Male"), ("F", "Female")):
-        table.rows.append([f"Sex: {label}", *[_pct(sum(1 for r in g if r.get("SEX") == code), len(g)) for g in everyone]])
+
+    def count_row(label: str, key: str, value: str) -> None:
+        table.rows.append([label, *[_pct(sum(1 for r in g if r.get(key) == value), len(g)) for g in everyone]])
+
+    table.rows.append(["Age, years", *[_num(_floats(g, "AGE"), 1) for g in everyone]])
+    for code, label in (("M", "Male"), ("F", "Female"), ("U", "Unknown")):
+        if code != "U" or any(r.get("SEX") not in ("M", "F") for r in itt):
+            table.rows.append([f"Sex: {label}", *[_pct(sum(1 for r in g if (r.get("SEX") if r.get("SEX") in ("M", "F") else "U") == code), len(g))
+                                                  for g in everyone]])  # fmt: skip
     for stratum in sorted({r.get("STRAT1R") for r in itt if r.get("STRAT1R")}):
-        table.rows.append([f"Presentation: {stratum}", *[_pct(sum(1 for r in g if r.get("STRAT1R") == stratum), len(g)) for g in everyone]])
-    table.rows.append(["MELD", *[_num(_floats(g, "BMELD")) for g in everyone]])
-    table.rows.append(["Total bilirubin, umol/L", *[_num(_floats(g, "BBILI")) for g in everyone]])
-    table.rows.append(["INR", *[_num(_floats(g, "BINR")) for g in everyone]])
-    table.notes.append("Continuous values: median (IQR) [min-max], n. Baseline: the last value on or before randomization.")
+        count_row(f"Presentation: {stratum}", "STRAT1R", stratum)
+    sites = sorted({r.get("SITEID") for r in itt if r.get("SITEID")})
+    if len(sites) > 1:
+        for site in sites:
+            count_row(f"Site: {site}", "SITEID", site)
+    table.rows.append(["MELD", *[_num(_floats(g, "BMELD"), 1) for g in everyone]])
+    table.rows.append(["Total bilirubin, umol/L", *[_num(_floats(g, "BBILI"), 0) for g in everyone]])
+    table.rows.append(["INR", *[_num(_floats(g, "BINR"), 2) for g in everyone]])
+    table.notes.append("Continuous values: median (IQR) [min-max], n. Baseline: the last value on or before randomization. "
+                       "No p-values: differences at baseline in a randomized trial are chance by design (CONSORT 2010, item 15).")  # fmt: skip
     return table
 
 
