@@ -349,6 +349,43 @@ def _demo_allocation_list(protocol, home: Path) -> None:
     click.echo("  and import the statistician's list (hepatrial randomization import).\n")
 
 
+@main.command("demo-trial")
+@click.option("--subjects", default=20, show_default=True, type=click.IntRange(2, 200), help="Subjects to randomize.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the simulation (with the same allocation list, the same trial).")
+def demo_trial_command(subjects: int, seed: int) -> None:
+    """Fill a new demo database with a simulated trial (every record made by the site's
+    own actions, the clock moved to each day), to try the pages and `hepatrial analyze`.
+
+    Refuses any database but a fresh demo one (see docs/demo.md). SIMULATED DATA.
+    """
+    _django_setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from hepatrial.services.accounts import ensure_demo
+    from hepatrial.services.demo_trial import simulate_demo_trial
+    from hepatrial.services.errors import ActionError
+
+    protocol = _protocol(settings.HEPATRIAL_PROTOCOL)
+    call_command("migrate", interactive=False, verbosity=0)
+    created = ensure_demo()
+    if created:
+        click.echo("A new database: created the demo site SYSU3 and one user per role (passwords shown ONCE):")
+        for username, role, password in created:
+            click.echo(f"  {username:<14} {role:<14} {password}")
+        _demo_allocation_list(protocol, Path(settings.HOME))
+    # the simulated safety alerts are kept in memory, not e-mailed (they stay listed on the safety pages)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    try:
+        with click.progressbar(length=subjects, label="Simulating", show_pos=True) as bar:
+            summary = simulate_demo_trial(subjects, seed, progress=lambda _text: bar.update(1))
+    except ActionError as err:
+        _fail([{"field": "(database)", "problem": str(err)}], "not a fresh demo database", False)
+    click.echo(f"SIMULATED DATA: {summary.screened} screened, {summary.enrolled} enrolled, {summary.randomized} randomized, "
+               f"{summary.forms} forms, {summary.adverse_events} adverse events, {summary.deaths} deaths.")  # fmt: skip
+    click.echo("Now: `hepatrial serve` to browse it, `hepatrial analyze --out report/` for the analysis report.")
+
+
 @main.command("import-forms")
 @click.argument("rows_file")
 @click.option("--as", "username", required=True, help="The staff user the import is done as (audited).")
@@ -615,7 +652,7 @@ def analyze_group(ctx: click.Context, out_dir: str | None, database_url: str | N
         from hepatrial.core.report.adam_files import report_from_adam_files
 
         try:
-            html, numbers, pdf = report_from_adam_files(Path(adam_dir), __version__, pdf=True)
+            html, numbers, pdf = report_from_adam_files(Path(adam_dir), __version__, pdf=True, protocol=_protocol(None, as_json))
         except (FileNotFoundError, KeyError, ValueError) as err:
             _fail([{"field": "--adam", "line": None, "problem": str(err)}], "the ADaM files cannot be read", as_json)
         out.mkdir(parents=True, exist_ok=True)

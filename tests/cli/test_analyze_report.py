@@ -22,6 +22,10 @@ def test_report_from_the_database_and_from_adam_files(personas, randomized, tmp_
     numbers = json.loads(second.output)
     assert numbers["consort"]["randomized"] == 1
     assert "Baseline characteristics" in (tmp_path / "files" / "report.html").read_text(encoding="utf-8")
+    # hepatrial's own export is analysed with its protocol's settings: the same sections as from the database
+    from_db = json.loads((tmp_path / "db" / "report.json").read_text(encoding="utf-8"))
+    assert set(numbers) - {"generated"} == set(from_db) - {"generated"}
+    assert numbers["primary"] == from_db["primary"] and numbers["arms"] == from_db["arms"]
 
 
 def test_bad_sources_exit_2(tmp_path):

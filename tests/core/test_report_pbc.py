@@ -36,6 +36,23 @@ def test_the_pbc_replay_report_has_rs_numbers(tmp_path):
     assert model["model"]["n_groups"] == 312 and len(model["rows"]) >= 20
 
 
+def test_the_median_follow_up_is_rs_reverse_kaplan_meier(tmp_path):
+    """Median follow-up by the reverse Kaplan-Meier method, equal to R (4.2.2, survival 3.5-3, run here):
+
+        library(survival)
+        d <- pbc[!is.na(pbc$trt), ]
+        summary(survfit(Surv(time, status != 2) ~ trt, data = d))$table[, c("median", "0.95LCL", "0.95UCL")]
+        #       median 0.95LCL 0.95UCL
+        # trt=1   2527    2332    2944
+        # trt=2   2468    2221    2721
+
+    (censoring is the event; deaths are censored; a transplant ends follow-up, as ADTTE OS censors it)."""
+    _html, numbers = report_from_adam_files(pbc_adam(tmp_path / "pbc"), "test")
+    follow = numbers["follow_up"]["median_follow_up_days"]
+    assert [follow["D-penicillamine"][k] for k in ("estimate", "lower", "upper")] == [2527, 2332, 2944]
+    assert [follow["Placebo"][k] for k in ("estimate", "lower", "upper")] == [2468, 2221, 2721]
+
+
 def test_the_pbc_replay_as_pdf_has_the_same_numbers(tmp_path):
     import io
 

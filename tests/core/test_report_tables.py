@@ -77,4 +77,5 @@ def test_consort_discontinuation_from_the_disposition():
     assert flow.discontinued_reasons == {ARMS[0]: [("death", 1)], ARMS[1]: [("withdrawal by subject", 1)]}
     assert (flow.left_study, flow.ongoing) == ({ARMS[0]: 1, ARMS[1]: 0}, {ARMS[0]: 1, ARMS[1]: 1})
     svg = consort_svg(flow)
-    assert "Infusions stopped early (n=1)" in svg and "withdrawal by subject: 1" in svg and "In follow-up at the cut-off (n=1)" in svg
+    assert "Treatment stopped early (n=1)" in svg and "withdrawal by subject: 1" in svg and "In follow-up at the cut-off (n=1)" in svg
+    assert "not in ADSL" in consort_svg(consort([], ADSL, ARMS))  # no EOSSTT: no follow-up counts made up

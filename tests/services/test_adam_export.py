@@ -86,10 +86,12 @@ def test_death_withdrawal_and_disposition_from_the_database(personas, randomized
     do_save_form(investigator, randomized, "day_28", "outcome_status",
                  {"status": "died", "status_date": (day0 + timedelta(days=4)).isoformat(),
                   "death_date": (day0 + timedelta(days=4)).isoformat(), "death_cause": "Liver failure with sepsis"},
-                 expected_version=None, visit_date=day0 + timedelta(days=5))  # fmt: skip
+                 expected_version=None, visit_date=day0 + timedelta(days=28))  # fmt: skip
     do_withdraw_consent(investigator, randomized.screening.consents.first(), timezone.now(), "no_further_treatment", "test")
     rows = read(export_adam(tmp_path / "b")["adsl"])[0]
     assert (rows["DTHDT"], rows["DTHDOM"], rows["DTHCAUS"]) == ((day0 + timedelta(days=4)).isoformat(), "DS", "Liver failure with sepsis")
     assert (rows["EOTSTT"], rows["DCTREAS"], rows["EOSSTT"], rows["DCSREAS"]) == ("DISCONTINUED", "DEATH", "DISCONTINUED", "DEATH")
+    # the day-28 visit that recorded the death is not a day the subject was seen alive
+    assert rows["LSTALVDT"] <= rows["DTHDT"]
     [record] = subject_records()
     assert record.died_on == day0 + timedelta(days=4)

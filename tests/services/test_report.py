@@ -37,4 +37,6 @@ def test_the_report_from_the_database(personas, randomized, tmp_path):
     assert "Small arms" in html and "Kaplan-Meier" in html
     numbers = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert numbers["consort"]["randomized"] == 1 and set(numbers) >= {"consort", "time_to_event", "arms"}
+    assert "simulated" not in numbers and "SIMULATED" not in html  # a real trial's database
+    assert paths["define"].exists() and paths["adex"].exists()
     assert paths["adsl"].exists()

@@ -88,8 +88,10 @@ def subject_data() -> list[SubjectData]:
         for entry in subject.forms.all():
             d = entry.data
             index, visit = visits.get(entry.visit_id, (99, None))
-            # a visit's date shows the subject alive then; a log entry's date (when an AE was recorded) does not
-            seen = [entry.visit_date] if entry.visit_date and not (visit is not None and visit.kind == "log") else []
+            # a visit's date shows the subject alive then; a log entry's date (when an AE was recorded) does not,
+            # nor does an outcome form's (it may record a death): that one counts only its "alive" status date
+            seen = ([entry.visit_date] if entry.visit_date and entry.form_id != OUTCOME_FORM
+                    and not (visit is not None and visit.kind == "log") else [])  # fmt: skip
             num = float(visit.day) if visit is not None and visit.day is not None else (-1.0 if entry.visit_id == "screening" else 1000.0 + entry.sequence)
             label = visit.label if visit else entry.visit_id
             if dosing and entry.form_id == dosing.form and d.get(dosing.given_field) is True:

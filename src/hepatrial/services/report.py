@@ -13,14 +13,15 @@ from hepatrial.core.report.build import build_report
 from hepatrial.core.report.html import render
 from hepatrial.core.report.pdf import render_pdf
 from hepatrial.services.adam_export import adam_rows, export_adam
+from hepatrial.services.demo_trial import is_simulated
 from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.web.trial.models import Screening
 
 
 def _short(text: str, limit: int = 30) -> str:
     """A criterion's text cut to fit a box of the CONSORT diagram."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+    text = " ".join(text.split()).rstrip(" ;,.:")
+    return text if len(text) <= limit else text[: limit - 3].rstrip(" ;,.:") + "..."
 
 
 def report_from_database(pdf: bool = False, rows: dict[str, list[dict]] | None = None) -> tuple[str, dict] | tuple[str, dict, bytes]:
@@ -40,6 +41,12 @@ def report_from_database(pdf: bool = False, rows: dict[str, list[dict]] | None =
         reason_labels={c.id: f"{c.id} {_short(c.text)}" for _kind, c in protocol.all_criteria()},
         reference_arm=next((arm_label(a.id) for a in protocol.arms if a.id in arm_ids and a.type != "Experimental"), None),
     )  # fmt: skip
+    if is_simulated():
+        report.title = f"SIMULATED DATA - {report.title}"
+        report.caveats.insert(0, "SIMULATED DATA: this database holds the demo's simulated trial (hepatrial demo-trial; the "
+                                 "audit trail records it). Every subject, value and event is invented; nothing here is "
+                                 "evidence about MSC-EVs.")  # fmt: skip
+        numbers["simulated"] = True
     if pdf:
         return render(report), numbers, render_pdf(report)
     return render(report), numbers

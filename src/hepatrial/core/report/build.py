@@ -444,14 +444,14 @@ def _follow_up(adsl: list[dict], adtte: list[dict], adlb: list[dict], arms: list
     if completeness:
         visits = sorted({c["visit_day"] for c in completeness})
         t = Table("Lab values recorded at each scheduled visit", "ITT; due: randomized, the visit's day reached by the cut-off, "
-                  "alive and still in follow-up", ["Visit (day)", *[f"{a}: MELD / bilirubin / INR of due" for a in arms]])  # fmt: skip
+                  "alive, without a transplant and still in follow-up", ["Visit", *[f"{a}: MELD / bilirubin / INR of due" for a in arms]])  # fmt: skip
         for v in visits:
             cells = []
             for a in arms:
                 c = next((c for c in completeness if c["visit_day"] == v and c["arm"] == a), None)
                 cells.append(f'{c["MELD"]} / {c["BILI"]} / {c["INR"]} of {c["due"]}' if c else "-")
             label = next((c["visit"] for c in completeness if c["visit_day"] == v), "")
-            t.rows.append([f"{label} ({v:g})", *cells])
+            t.rows.append([label if f"{v:g}" in label else f"{label} (day {v:g})", *cells])
         t.notes.append("MELD needs bilirubin, creatinine and INR of one panel. A value counts at its visit (ADLB ANL01FL).")
         blocks.append(table_block(t))
     return blocks, numbers
@@ -483,8 +483,10 @@ def _lab_completeness(adsl: list[dict], adlb: list[dict], arms: list[str], cutof
                 day0 = date.fromisoformat(r["RANDDT"])
                 reached = cut is None or day0 + timedelta(days=v) <= cut
                 dead = _day(r.get("DTHADY")) is not None and _day(r.get("DTHADY")) < v
+                # after a liver transplantation the trial's labs stop (follow-up is for survival)
+                transplanted = bool(r.get("TRANSDT")) and date.fromisoformat(r["TRANSDT"]) < day0 + timedelta(days=v)
                 left = r.get("EOSSTT") == "DISCONTINUED" and r.get("EOSDT") and date.fromisoformat(r["EOSDT"]) < day0 + timedelta(days=v)
-                if reached and not dead and not left:
+                if reached and not dead and not left and not transplanted:
                     due.add(r["USUBJID"])
             out.append({"visit": visits[v], "visit_day": v, "arm": a, "due": len(due),
                         **{p: len(have.get((v, p), set()) & due) for p in ("MELD", "BILI", "INR")}})  # fmt: skip

@@ -18,6 +18,17 @@ def _f(x: float) -> str:
     return f"{round(x, 1) + 0.0:.1f}"
 
 
+def _legend(names: list[str], x: float, y: float) -> str:
+    """One row of coloured line keys above the plot, where no curve can run under them."""
+    parts = []
+    for i, name in enumerate(names):
+        colour = COLOURS[i % len(COLOURS)]
+        parts.append(f'<line x1="{_f(x)}" y1="{_f(y - 4)}" x2="{_f(x + 18)}" y2="{_f(y - 4)}" stroke="{colour}" stroke-width="3"/>'
+                     f'<text x="{_f(x + 22)}" y="{_f(y)}" fill="{colour}">{escape(name)}</text>')  # fmt: skip
+        x += 22 + 7 * len(name) + 18
+    return "".join(parts)
+
+
 def km_svg(curves: list[dict], horizon: float, title: str, ticks: list[float]) -> str:
     """``curves``: per arm {"arm", "times", "survival" (step values after each time), "censored" (times),
     "at_risk" (numbers at ``ticks``)}; survival from 1 at day 0 down to ``horizon``."""
@@ -59,7 +70,7 @@ def km_svg(curves: list[dict], horizon: float, title: str, ticks: list[float]) -
             if t <= horizon:
                 y = sy(_step_at(c["times"], c["survival"], t))
                 parts.append(f'<line x1="{_f(sx(t))}" y1="{_f(y - 4)}" x2="{_f(sx(t))}" y2="{_f(y + 4)}" stroke="{colour}"/>')
-        parts.append(f'<text x="{LEFT + plot_w - 4}" y="{top + 14 + 14 * i}" text-anchor="end" fill="{colour}">{escape(c["arm"])}</text>')
+    parts.append(_legend([c["arm"] for c in curves], LEFT, 12))
     y0 = top + plot_h + 52
     parts.append(f'<text x="4" y="{y0}" font-weight="bold">Number at risk</text>')
     for i, c in enumerate(curves):
@@ -181,6 +192,7 @@ def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], titl
             path = " ".join(f"{'M' if j == 0 else 'L'}{_f(sx(d))},{_f(top + (1 - (m - v_lo) / (v_hi - v_lo)) * plot_h)}"
                             for j, (d, m) in enumerate(means))  # fmt: skip
             parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="3"/>')
-        parts.append(f'<text x="{LEFT + plot_w - 4}" y="{top + 14 + 14 * i}" text-anchor="end" fill="{colour}">{escape(arm)}</text>')
+
+    parts.append(_legend(sorted(series), LEFT, 12))
     parts.append("</svg>")
     return "".join(parts)

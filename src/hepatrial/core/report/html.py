@@ -111,17 +111,21 @@ def consort_svg(flow: Consort) -> str:
     links.append((mid, bottom, mid, y))
     bottom = box(left_x, y, [f"Randomized (n={flow.randomized})"])
     top = bottom + 24
-    follow = [[f"Infusions stopped early (n={flow.discontinued[arm]})", *_reason_lines(flow.discontinued_reasons[arm]),
-               f"Follow-up ended early (n={flow.left_study[arm]})", *_reason_lines(flow.left_reasons[arm]),
-               f"In follow-up at the cut-off (n={flow.ongoing[arm]})"] for arm in arms]  # fmt: skip
+    if flow.has_disposition:
+        follow = [[f"Treatment stopped early (n={flow.discontinued[arm]})", *_reason_lines(flow.discontinued_reasons[arm]),
+                   f"Follow-up ended early (n={flow.left_study[arm]})", *_reason_lines(flow.left_reasons[arm]),
+                   f"Completed follow-up (n={flow.completed[arm]})", f"In follow-up at the cut-off (n={flow.ongoing[arm]})"]
+                  for arm in arms]  # fmt: skip
+    else:
+        follow = [[f"Fewer doses than planned (n={flow.discontinued[arm]})", "Follow-up: not in ADSL (no EOSSTT)"] for arm in arms]
     allocated_h = 12 + line_h * 3
     analysed_y = top + allocated_h + 16 + 12 + line_h * max((len(f) for f in follow), default=0) + 16  # both arms level
     for i, arm in enumerate(arms):
         x = 15 if i == 0 else width - box_w - 15
         cx = x + box_w / 2
         links.append((mid, bottom, cx, top))
-        b = box(x, top, [f"Allocated to {arm} (n={flow.allocated[arm]})", f"  received an infusion (n={flow.received[arm]})",
-                         f"  no infusion (n={flow.allocated[arm] - flow.received[arm]})"])  # fmt: skip
+        b = box(x, top, [f"Allocated to {arm} (n={flow.allocated[arm]})", f"  received the intervention (n={flow.received[arm]})",
+                         f"  did not receive it (n={flow.allocated[arm] - flow.received[arm]})"])  # fmt: skip
         links.append((cx, b, cx, b + 16))
         b = box(x, b + 16, follow[i])
         links.append((cx, b, cx, analysed_y))

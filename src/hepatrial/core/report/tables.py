@@ -31,7 +31,9 @@ class Consort:
     left_study: dict[str, int]  # arm -> n whose follow-up ended early (EOSSTT DISCONTINUED), deaths included
     left_reasons: dict[str, list[tuple[str, int]]]  # arm -> (DCSREAS, n)
     ongoing: dict[str, int]  # arm -> n still in follow-up at the cut-off
+    completed: dict[str, int]  # arm -> n who completed follow-up (EOSSTT COMPLETED)
     analysed: dict[str, int]  # arm -> n in the ITT analysis
+    has_disposition: bool = True  # False: ADSL has no EOSSTT (e.g. another trial's ADaM files): no follow-up counts
 
 
 def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: list[str],
@@ -81,6 +83,8 @@ def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: 
         left_study=by_arm(left),
         left_reasons=reasons_by_arm(left, "DCSREAS"),
         ongoing=by_arm([r for r in randomized if r.get("EOSSTT") == "ONGOING"]),
+        completed=by_arm([r for r in randomized if r.get("EOSSTT") == "COMPLETED"]),
+        has_disposition=any(r.get("EOSSTT") for r in randomized),
         analysed=by_arm([r for r in randomized if r.get("ITTFL") == "Y"]),
     )
 
@@ -141,9 +145,9 @@ def table1(adsl: list[dict[str, Any]], arms: list[str]) -> Table:
     if len(sites) > 1:
         for site in sites:
             count_row(f"Site: {site}", "SITEID", site)
-    table.rows.append(["MELD", *[_num(_floats(g, "BMELD"), 1) for g in everyone]])
-    table.rows.append(["Total bilirubin, umol/L", *[_num(_floats(g, "BBILI"), 0) for g in everyone]])
-    table.rows.append(["INR", *[_num(_floats(g, "BINR"), 2) for g in everyone]])
+    for label, key, decimals in (("MELD", "BMELD", 1), ("Total bilirubin, umol/L", "BBILI", 0), ("INR", "BINR", 2)):
+        if _floats(itt, key):  # a variable no subject has (e.g. INR in the PBC replay) is left out, not shown as "-"
+            table.rows.append([label, *[_num(_floats(g, key), decimals) for g in everyone]])
     table.notes.append("Continuous values: median (IQR) [min-max], n. Baseline: the last value on or before randomization. "
                        "No p-values: differences at baseline in a randomized trial are chance by design (CONSORT 2010, item 15).")  # fmt: skip
     return table

@@ -1,0 +1,324 @@
+"""A simulated trial in the demo database, so that a newcomer can see every page and
+the analysis report with data in them (``hepatrial demo-trial``).
+
+Every record is made by the same named actions a site uses (screen, decide, consent,
+enroll, randomize, save forms, report SAEs, record the DSMB's decision), as the demo
+users, with the clock moved to the day each thing happens (time-machine): the audit
+trail, the visit windows, the SAE clocks and the stopping rules all see a trial that
+ran over the past months. It refuses any database but a fresh demo one (the demo site
+only, nothing screened yet): simulated subjects never mix with real ones.
+
+The data are invented: candidates drawn around the protocol's entry windows (so some
+fail screening), and courses of bilirubin, INR and creatinine that improve or worsen
+by chance, with deaths, a transplantation, missed doses, infusion reactions,
+infections and SAEs at rates chosen to look like an ACLF trial of 20, not taken from
+any trial. The arms differ a little by design (MSC-EV subjects recover slightly
+faster); nothing about MSC-EVs can be learnt from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from hepatrial.services.access import Actor
+from hepatrial.services.accounts import DEMO_SITE, SYSTEM
+from hepatrial.services.audit import record
+from hepatrial.services.enrollment import do_enroll, do_record_consent, do_withdraw_consent
+from hepatrial.services.errors import ActionError
+from hepatrial.services.forms import do_save_form
+from hepatrial.services.protocol import current_protocol
+from hepatrial.services.randomization import do_randomize
+from hepatrial.services.safety import do_record_dsmb_decision, do_submit_sae_report, dosing_halt
+from hepatrial.services.screening import do_decide_eligibility, do_screen
+from hepatrial.web.trial.models import AllocationList, Screening, Site, Subject
+
+#: Days from the first randomization to today: the early subjects finish their 24 weeks.
+SPAN_DAYS = 240
+#: The audit action that marks a database as holding the simulated trial (the report says so).
+SIMULATED_ACTION = "simulate_demo_trial"
+
+
+def is_simulated() -> bool:
+    """Does this database hold the simulated demo trial?"""
+    from hepatrial.web.trial.models import AuditEvent
+
+    return AuditEvent.objects.filter(action=SIMULATED_ACTION).exists()
+
+
+@dataclass
+class DemoSummary:
+    screened: int = 0
+    enrolled: int = 0
+    randomized: int = 0
+    forms: int = 0
+    adverse_events: int = 0
+    deaths: int = 0
+
+
+class _Clock:
+    """Moves the clock (time-machine) to a moment in the site's time zone."""
+
+    def __init__(self, tz: ZoneInfo):
+        self.tz = tz
+
+    def at(self, day: date, hour: int, minute: int = 0):
+        import time_machine
+
+        return time_machine.travel(datetime.combine(day, time(hour, minute), self.tz), tick=False)
+
+    def iso(self, day: date, hour: int, minute: int = 0) -> str:
+        return datetime.combine(day, time(hour, minute), self.tz).isoformat(timespec="minutes")
+
+
+def check_demo_database() -> Site:
+    """The demo site, if the database is a fresh demo one; ActionError otherwise."""
+    sites = list(Site.objects.all())
+    if [s.code for s in sites] != [DEMO_SITE["code"]]:
+        raise ActionError(f"The simulated trial goes only into the demo database (the demo site {DEMO_SITE['code']} and no other); "
+                          f"this one has sites {[s.code for s in sites]}.")  # fmt: skip
+    if Screening.objects.exists():
+        raise ActionError("The simulated trial goes only into a fresh demo database: this one has screenings already.")
+    if not AllocationList.objects.exists():
+        raise ActionError("No allocation list is imported: start the demo with `hepatrial serve` once first.")
+    return sites[0]
+
+
+def _candidate(rng: np.random.Generator, k: int, assessed: datetime) -> dict[str, Any]:
+    """A candidate around the entry windows: most eligible, some not (age, MELD > 30, labs)."""
+    acute = rng.random() < 0.2
+    bili = float(rng.uniform(175, 420)) if rng.random() < 0.9 else float(rng.uniform(120, 170))
+    inr = round(float(rng.uniform(1.55, 2.55)), 2) if rng.random() < 0.9 else round(float(rng.uniform(2.7, 3.2)), 2)
+    pta = round(max(21.0, min(39.0, 55 - 11 * inr + rng.normal(0, 2))), 0)
+    at = (assessed - timedelta(hours=2)).isoformat(timespec="minutes")
+    before = (assessed - timedelta(hours=26)).isoformat(timespec="minutes")
+    sex = "male" if rng.random() < 0.7 else "female"
+    return {
+        "id": f"DEMO-{k:03d}", "assessed_at": assessed.isoformat(timespec="minutes"),
+        "age": int(rng.integers(18, 66)) if rng.random() < 0.9 else int(rng.integers(66, 75)), "sex": sex,
+        "presentation": "ALF" if acute else "ACLF", "chronic_liver_disease": not acute,
+        "weeks_insult_to_complication": None if acute else int(rng.integers(1, 4)),
+        "weeks_symptoms_to_encephalopathy": int(rng.integers(1, 4)) if acute else None,
+        "encephalopathy_grade": int(rng.integers(1, 3)) if acute else int(rng.integers(0, 2)),
+        "ascites": "none" if acute else str(rng.choice(["none", "mild", "moderate"], p=[0.1, 0.5, 0.4])), "dialysis_twice_past_week": False,
+        "labs": [
+            {"test": "total_bilirubin", "value": round(bili * 0.85, 0), "unit": "umol/L", "at": before},
+            {"test": "total_bilirubin", "value": round(bili, 0), "unit": "umol/L", "at": at},
+            {"test": "inr", "value": inr, "at": at},
+            {"test": "prothrombin_activity", "value": pta, "unit": "%", "at": at},
+            {"test": "creatinine", "value": round(float(rng.uniform(55, 150)), 0), "unit": "umol/L", "at": at},
+            {"test": "sodium", "value": round(float(rng.uniform(128, 142)), 0), "unit": "mmol/L", "at": at},
+            {"test": "albumin", "value": round(float(rng.uniform(24, 34)), 0), "unit": "g/L", "at": at},
+            {"test": "wbc", "value": round(float(rng.uniform(4, 11)), 1), "unit": "10^9/L", "at": at},
+            {"test": "neutrophils", "value": round(float(rng.uniform(2.5, 3.8)), 1), "unit": "10^9/L", "at": at},
+            {"test": "urea", "value": round(float(rng.uniform(3, 9)), 1), "unit": "mmol/L", "at": at},
+            {"test": "lactate", "value": round(float(rng.uniform(1, 2.5)), 1), "unit": "mmol/L", "at": at},
+        ],
+        "history": {"liver_cancer": False, "active_bleeding": False, "dic": False, "allergy_plasma_heparin_protamine": False,
+                    "heart_disease": False, "lung_disease": False, "blood_disease": False, "autoimmune_disease": False,
+                    "diabetes": False, "uncontrolled_infection": False},
+    }  # fmt: skip
+
+
+def _lab(candidate: dict, test: str) -> float:
+    return float([x for x in candidate["labs"] if x["test"] == test][-1]["value"])
+
+
+@dataclass
+class _Course:
+    """One subject's invented course: daily rates of change and the events."""
+
+    bili0: float
+    inr0: float
+    creat0: float
+    rate: float  # per 28 days, on the log scale: > 0 recovers
+    death_day: int | None
+    transplant_day: int | None
+    noise: np.random.Generator
+
+    def labs(self, day: int) -> dict[str, float]:
+        worsening = self.death_day is not None and day > self.death_day / 2
+        rate = -0.4 if worsening else self.rate
+        f = math.exp(-rate * day / 28 + self.noise.normal(0, 0.08))
+        inr = 1.05 + (self.inr0 - 1.05) * math.exp(-rate * day / 28 + self.noise.normal(0, 0.06))
+        return {"total_bilirubin": round(max(8.0, self.bili0 * f), 0), "inr": round(min(inr, 6.0), 2),
+                "prothrombin_activity": round(max(10.0, min(100.0, 100 / inr ** 1.6)), 0),
+                "creatinine": round(max(40.0, self.creat0 * math.exp(self.noise.normal(0, 0.12) + (0.4 if worsening else 0))), 0),
+                "sodium": round(float(self.noise.uniform(129, 141)), 0), "albumin": round(float(self.noise.uniform(25, 36)), 0),
+                "platelets": round(float(self.noise.uniform(45, 160)), 0), "wbc": round(float(self.noise.uniform(3.5, 12)), 1),
+                "hemoglobin": round(float(self.noise.uniform(85, 135)), 0)}  # fmt: skip
+
+
+def simulate_demo_trial(subjects: int = 20, seed: int = 1, progress: Callable[[str], None] | None = None) -> DemoSummary:
+    """Screen candidates until ``subjects`` are randomized, then run each one's visits up to today."""
+    site = check_demo_database()
+    with transaction.atomic():  # the audit trail says, for good, that this database holds simulated data
+        record(SYSTEM, SIMULATED_ACTION, site, new={"subjects": subjects, "seed": seed}, site=site,
+               reason="hepatrial demo-trial: simulated subjects for the demo")  # fmt: skip
+    protocol = current_protocol()
+    users = {p: Actor(get_user_model().objects.get(username=p), route="system")
+             for p in ("coordinator", "investigator", "dsmb")}  # fmt: skip
+    coordinator, investigator = users["coordinator"], users["investigator"]
+    tz = ZoneInfo(site.time_zone)
+    clock = _Clock(tz)
+    rng = np.random.default_rng(seed)
+    today = datetime.now(tz).date()
+    first = today - timedelta(days=SPAN_DAYS)
+    summary = DemoSummary()
+    say = progress or (lambda _text: None)
+    k = 0
+    withdrew_one = False
+    while summary.randomized < subjects:
+        k += 1
+        # randomizations spread over the span, the last about two weeks ago
+        day0 = first + timedelta(days=int(round((SPAN_DAYS - 14) * summary.randomized / max(subjects - 1, 1))) + int(rng.integers(0, 3)))
+        screen_day = day0 - timedelta(days=1)
+        with clock.at(screen_day, 9):
+            screening = do_screen(coordinator, site, _candidate(rng, k, datetime.combine(screen_day, time(8, 30), tz)))
+        summary.screened += 1
+        if screening.verdict != "eligible":
+            with clock.at(screen_day, 11):
+                do_decide_eligibility(investigator, screening, "not_eligible", "Screening criteria not met.")
+            continue
+        with clock.at(screen_day, 11):
+            do_decide_eligibility(investigator, screening, "confirmed")
+        if rng.random() < 0.12:  # eligible, declined consent: not enrolled
+            continue
+        with clock.at(screen_day, 15):
+            version = max(protocol.consent_documents, key=lambda d: d.effective).version
+            consent = do_record_consent(coordinator, screening, version, datetime.combine(screen_day, time(14, 30), tz))
+            subject = do_enroll(coordinator, screening)
+        summary.enrolled += 1
+        if not withdrew_one and summary.randomized == subjects // 2:  # one enrolled subject withdraws before randomization
+            withdrew_one = True
+            with clock.at(screen_day, 18):
+                do_withdraw_consent(coordinator, consent, datetime.combine(screen_day, time(17, 45), tz),
+                                    "no_further_data", "Family decided against the trial before randomization.")  # fmt: skip
+            continue
+        with clock.at(day0, 8):
+            slot = do_randomize(coordinator, subject)
+        summary.randomized += 1
+        say(f"{subject.subject_id} randomized on {day0} ({summary.randomized}/{subjects})")
+        _follow(subject, slot.arm, day0, today, screening.candidate, rng, clock, users, summary)
+    return summary
+
+
+def _follow(subject: Subject, arm: str, day0: date, today: date, candidate: dict, rng: np.random.Generator, clock: _Clock,
+            users: dict[str, Actor], summary: DemoSummary) -> None:  # fmt: skip
+    """Each visit due by today, the doses, the adverse events and the outcome of one subject."""
+    protocol = current_protocol()
+    coordinator, investigator = users["coordinator"], users["investigator"]
+    msc = arm == protocol.randomization.arms[0] if protocol.randomization else False
+    dies = rng.random() < (0.20 if msc else 0.28)
+    transplanted = not dies and rng.random() < 0.06
+    course = _Course(_lab(candidate, "total_bilirubin"), _lab(candidate, "inr"), _lab(candidate, "creatinine"),
+                     float(rng.normal(0.55 if msc else 0.40, 0.3)), int(rng.integers(6, 80)) if dies else None,
+                     int(rng.integers(10, 60)) if transplanted else None, rng)  # fmt: skip
+    stop = min(d for d in (course.death_day, course.transplant_day, (today - day0).days + 1) if d is not None)
+    product = protocol.dosing.products[arm] if protocol.dosing else ""
+    ae_seq = 0
+
+    def save(visit_id: str, form_id: str, values: dict, on: date, sequence: int = 1) -> None:
+        do_save_form(coordinator if form_id != "adverse_event" else investigator, subject, visit_id, form_id, values,
+                     expected_version=None, visit_date=on, sequence=sequence,
+                     confirmations=None)  # fmt: skip
+        summary.forms += 1
+
+    def adverse_event(term: str, onset: date, grade: int, *, serious: bool = False, related: str = "unrelated",
+                      outcome: str = "recovered", resolved: date | None = None, criterion: str = "sae_hospitalization") -> None:  # fmt: skip
+        nonlocal ae_seq
+        if onset > today:
+            return
+        ae_seq += 1
+        recorded = min(onset + timedelta(days=1), today)
+        values = {"term": term, "onset_date": onset.isoformat(), "grade": str(grade), "serious": serious,
+                  "relationship": related, "outcome": outcome, "expectedness": "expected",
+                  "action_taken": "not_applicable" if not related or related == "unrelated" else "none"}  # fmt: skip
+        if resolved is not None and resolved <= recorded:
+            values["resolution_date"] = resolved.isoformat()
+        if serious:
+            values.update({criterion: True, "awareness_datetime": clock.iso(recorded, 8)})
+        with clock.at(recorded, 10), transaction.atomic():
+            save("adverse_events", "adverse_event", values, recorded, sequence=ae_seq)
+        summary.adverse_events += 1
+        if serious:
+            entry = subject.forms.get(visit_id="adverse_events", form_id="adverse_event", sequence=ae_seq)
+            with clock.at(recorded, 14):
+                do_submit_sae_report(investigator, entry, "initial", f"{term} (grade {grade}) on {onset}; see the AE form.")
+                if outcome == "fatal":
+                    do_submit_sae_report(investigator, entry, "death", f"Death from {term.lower()} on {onset}.")
+
+    for visit in protocol.visits:
+        if visit.kind != "scheduled" or visit.day is None:
+            continue
+        jitter = int(rng.integers(-min(visit.window_before_days, 1), min(visit.window_after_days, 1) + 1)) if visit.day else 0
+        on = day0 + timedelta(days=visit.day + jitter)
+        if on > today:
+            break
+        if visit.day >= stop:  # after a death or a transplantation: the outcome visits only
+            if "outcome_status" in visit.forms and (course.death_day is not None or course.transplant_day is not None):
+                event_day = day0 + timedelta(days=course.death_day if course.death_day is not None else course.transplant_day)
+                values = ({"status": "died", "death_date": event_day.isoformat(), "death_cause": "Progressive liver failure"}
+                          if course.death_day is not None else {"status": "transplanted", "transplant_date": event_day.isoformat()})
+                with clock.at(on, 11):
+                    save(visit.id, "outcome_status", {**values, "status_date": event_day.isoformat()}, on)
+            continue
+        with clock.at(on, 9, 30):
+            if "lab_panel" in visit.forms:
+                save(visit.id, "lab_panel", {"sample_datetime": clock.iso(on, 7), **course.labs(visit.day)}, on)
+            if "clinical_status" in visit.forms:
+                save(visit.id, "clinical_status", {"west_haven_grade": int(rng.integers(0, 2)), "ascites": "mild",
+                                                   "systolic_bp": 118, "diastolic_bp": 72, "heart_rate": 84,
+                                                   "temperature_c": 36.8}, on)  # fmt: skip
+            if "smt_given" in visit.forms:
+                save(visit.id, "smt_given", {"albumin_infusion": True, "albumin_g": 20, "antiviral": "entecavir",
+                                             "nutrition_support": True, "liver_protective": False}, on)  # fmt: skip
+            if "outcome_status" in visit.forms:
+                save(visit.id, "outcome_status", {"status": "alive", "status_date": on.isoformat()}, on)
+        if visit.dose and "dosing" in visit.forms:
+            reaction = rng.random() < (0.10 if msc else 0.04)
+            _dose(subject, visit.id, on, product, msc, reaction, rng, clock, users, save)
+            if reaction:
+                adverse_event("Infusion related reaction", on, int(rng.integers(1, 3)), related="probable", resolved=on + timedelta(days=1))
+    # events between the visits
+    for term, p, grade, serious in (("Fever", 0.3, 1, False), ("Ascites", 0.2, 2, False),
+                                    ("Sepsis", 0.12, 3, True), ("Lung infection", 0.15, 3, True)):  # fmt: skip
+        if rng.random() < p:
+            onset = int(rng.integers(2, 84))
+            if onset < stop:
+                adverse_event(term, day0 + timedelta(days=onset), grade, serious=serious,
+                              resolved=day0 + timedelta(days=onset + int(rng.integers(3, 12))))  # fmt: skip
+    if course.death_day is not None and day0 + timedelta(days=course.death_day) <= today:
+        adverse_event("Hepatic failure", day0 + timedelta(days=course.death_day), 5, serious=True, outcome="fatal",
+                      criterion="sae_death")  # fmt: skip
+        summary.deaths += 1
+
+
+def _dose(subject: Subject, visit_id: str, on: date, product: str, msc: bool, reaction: bool, rng: np.random.Generator,
+          clock: _Clock, users: dict[str, Actor], save) -> None:  # fmt: skip
+    """One dosing form: usually given (09:00-10:05, 100 mL), sometimes not; a dosing pause is put to the DSMB."""
+    if rng.random() < 0.06:
+        values = {"administered": False, "not_given_reason": "Haemodynamically unstable on the day; the dose was not rescheduled."}
+    else:
+        values = {"administered": True, "product": product, "lot_number": f"{'EV' if msc else 'NS'}-2026-{int(rng.integers(1, 9)):02d}",
+                  "volume_ml": 100, "start_datetime": clock.iso(on, 9), "stop_datetime": clock.iso(on, 10, 5), "rate_ml_h": 92,
+                  "interrupted": False, "reaction": reaction}  # fmt: skip
+        if msc:
+            values["particle_count"] = 1e10
+        if reaction:
+            values["reaction_details"] = "Chills and a rise in temperature during the infusion; settled with the infusion slowed."
+    with clock.at(on, 10, 30):
+        halt = dosing_halt()
+        if halt is not None and not hasattr(halt, "decision"):
+            # the DSMB reviews the paused trial and lets it continue (a real DSMB would meet; the demo's decides at once)
+            do_record_dsmb_decision(users["dsmb"], halt, "continue", on, "Reviewed the events: not related to the study product; "
+                                    "dosing continues (simulated DSMB decision of the demo).")  # fmt: skip
+        save(visit_id, "dosing", values, on)
