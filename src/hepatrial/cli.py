@@ -325,10 +325,11 @@ def serve_command(host: str, port: int, threads: int) -> None:
     serve(application, host=host, port=port, threads=threads, ident="hepatrial")
 
 
-def _demo_allocation_list(protocol, home: Path) -> None:
-    """On a new demo database: an allocation list from a random seed, imported, so that
-    randomization and dosing can be tried. A real trial imports the statistician's list
-    into an empty database instead (docs/randomization.md)."""
+def _demo_allocation_list(protocol, home: Path, seed: int | None = None) -> None:
+    """On a new demo database: an allocation list from a random seed (or ``seed``: the
+    simulated demo trial's, so that it is reproducible), imported, so that randomization
+    and dosing can be tried. A real trial imports the statistician's list into an empty
+    database instead (docs/randomization.md)."""
     import secrets
 
     from django.contrib.auth import get_user_model
@@ -341,17 +342,19 @@ def _demo_allocation_list(protocol, home: Path) -> None:
     if protocol.randomization is None:
         return
     path = home / "demo-allocation-list.csv"
-    write_list(make_list(protocol.randomization, sites=[DEMO_SITE["code"]], seed=secrets.randbits(63), protocol_id=protocol.id), path)
+    which = "random seed" if seed is None else f"seed {seed}"
+    seed = secrets.randbits(63) if seed is None else seed
+    write_list(make_list(protocol.randomization, sites=[DEMO_SITE["code"]], seed=seed, protocol_id=protocol.id), path)
     statistician = get_user_model().objects.get(staff__role="statistician")
     imported = do_import_list(Actor(statistician, route="system"), path)
-    click.echo(f"A demo allocation list (random seed, {imported.rows} slots) is imported so randomization can be tried:")
+    click.echo(f"A demo allocation list ({which}, {imported.rows} slots) is imported so randomization can be tried:")
     click.echo(f"  {path}  (sha256 {imported.digest[:16]}...). For the real trial, start from an empty database")
     click.echo("  and import the statistician's list (hepatrial randomization import).\n")
 
 
 @main.command("demo-trial")
 @click.option("--subjects", default=20, show_default=True, type=click.IntRange(2, 200), help="Subjects to randomize.")
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the simulation (with the same allocation list, the same trial).")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the simulation and, on a new database, of its allocation list: the same seed, the same trial.")
 def demo_trial_command(subjects: int, seed: int) -> None:
     """Fill a new demo database with a simulated trial (every record made by the site's
     own actions, the clock moved to each day), to try the pages and `hepatrial analyze`.
@@ -373,7 +376,7 @@ def demo_trial_command(subjects: int, seed: int) -> None:
         click.echo("A new database: created the demo site SYSU3 and one user per role (passwords shown ONCE):")
         for username, role, password in created:
             click.echo(f"  {username:<14} {role:<14} {password}")
-        _demo_allocation_list(protocol, Path(settings.HOME))
+        _demo_allocation_list(protocol, Path(settings.HOME), seed=seed)  # the same seed, the same list: the same trial
     # the simulated safety alerts are kept in memory, not e-mailed (they stay listed on the safety pages)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     try:

@@ -30,3 +30,10 @@ def test_demo_trial_then_analyze(tmp_path):
     assert again.returncode == 2 and "fresh demo database" in again.stderr + again.stdout
     recount = hepatrial(home, "analyze", "--out", str(tmp_path / "report2"), "--json")
     assert json.loads(recount.stdout)["consort"]["randomized"] == 4  # nothing added, nothing lost
+
+
+def test_the_same_seed_on_new_databases_gives_the_same_trial(tmp_path):
+    """On a new database the allocation list is made from --seed too: two new homes, one trial."""
+    lines = [next(line for line in hepatrial(tmp_path / home, "demo-trial", "--subjects", "3", "--seed", "8").stdout.splitlines()
+                  if line.startswith("SIMULATED DATA:")) for home in ("a", "b")]  # fmt: skip
+    assert lines[0] == lines[1] and "3 randomized" in lines[0]

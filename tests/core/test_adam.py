@@ -100,8 +100,10 @@ def test_adae_treatment_emergent(tmp_path):
     ])  # fmt: skip
     rows = adae([s])
     assert [(r["AESEQ"], r["TRTEMFL"], r["AESER"], r["AEREL"], r["ASTDY"]) for r in rows] == [
-        (1, "Y", "Y", "PROBABLE", 0), (2, "", "N", "UNRELATED", -1),
+        (1, "Y", "Y", "PROBABLY RELATED", 0), (2, "", "N", "NOT RELATED", -1),
     ]  # fmt: skip
+    # CDISC controlled terms (OUT, ACN)
+    assert [(r["AEOUT"], r["AEACN"]) for r in rows] == [("RECOVERED/RESOLVED", "DRUG INTERRUPTED"), ("NOT RECOVERED/NOT RESOLVED", "")]
     path = write_dataset(adsl([s]), ADSL_COLUMNS, tmp_path / "adsl.csv")
     with open(path, encoding="utf-8") as handle:
         [row] = list(csv.DictReader(handle))
@@ -160,6 +162,31 @@ def test_disposition(kw, expected):
     assert (d.treatment, d.treatment_reason, d.study, d.study_reason) == expected
 
 
+def test_a_missed_dose_then_the_last_one_completes_treatment():
+    """Doses on days 0, 7 and 21 (day 14 missed): the treatment period was completed; NDOSE says 3."""
+    s = subject(doses=[day(0), day(7), day(21)], dosing_ends_day=23, last_dose_window=(19, 23), follow_up_day=168,
+                follow_up_window=14)  # fmt: skip
+    assert disposition(s, day(60)).treatment == "COMPLETED"
+    late = subject(doses=[day(0), day(7), day(14)], dosing_ends_day=23, last_dose_window=(19, 23))
+    assert (disposition(late, day(60)).treatment, disposition(late, day(60)).treatment_reason) == ("DISCONTINUED", "INFUSIONS NOT GIVEN")
+
+
+def test_enrolled_not_randomized_withdrawal_ends_the_study():
+    s = subject(arm=None, arm_label=None, randomized_on=None, doses=[], withdrawn_on=day(-1), withdrawal_scope="no_further_data")
+    d = disposition(s, day(10))
+    assert (d.treatment, d.study, d.study_reason, d.study_end) == ("", "DISCONTINUED", "WITHDRAWAL BY SUBJECT", day(-1))
+
+
+def test_the_actual_arm_is_the_product_infused():
+    s = subject(actual_arm="control", actual_arm_label="Non-MSC-EV group", adverse_events=[ae(1, "Fever", day(3))])
+    [row] = adsl([s])
+    assert (row["TRT01P"], row["TRT01A"], row["ACTARM"], row["ACTARMCD"], row["ARMCD"]) == (
+        "MSC-EV group", "Non-MSC-EV group", "Non-MSC-EV group", "CONTROL", "MSC_EV")
+    assert adae([s])[0]["TRTA"] == "Non-MSC-EV group"
+    [same] = adsl([subject()])
+    assert (same["TRT01A"], same["ACTARMCD"]) == ("MSC-EV group", "MSC_EV")
+
+
 def test_disposition_is_ongoing_while_doses_can_still_be_given():
     s = subject(doses=[day(0)], dosing_ends_day=23, follow_up_day=168, follow_up_window=14, last_known_alive=day(5))
     assert (disposition(s, day(10)).treatment, disposition(s, day(24)).treatment) == ("ONGOING", "DISCONTINUED")
@@ -198,5 +225,6 @@ def test_adlb_directional_grades_and_the_analysis_flag():
     assert [(r["ATOXGRL"], r["ATOXGRH"]) for r in rows] == [(3, 0), (0, 3), (0, 0)]
     assert [r["ATOXGR"] for r in rows] == [3, 3, 0] and rows[1]["ATOXDSCH"] == "Leukocytosis"
     assert [(r["BTOXGRL"], r["BTOXGRH"]) for r in rows] == [(3, 0)] * 3
+    assert rows[0]["ABLFL"] == "Y" and rows[0]["ATOXGR"] == rows[0]["BTOXGR"]  # the baseline record's grade is BTOXGR
     assert [r["ANL01FL"] for r in rows] == ["Y", "Y", ""]  # the second day-7 sample is not the visit's value
     assert {r["PARAMN"] for r in rows} == {11}

@@ -102,6 +102,23 @@ analyse <- function(d, ref, rows = "") {
     rows, '\n  }')
 }
 
+source("tests/data/r/change_data.R")  # data frames pbc and sim
+sim_rows <- paste0(',\n    "rows": {"id": ', strs(sim$id), ',\n      "arm": ', strs(sim$arm),
+                   ',\n      "visit": ', vec(sim$visit), ',\n      "baseline": ', vec(sim$baseline),
+                   ',\n      "chg": ', vec(sim$chg), '}')
+
+cat("{\n")
+cat(sprintf('  "generated_by": "%s; survival %s; nlme %s; tests/data/r/change_by_visit.R",\n',
+            R.version.string, packageVersion("survival"), packageVersion("nlme")))
+cat('  "pbcseq": ', analyse(pbc, "0"), ',\n', sep = "")
+cat('  "simulated": ', analyse(sim, "Control", sim_rows), '\n', sep = "")
+cat("}\n")
+
+# tests/data/r/change_data.R, verbatim:
+# The data of tests/data/r/change_by_visit.R and tests/data/r/ancova_by_visit.R (source()d by
+# both, run from the repository's root): data frames pbc and sim (id, arm, visit, baseline, chg).
+suppressPackageStartupMessages(library(survival))
+
 # 1. R's survival::pbcseq: change in log bilirubin from day 0 at the annual visits 1-4 years
 #    (day within 30 days of the visit, first record per id and visit, as tests/data/r/pbcseq_mixed.R).
 #    pbcseq codes trt 0/1 although its help page says 1/2: 1 is D-penicillamine and 0 placebo
@@ -133,16 +150,6 @@ meld <- round(sim$baseline + slope * sim$visit - 0.2 * (sim$baseline - 25) + rep
 sim$chg <- meld - sim$baseline
 sim$chg[sim$id == "S04" & sim$visit == 84] <- NA
 sim$chg[sim$id == "S13" & sim$visit == 14] <- NA
-sim_rows <- paste0(',\n    "rows": {"id": ', strs(sim$id), ',\n      "arm": ', strs(sim$arm),
-                   ',\n      "visit": ', vec(sim$visit), ',\n      "baseline": ', vec(sim$baseline),
-                   ',\n      "chg": ', vec(sim$chg), '}')
-
-cat("{\n")
-cat(sprintf('  "generated_by": "%s; survival %s; nlme %s; tests/data/r/change_by_visit.R",\n',
-            R.version.string, packageVersion("survival"), packageVersion("nlme")))
-cat('  "pbcseq": ', analyse(pbc, "0"), ',\n', sep = "")
-cat('  "simulated": ', analyse(sim, "Control", sim_rows), '\n', sep = "")
-cat("}\n")
 """
 
 from __future__ import annotations
@@ -193,6 +200,7 @@ def case(request):
 
 def test_the_docstring_carries_the_r_script_verbatim():
     assert (R_DIR / "change_by_visit.R").read_text(encoding="utf-8") in __doc__
+    assert (R_DIR / "change_data.R").read_text(encoding="utf-8") in __doc__
 
 
 def test_python_builds_the_same_pbcseq_data_as_r(pbcseq):

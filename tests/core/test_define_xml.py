@@ -111,8 +111,11 @@ def test_codelists_hold_the_values_the_datasets_write():
     presentations = {v for a in get_args(Candidate.model_fields["presentation"].annotation) for v in get_args(a)}
     assert presentations == codes("STRAT1R") - {""}
     ae = load_protocol().form("adverse_event")
-    for key, field in (("AEREL", "relationship"), ("AEOUT", "outcome"), ("AEACN", "action_taken"), ("AETOXGR", "grade")):
-        assert {c.value.upper() for c in ae.field(field).choices} == codes(key) - {""}, key
+    for key, field, terms in (("AEREL", "relationship", adam.AE_RELATIONSHIPS), ("AEOUT", "outcome", adam.AE_OUTCOMES),
+                              ("AEACN", "action_taken", adam.AE_ACTIONS)):  # fmt: skip
+        assert {c.value for c in ae.field(field).choices} == set(terms), key  # every form choice has its term
+        assert set(terms.values()) == codes(key) - {""}, key
+    assert {c.value for c in ae.field("grade").choices} == codes("AETOXGR") - {""}
 
 
 def test_disposition_values_are_in_their_codelists():

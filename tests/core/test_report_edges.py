@@ -89,6 +89,14 @@ def test_log_axis_ticks_are_round_numbers():
         log_ticks(0.0, 1.0)
 
 
+def test_linear_axis_ticks_are_round_numbers():
+    from hepatrial.core.report.figures import linear_ticks
+
+    assert linear_ticks(5.3, 36.2) == [10.0, 20.0, 30.0]
+    assert linear_ticks(-1.7, 2.2) == [-1.0, 0.0, 1.0, 2.0]
+    assert linear_ticks(0.0, 1.0) == [0.0, 0.5, 1.0]
+
+
 @pytest.mark.parametrize("filler", range(20, 40, 3))
 def test_a_pdf_heading_stays_with_its_figure(filler):
     """Whatever the height of what comes before it, a heading is on the page of the figure it names."""

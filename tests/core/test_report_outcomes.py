@@ -116,12 +116,15 @@ def test_follow_up_and_lab_completeness(report):
 def test_change_from_baseline_compares_the_arms_at_each_protocol_day(report):
     html, numbers = report
     bili = numbers["change_from_baseline"]["BILI"]
-    assert [d["visit"] for d in bili["differences"]] == [7.0, 14.0, 28.0, 84.0]
+    assert [d["visit"] for d in bili["visits"]] == [7.0, 14.0, 28.0, 84.0]
     # MSC-EV bilirubin falls 10% a week, control's is flat: the ratio of geometric means is about 0.9 at day 7, 0.9^4 at 28
-    ratios = [math.exp(d["difference"]) for d in bili["differences"]]
+    ratios = [math.exp(d["difference"]) for d in bili["visits"]]
     assert ratios[0] == pytest.approx(0.9, abs=0.03) and ratios[2] == pytest.approx(0.9**4, abs=0.03)
-    assert all(d["upper"] < 0 for d in bili["differences"])
+    assert all(d["upper"] < 0 for d in bili["visits"])
     assert (bili["reference"], bili["other"]) == (B, A)
+    # ANCOVA per visit: n - 3 df (control lost S07 before day 28); the mixed model beside it as a sensitivity analysis
+    assert [d["df"] for d in bili["visits"]] == [7, 7, 6, 6]
+    assert [d["visit"] for d in bili["sensitivity_mixed_model"]["differences"]] == [7.0, 14.0, 28.0, 84.0]
     assert "Change from baseline in total bilirubin (log scale), adjusted for baseline" in html
     assert set(numbers["change_from_baseline"]) == {"MELD", "BILI", "INR"}
 

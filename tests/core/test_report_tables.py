@@ -30,7 +30,8 @@ def test_consort_counts_from_the_screening_log():
     assert flow.allocated == {ARMS[0]: 2, ARMS[1]: 2}
     assert flow.received == {ARMS[0]: 2, ARMS[1]: 1}
     assert flow.discontinued == {ARMS[0]: 1, ARMS[1]: 1}  # no EOTSTT in these rows: fewer than 4 infusions
-    assert (flow.enrolled, flow.not_randomized) == (5, 1)
+    assert (flow.enrolled, flow.not_randomized, flow.not_randomized_reasons) == (5, 1, [("awaiting randomization", 1)])
+    assert "(one candidate may fail several)" in consort_svg(flow)  # E4 and E1 of one candidate: 3 reasons for 2
     assert flow.analysed == {ARMS[0]: 2, ARMS[1]: 2}
     worded = consort(screenings, ADSL, ARMS, {"E4": "E4 MELD score >30"})
     assert worded.excluded_reasons[0] == ("E4 MELD score >30", 2)

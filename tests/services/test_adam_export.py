@@ -95,3 +95,20 @@ def test_death_withdrawal_and_disposition_from_the_database(personas, randomized
     assert rows["LSTALVDT"] <= rows["DTHDT"]
     [record] = subject_records()
     assert record.died_on == day0 + timedelta(days=4)
+
+
+def test_a_transplanted_subject_is_followed_for_survival(personas, randomized, tmp_path):
+    """An outcome form saying "transplanted" shows the subject alive on its status date: overall survival
+    is censored there, not at the last visit before the transplantation; the lab-visit follow-up stops."""
+    day0 = randomized.anchor_date
+    do_save_form(personas.actor("investigator_a"), randomized, "day_28", "outcome_status",
+                 {"status": "transplanted", "status_date": (day0 + timedelta(days=27)).isoformat(),
+                  "transplant_date": (day0 + timedelta(days=12)).isoformat()},
+                 expected_version=None, visit_date=day0 + timedelta(days=28))  # fmt: skip
+    paths = export_adam(tmp_path)
+    [adsl] = read(paths["adsl"])
+    assert (adsl["TRANSDT"], adsl["LSTALVDT"]) == ((day0 + timedelta(days=12)).isoformat(), (day0 + timedelta(days=27)).isoformat())
+    tte = {r["PARAMCD"]: r for r in read(paths["adtte"])}
+    assert (tte["TFS84"]["AVAL"], tte["TFS84"]["CNSR"]) == ("12", "0")  # the transplantation is the event
+    assert (tte["OS84"]["AVAL"], tte["OS84"]["CNSR"]) == ("27", "1")  # alive on day 27
+    assert (adsl["EOTSTT"], adsl["DCTREAS"]) == ("DISCONTINUED", "LIVER TRANSPLANTATION")

@@ -3,6 +3,7 @@ the database, written as CSV files for the statistician."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -72,7 +73,10 @@ def subject_data() -> list[SubjectData]:
     scheduled = [v for v in protocol.visits if v.kind == "scheduled"]
     last_visit = max(scheduled, key=lambda v: v.day) if scheduled else None
     dosing_ends = max((v.day + v.window_after_days for v in dose_visits), default=None)
+    last_dose = max(dose_visits, key=lambda v: v.day) if dose_visits else None
+    last_dose_window = (last_dose.day - last_dose.window_before_days, last_dose.day + last_dose.window_after_days) if last_dose else None
     dosing, safety = protocol.dosing, protocol.safety
+    arm_of_product = {product: arm for arm, product in (dosing.products.items() if dosing else ())}
     arms = {s: a for s, a in AllocationSlot.objects.filter(subject__isnull=False).values_list("subject_id", "arm")}
     majors: dict[int, int] = {}
     for subject_pk in Deviation.objects.filter(type__in=MAJOR_DEVIATIONS).values_list("subject_id", flat=True):
@@ -100,7 +104,8 @@ def subject_data() -> list[SubjectData]:
                     doses.append(start.date())
                 infusions.append(Infusion(entry.visit_id, label, num, start, _local(d.get("stop_datetime"), tz),
                                           _number(d.get("volume_ml")), _number(d.get("particle_count")),
-                                          d.get("lot_number") or "", d.get("interrupted"), d.get("reaction")))  # fmt: skip
+                                          d.get("lot_number") or "", d.get("interrupted"), d.get("reaction"),
+                                          str(d.get(dosing.product_field) or "")))  # fmt: skip
             elif entry.form_id == LAB_FORM:
                 sampled = _local(d.get("sample_datetime"), tz)
                 sampled_on = sampled.date() if sampled else entry.visit_date
@@ -125,12 +130,17 @@ def subject_data() -> list[SubjectData]:
                     outcome_deaths.append((when, d.get(OUTCOME_DEATH_CAUSE) or ""))
                 if (when := _date(d.get("transplant_date"))) and status in ("transplanted", OUTCOME_DIED):
                     transplanted = min(transplanted, when) if transplanted else when
-                if status == "alive" and (when := _date(d.get("status_date"))):
+                # alive, or alive after a transplantation: both show the subject alive on the status date
+                if status in ("alive", "transplanted") and (when := _date(d.get("status_date"))):
+                    seen.append(when)
+                if status == "transplanted" and (when := _date(d.get("transplant_date"))):
                     seen.append(when)
             for when in seen:
                 last_alive = max(last_alive, when) if last_alive else when
         arm = arms.get(subject.pk)
         death = resolve_death(outcome_deaths, fatal_events)
+        given = Counter(arm_of_product.get(i.product) for i in infusions if arm_of_product.get(i.product))
+        treated = given.most_common(1)[0][0] if given else arm
         withdrawn = withdrawals.get(subject.screening_id)
         out.append(SubjectData(
             subject_id=subject.subject_id, site=subject.site.code, age=subject.screening.age, sex=subject.screening.sex or None,
@@ -145,6 +155,8 @@ def subject_data() -> list[SubjectData]:
             infusions=infusions, dosing_ends_day=dosing_ends,
             follow_up_day=last_visit.day if last_visit else None,
             follow_up_window=last_visit.window_after_days if last_visit else 0,
+            last_dose_window=last_dose_window, actual_arm=treated if treated and treated != arm else None,
+            actual_arm_label=arm_label(treated) if treated and treated != arm else None,
         ))  # fmt: skip
     return out
 

@@ -227,7 +227,7 @@ def fit_random_intercept(y, X, groups, names: Sequence[str]) -> RandomInterceptF
     )
 
 
-def _small_arm_caveat(subjects_per_arm: dict) -> str | None:
+def small_arm_caveat(subjects_per_arm: dict) -> str | None:
     """The small-sample caveat when an arm has fewer than SMALL_ARM_SUBJECTS subjects, else None."""
     small = {a: k for a, k in subjects_per_arm.items() if k < SMALL_ARM_SUBJECTS}
     if not small:
@@ -346,7 +346,7 @@ def visit_by_arm_means(y, visit, arm, subject, level: float = 0.95) -> VisitByAr
             rows.append(VisitArmMean(arm=str(a), visit=v, mean=mean, se=se, df=df, lower=mean - q * se,
                                      upper=mean + q * se, n_obs=int(np.sum((arm == a) & (visit == v)))))
     subjects_per_arm = {a: len({s for s, b in per_subject_arms.items() if b == a}) for a in arms}
-    caveat = _small_arm_caveat(subjects_per_arm)
+    caveat = small_arm_caveat(subjects_per_arm)
     return VisitByArmMeans(rows=tuple(rows), fit=fit, level=float(level), caveat=caveat)
 
 
@@ -614,4 +614,4 @@ def arm_differences_by_visit(change, visit, arm, subject, baseline, reference: s
     subjects_per_arm = {a: sum(1 for b in subject_arm.values() if b == a) for a in (reference, other)}
     return ArmDifferences(differences=tuple(differences), means=tuple(means[reference] + means[other]),
                           reference=reference, other=other, baseline_mean=baseline_mean, fit=fit,
-                          level=float(level), caveat=_small_arm_caveat(subjects_per_arm))
+                          level=float(level), caveat=small_arm_caveat(subjects_per_arm))

@@ -46,6 +46,16 @@ MELD_PARAM = ("MELD", "MELD score (OPTN, from the panel's bilirubin, creatinine,
 INFUSION_TERMS = frozenset({"Infusion related reaction", "Allergic reaction", "Anaphylaxis", "Cytokine release syndrome"})
 #: Investigator's causality that counts as related to the study product.
 RELATED = frozenset({"possible", "probable", "definite"})
+#: The AE form's choices as CDISC controlled terms: AEOUT (codelist OUT, C66768), AEACN (ACN, C66767;
+#: "DOSE NOT GIVEN" is a sponsor extension: a dose skipped, not an infusion interrupted) and AEREL
+#: (sponsor-defined, as the ADaM IG leaves it).
+AE_OUTCOMES = {"recovered": "RECOVERED/RESOLVED", "recovering": "RECOVERING/RESOLVING",
+               "not_recovered": "NOT RECOVERED/NOT RESOLVED", "sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+               "fatal": "FATAL", "unknown": "UNKNOWN"}  # fmt: skip
+AE_ACTIONS = {"none": "DOSE NOT CHANGED", "interrupted": "DRUG INTERRUPTED", "not_given": "DOSE NOT GIVEN",
+              "withdrawn": "DRUG WITHDRAWN", "not_applicable": "NOT APPLICABLE"}  # fmt: skip
+AE_RELATIONSHIPS = {"unrelated": "NOT RELATED", "unlikely": "UNLIKELY RELATED", "possible": "POSSIBLY RELATED",
+                    "probable": "PROBABLY RELATED", "definite": "RELATED"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class Infusion:
     lot: str = ""
     interrupted: bool | None = None
     reaction: bool | None = None
+    product: str = ""  # the dosing form's product (the arm it belongs to is the arm treated)
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,9 @@ class SubjectData:
     dosing_ends_day: int | None = None  # the last study day a planned infusion may be given (last dose visit + window)
     follow_up_day: int | None = None  # the last scheduled visit's day
     follow_up_window: int = 0  # that visit's window (days after)
+    last_dose_window: tuple[int, int] | None = None  # the last dosing visit's window (first and last study day)
+    actual_arm: str | None = None  # the arm whose product was infused, when not the allocated one (its id) ...
+    actual_arm_label: str | None = None  # ... and its label
 
 
 def _iso(d: date | None) -> str:
@@ -183,21 +197,30 @@ class Disposition:
 
 
 def disposition(s: SubjectData, cutoff: date) -> Disposition:
-    """Treatment is completed with every planned infusion; it is discontinued by death, liver
-    transplantation, withdrawal of consent, or by the last dosing window closing with an
-    infusion missing; otherwise ongoing. The study is completed when the subject is known
-    alive within the last scheduled visit's window (or later); discontinued by death, by
-    withdrawal of consent to further data, or lost to follow-up when that window closed
-    (before the cut-off) with no news; otherwise ongoing. A liver transplantation ends
-    treatment, not follow-up (overall survival is still followed)."""
+    """Treatment is completed with every planned infusion, or with an infusion in the last
+    dosing visit's window (an earlier dose missed: the treatment period was completed; NDOSE
+    says how many were given); it is discontinued by death, liver transplantation, withdrawal
+    of consent, or by the last dosing window closing without an infusion; otherwise ongoing.
+    The study is completed when the subject is known alive within the last scheduled visit's
+    window (or later); discontinued by death, by withdrawal of consent to further data, or
+    lost to follow-up when that window closed (before the cut-off) with no news; otherwise
+    ongoing. A liver transplantation ends treatment, not follow-up (overall survival is
+    still followed). An enrolled subject never randomized has no treatment status; their
+    study ends with a withdrawal or a death."""
     if s.arm is None or s.randomized_on is None:
+        if s.withdrawn_on is not None:
+            return Disposition("", "", "DISCONTINUED", "WITHDRAWAL BY SUBJECT", s.withdrawn_on)
+        if s.died_on is not None:
+            return Disposition("", "", "DISCONTINUED", "DEATH", s.died_on)
         return Disposition("", "", "", "", None)
     day0 = s.randomized_on
     stops = [(d, r) for d, r in ((s.died_on, "DEATH"), (s.transplanted_on, "LIVER TRANSPLANTATION"),
                                  (s.withdrawn_on, "WITHDRAWAL BY SUBJECT")) if d is not None]  # fmt: skip
     if s.dosing_ends_day is not None and cutoff > (closed := day0 + timedelta(days=s.dosing_ends_day)):
         stops.append((closed, "INFUSIONS NOT GIVEN"))
-    if len(s.doses) >= s.doses_planned:
+    last_window = s.last_dose_window
+    dosed_last = last_window is not None and any(last_window[0] <= (d - day0).days <= last_window[1] for d in s.doses)
+    if len(s.doses) >= s.doses_planned or dosed_last:
         treatment, t_reason = "COMPLETED", ""
     elif stops:  # what came first stopped the infusions
         treatment, t_reason = "DISCONTINUED", min(stops)[1]
@@ -232,15 +255,17 @@ def adsl(subjects: list[SubjectData], cutoff: date | None = None) -> list[dict[s
         inr = baseline_sample(s, "inr")
         bmeld = _baseline_meld(s)
         disp = disposition(s, cutoff)
+        actual = s.actual_arm_label or s.arm_label
+        actual_code = s.actual_arm or s.arm
         rows.append({
             "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id, "SITEID": s.site,
             "AGE": s.age if s.age is not None else "", "AGEU": "YEARS" if s.age is not None else "",
             "SEX": {"male": "M", "female": "F"}.get(s.sex or "", "U"), "STRAT1R": s.presentation or "",
             # SDTMIG 3.2 values for the unassigned and the untreated
             "ARM": s.arm_label or "Not Assigned", "ARMCD": (s.arm or "NOTASSGN").upper(),
-            "ACTARM": (s.arm_label if s.doses else "Not Treated") if randomized else "Not Assigned",
-            "ACTARMCD": ((s.arm or "").upper() if s.doses else "NOTTRT") if randomized else "NOTASSGN",
-            "TRT01P": s.arm_label or "", "TRT01A": s.arm_label if s.doses else "",
+            "ACTARM": (actual if s.doses else "Not Treated") if randomized else "Not Assigned",
+            "ACTARMCD": ((actual_code or "").upper() if s.doses else "NOTTRT") if randomized else "NOTASSGN",
+            "TRT01P": s.arm_label or "", "TRT01A": actual if s.doses else "",
             "RANDFL": _flag(randomized), "RANDDT": _iso(s.randomized_on),
             "TRTSDT": _iso(min(s.doses)) if s.doses else "", "TRTEDT": _iso(max(s.doses)) if s.doses else "",
             "TRTDURD": (max(s.doses) - min(s.doses)).days + 1 if s.doses else "",
@@ -335,7 +360,8 @@ def adlb(subjects: list[SubjectData], ranges: dict[tuple[str, str, str], tuple[f
                 base_lab, base = (found if found else (None, None))
                 unit = LAB_TESTS[test].canonical_unit if test in LAB_TESTS else ""
             lln, uln = ranges.get((s.site, test, s.sex or ""), ranges.get((s.site, test, "any"), (None, None)))
-            base_grades = _grades(test, base, lln, uln, None) if base is not None else {}
+            # the baseline record's own grade, by the same rule as every record (so ATOXGR = BTOXGR there)
+            base_grades = _grades(test, base, lln, uln, base) if base is not None else {}
             seen_visits: set[float] = set()
             for lab, value in sorted(series, key=lambda t: (t[0].sampled_on, t[0].visit_num)):
                 if value is None:
@@ -394,6 +420,11 @@ ADAE_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "TRTA", "AESEQ", "AEDECOD", "AEB
                 "ASTDT", "ASTDY", "AENDT", "AEOUT", "AEACN", "TRTEMFL", "IRR24FL"]  # fmt: skip
 
 
+def _term(terms: dict[str, str], value: str | None) -> str:
+    """The controlled term of a form value; a value the map lacks is kept, in upper case (never dropped)."""
+    return terms.get(value or "", (value or "").upper())
+
+
 def infusion_related_within_24h(ae: AdverseEvent, doses: list[date]) -> bool:
     """An infusion-related toxicity within 24 hours of a dose: an infusion-reaction term
     (:data:`INFUSION_TERMS`), or any event the investigator judged related to the study
@@ -414,10 +445,11 @@ def adae(subjects: list[SubjectData]) -> list[dict[str, Any]]:
         for ae in sorted(s.adverse_events, key=lambda a: a.seq):
             rows.append({
                 "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
-                "TRTA": s.arm_label if s.doses else "", "AESEQ": ae.seq, "AEDECOD": ae.term, "AEBODSYS": ae.soc,
+                "TRTA": (s.actual_arm_label or s.arm_label) if s.doses else "", "AESEQ": ae.seq, "AEDECOD": ae.term, "AEBODSYS": ae.soc,
                 "AETOXGR": ae.grade if ae.grade is not None else "", "AESER": {True: "Y", False: "N"}.get(ae.serious, ""),
-                "AEREL": (ae.relationship or "").upper(), "ASTDT": _iso(ae.onset), "ASTDY": _ady(ae.onset, s.randomized_on),
-                "AENDT": _iso(ae.resolved), "AEOUT": (ae.outcome or "").upper(), "AEACN": (ae.action or "").upper(),
+                "AEREL": _term(AE_RELATIONSHIPS, ae.relationship), "ASTDT": _iso(ae.onset),
+                "ASTDY": _ady(ae.onset, s.randomized_on), "AENDT": _iso(ae.resolved), "AEOUT": _term(AE_OUTCOMES, ae.outcome),
+                "AEACN": _term(AE_ACTIONS, ae.action),
                 # conservative: an AE with no onset date after dosing began counts as treatment-emergent
                 "TRTEMFL": "Y" if first and (ae.onset is None or ae.onset >= first) else "",
                 "IRR24FL": "Y" if infusion_related_within_24h(ae, s.doses) else "",
@@ -428,7 +460,8 @@ def adae(subjects: list[SubjectData]) -> list[dict[str, Any]]:
 # --- ADEX --------------------------------------------------------------------------------
 
 ADEX_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "TRTP", "TRTA", "ASEQ", "PARAMCD", "PARAM", "AVISIT", "AVISITN",
-                "ASTDTM", "AENDTM", "ASTDT", "ASTDY", "AVAL", "AVALU", "EXDOSE", "EXDOSU", "EXLOT", "INTRPFL", "IRRFL"]  # fmt: skip
+                "ASTDTM", "AENDTM", "ASTDT", "ASTDY", "AVAL", "AVALU", "EXDOSE", "EXDOSU", "EXTRT", "EXLOT", "INTRPFL",
+                "IRRFL"]  # fmt: skip
 
 
 def _dtm(d: datetime | None) -> str:
@@ -446,12 +479,12 @@ def adex(subjects: list[SubjectData]) -> list[dict[str, Any]]:
             start = inf.start.date() if inf.start else None
             rows.append({
                 "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
-                "TRTP": s.arm_label or "", "TRTA": s.arm_label or "", "ASEQ": seq, "PARAMCD": "VOLUME",
+                "TRTP": s.arm_label or "", "TRTA": s.actual_arm_label or s.arm_label or "", "ASEQ": seq, "PARAMCD": "VOLUME",
                 "PARAM": "Volume infused (mL)", "AVISIT": inf.visit_label, "AVISITN": inf.visit_num,
                 "ASTDTM": _dtm(inf.start), "AENDTM": _dtm(inf.stop), "ASTDT": _iso(start),
                 "ASTDY": _ady(start, s.randomized_on), "AVAL": inf.volume_ml if inf.volume_ml is not None else "",
                 "AVALU": "mL", "EXDOSE": inf.particles if inf.particles is not None else "",
-                "EXDOSU": "PARTICLES" if inf.particles is not None else "", "EXLOT": inf.lot,
+                "EXDOSU": "PARTICLES" if inf.particles is not None else "", "EXTRT": inf.product.upper(), "EXLOT": inf.lot,
                 "INTRPFL": {True: "Y", False: "N"}.get(inf.interrupted, ""),
                 "IRRFL": {True: "Y", False: "N"}.get(inf.reaction, ""),
             })  # fmt: skip

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hepatrial.core.export import adam
 from hepatrial.core.export.adam import LAB_PARAMS, MELD_PARAM, STUDYID
 from hepatrial.core.labs import LAB_TESTS
 
@@ -140,14 +141,9 @@ CODELISTS: dict[str, CodeList] = {
     "TOXGR": CodeList("CTCAE v5.0 Lab Grade", "text", tuple((g, _GRADES[g]) for g in "01234")),
     "AETOXGR": CodeList("CTCAE v5.0 Grade", "text", tuple((g, _GRADES[g]) for g in "12345")),
     "AEREL": CodeList("Relationship to the Study Product", "text",
-                      tuple((v.upper(), v.capitalize()) for v in ("unrelated", "unlikely", "possible", "probable", "definite"))),
-    "AEOUT": CodeList("Outcome of Adverse Event", "text",
-                      (("RECOVERED", "Recovered / resolved"), ("RECOVERING", "Recovering / resolving"),
-                       ("NOT_RECOVERED", "Not recovered / not resolved"), ("SEQUELAE", "Recovered with sequelae"),
-                       ("FATAL", "Fatal"), ("UNKNOWN", "Unknown"))),
-    "AEACN": CodeList("Action Taken with Study Treatment", "text",
-                      (("NONE", "Dose not changed"), ("INTERRUPTED", "Infusion interrupted"), ("NOT_GIVEN", "Dose not given"),
-                       ("WITHDRAWN", "Study product withdrawn"), ("NOT_APPLICABLE", "Not applicable"))),
+                      tuple((t, v.capitalize()) for v, t in adam.AE_RELATIONSHIPS.items())),
+    "AEOUT": CodeList("Outcome of Adverse Event", "text", tuple((t, "") for t in adam.AE_OUTCOMES.values())),
+    "AEACN": CodeList("Action Taken with Study Treatment", "text", tuple((t, "") for t in adam.AE_ACTIONS.values())),
     "EXDOSU": CodeList("Dose Unit", "text", (("PARTICLES", "EV particles"),)),
 }  # fmt: skip
 
@@ -200,15 +196,18 @@ _ADSL = {
     "ARMCD": _v("Planned Arm Code", "text", "Assigned",
                 "The allocated arm's id in upper case; NOTASSGN if never randomized.", length=20, codelist="ARMCD"),
     "ACTARM": _v("Description of Actual Arm", "text", "Derived",
-                 "ARM if at least one infusion was given; 'Not Treated' if randomized but never dosed; 'Not Assigned' if never randomized.",
+                 "The arm whose product was infused (most infusions; normally ARM) if at least one infusion was given; "
+                 "'Not Treated' if randomized but never dosed; 'Not Assigned' if never randomized.",
                  length=40),
     "ACTARMCD": _v("Actual Arm Code", "text", "Derived",
-                   "ARMCD if at least one infusion was given; NOTTRT if randomized but never dosed; NOTASSGN if never randomized.",
+                   "The code of ACTARM's arm if at least one infusion was given; NOTTRT if randomized but never dosed; "
+                   "NOTASSGN if never randomized.",
                    length=20, codelist="ACTARMCD"),
     "TRT01P": _v("Planned Treatment for Period 01", "text", "Assigned",
                  "Label of the allocated arm; null if never randomized.", length=40),
     "TRT01A": _v("Actual Treatment for Period 01", "text", "Derived",
-                 "Label of the allocated arm if at least one infusion was given, else null.", length=40),
+                 "Label of the arm whose product was infused (the dosing form's product; most infusions) if at least one "
+                 "infusion was given, else null.", length=40),
     "RANDFL": _v("Randomized Population Flag", "text", "Derived", "Y if the subject was allocated an arm, else N.",
                  codelist="NY"),
     "RANDDT": _v("Date of Randomization", "date", "Derived",
@@ -372,16 +371,16 @@ _ADAE = {
                   codelist="AETOXGR"),
     "AESER": _v("Serious Event", "text", "CRF", "Serious per ICH E2A; null if not answered.",
                 source="Adverse event form: serious", codelist="NY"),
-    "AEREL": _v("Causality", "text", "CRF", "The investigator's relationship to the study product, in upper case.",
+    "AEREL": _v("Causality", "text", "CRF", "The investigator's relationship to the study product, as a sponsor-defined term (adam.AE_RELATIONSHIPS).",
                 source="Adverse event form: relationship", codelist="AEREL"),
     "ASTDT": _v("Analysis Start Date", "date", "CRF", "The onset date as recorded (no imputation).",
                 source="Adverse event form: onset_date"),
     "ASTDY": _ASTDY,
     "AENDT": _v("Analysis End Date", "date", "CRF", "The resolution date as recorded (no imputation).",
                 source="Adverse event form: resolution_date"),
-    "AEOUT": _v("Outcome of Adverse Event", "text", "CRF", "The form's outcome, in upper case.",
+    "AEOUT": _v("Outcome of Adverse Event", "text", "CRF", "The form's outcome as a CDISC OUT term (adam.AE_OUTCOMES).",
                 source="Adverse event form: outcome", codelist="AEOUT"),
-    "AEACN": _v("Action Taken with Study Treatment", "text", "CRF", "The form's action taken, in upper case.",
+    "AEACN": _v("Action Taken with Study Treatment", "text", "CRF", "The form's action taken as a CDISC ACN term; DOSE NOT GIVEN extends it (adam.AE_ACTIONS).",
                 source="Adverse event form: action_taken", codelist="AEACN"),
     "TRTEMFL": _v("Treatment Emergent Analysis Flag", "text", "Derived",
                   "Y if the subject received an infusion and the onset is on or after the first infusion's date (or is "
@@ -398,7 +397,7 @@ _ADEX = {
     **_COMMON,
     "TRTP": _TRTP,
     "TRTA": _v("Actual Treatment", "text", "Assigned",
-               "Label of the arm allocated at randomization (every record is an infusion given).", length=40),
+               "ADSL.TRT01A: the arm whose product the subject was infused with.", length=40),
     "ASEQ": _v("Analysis Sequence Number", "integer", "Derived",
                "Order of the infusion within the subject by start date and time, then visit day."),
     "PARAMCD": _param("ADEX", "PARAMCD"),
@@ -416,6 +415,8 @@ _ADEX = {
     "EXDOSE": _v("Dose", "float", "CRF", "EV particles infused (the batch certificate's count); null if not recorded.",
                  source="Dosing form: particle_count"),
     "EXDOSU": _v("Dose Units", "text", "Assigned", "PARTICLES when EXDOSE is present.", codelist="EXDOSU"),
+    "EXTRT": _v("Name of Treatment", "text", "CRF", "The product infused, in upper case (MSC_EV or SALINE).",
+                source="Dosing form: product", length=20),
     "EXLOT": _v("Lot Number", "text", "CRF", source="Dosing form: lot_number", length=40),
     "INTRPFL": _v("Infusion Interrupted Flag", "text", "CRF", "Null if not answered.",
                   source="Dosing form: interrupted", codelist="NY"),

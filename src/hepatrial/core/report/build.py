@@ -8,7 +8,9 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
+from hepatrial.core.analysis.ancova import ancova_by_visit
 from hepatrial.core.analysis.incidence import incidence_table
 from hepatrial.core.analysis.mixed import MixedModelInputError, arm_differences_by_visit, visit_by_arm_means
 from hepatrial.core.analysis.survival import KaplanMeier, SurvivalInputError, compare_arms
@@ -57,12 +59,14 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
                  adae: list[dict] | None, screenings: list[dict], generated: str, at_days: list[float],
                  reason_labels: dict[str, str] | None = None, reference_arm: str | None = None,
                  adex: list[dict] | None = None, cutoff: str | None = None,
-                 change_days: list[float] | None = None) -> tuple[Report, dict]:  # fmt: skip
+                 change_days: list[float] | None = None, protocol_outcomes: bool = True) -> tuple[Report, dict]:  # fmt: skip
     """``reference_arm``: the control arm (hazard ratios and risk differences read as the other arm vs it);
     ``adae`` None: not provided (the safety section says so instead of reporting no events); ``adex``:
     the infusions (per-infusion reaction counts; None: not provided); ``cutoff``: the data cut-off
     (ISO date) that decides which visits are due; ``change_days``: the visits at which change from
-    baseline is compared between arms (a trial's protocol; None: no such comparison, e.g. PBC)."""
+    baseline is compared between arms (a trial's protocol; None: no such comparison, e.g. PBC);
+    ``protocol_outcomes`` False: another trial's data (e.g. the PBC replay), without NCT05940610's
+    primary safety outcome and severe-infection sections."""
     numbers: dict[str, Any] = {"protocol": protocol_id, "arms": arms, "generated": generated}
     randomized = [r for r in adsl if r.get("RANDFL") == "Y"]
     n_by_arm = {a: sum(1 for r in randomized if r.get("TRT01P") == a) for a in arms}
@@ -80,8 +84,9 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     follow_html, numbers["follow_up"] = _follow_up(adsl, adtte, adlb, arms, cutoff)
     report.sections.append(Section("Follow-up and data completeness", follow_html))
 
-    primary_html, numbers["primary"] = _primary_outcome(adsl, adae, adex, arms, reference_arm)
-    report.sections.append(Section("Primary outcome: safety", primary_html))
+    if protocol_outcomes:
+        primary_html, numbers["primary"] = _primary_outcome(adsl, adae, adex, arms, reference_arm, cutoff)
+        report.sections.append(Section("Primary outcome: safety", primary_html))
 
     safety_html: list[Block] = []
     if adae is None:
@@ -146,7 +151,7 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     if numbers["time_to_event"]:
         efficacy_html.append(table_block(_hr_summary(numbers["time_to_event"], adtte)))
     report.sections.append(Section("Time to event", efficacy_html or [note("No time-to-event data (ADTTE) yet.")]))
-    if adae is not None:
+    if adae is not None and protocol_outcomes:
         infections = {e["USUBJID"] for e in adae if e.get("AEBODSYS") == INFECTIONS_SOC and int(e.get("AETOXGR") or 0) >= 3
                       and (_day(e.get("ASTDY")) is None or 0 <= _day(e.get("ASTDY")) <= INFECTION_DAYS)}  # fmt: skip
         block, numbers["severe_infections"] = _incidence(
@@ -181,26 +186,55 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
             traj.extend(blocks)
             if result is not None:
                 numbers["change_from_baseline"][code] = result
-    report.sections.append(Section("MELD, bilirubin and INR over time", traj or [note("No lab values after randomization yet.")]))
+    short = {"MELD": "MELD", "BILI": "bilirubin", "INR": "INR"}
+    shown = [short[code] for code, _label, _unit, _log in TRAJECTORIES if any(r.get("PARAMCD") == code for r in adlb)]
+    over_time = (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0].capitalize()) if shown else "Lab values"
+    report.sections.append(Section(f"{over_time} over time", traj or [note("No lab values after randomization yet.")]))
 
-    deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death (study day)", "Cause", "Recorded by", "Infusions"])
+    dosed = any(r.get("NDOSEPL") not in ("", None) for r in adsl)  # the trial's own ADSL: infusions are counted
+    deaths = Table("Deaths", "All enrolled", ["Subject", "Arm", "Date of death (study day)", "Cause", "Recorded by",
+                                              *(["Infusions"] if dosed else [])])  # fmt: skip
     source = {"DS": "outcome form", "AE": "fatal AE (onset date)"}
-    deaths.rows = [[r["SUBJID"], r.get("TRT01P") or "-", f'{r.get("DTHDT", "")} ({r.get("DTHADY", "")})' if r.get("DTHADY") not in ("", None) else r.get("DTHDT", ""),
-                    r.get("DTHCAUS") or "not recorded", source.get(r.get("DTHDOM") or "", "-"), str(r.get("NDOSE", "-"))]
+    deaths.rows = [[r["SUBJID"], r.get("TRT01P") or "-", _dated(r.get("DTHDT"), r.get("DTHADY")), r.get("DTHCAUS") or "not recorded",
+                    source.get(r.get("DTHDOM") or "", "-"), *([str(r.get("NDOSE", "-"))] if dosed else [])]
                    for r in adsl if r.get("DTHFL") == "Y"]  # fmt: skip
     deaths.notes.append("Study day 0 is the day of randomization. A death known only from a fatal adverse event is dated by "
                         "the event's onset until the outcome form records the date of death.")  # fmt: skip
+    transplants = Table("Liver transplantations", "All enrolled", ["Subject", "Arm", "Date (study day)", "Then died"])
+    transplants.rows = [[r["SUBJID"], r.get("TRT01P") or "-", _dated(r["TRANSDT"], _study_day(r.get("RANDDT"), r["TRANSDT"])),
+                         _dated(r.get("DTHDT"), r.get("DTHADY")) if r.get("DTHFL") == "Y" else "no"]
+                        for r in adsl if r.get("TRANSDT")]  # fmt: skip
+    transplants.notes.append("A transplantation is an event of transplant-free survival and ends the study infusions; "
+                             "overall survival is still followed.")  # fmt: skip
     saes = Table("Serious adverse events", "All enrolled", ["Subject", "Arm", "Term", "Grade", "Onset (day)", "Relationship", "Outcome"])
     arm_of = {r["USUBJID"]: r.get("TRT01A") or r.get("TRT01P") or "-" for r in adsl}
     saes.rows = [[e["SUBJID"], arm_of.get(e["USUBJID"], "-"), e["AEDECOD"], str(e["AETOXGR"]), f'{e["ASTDT"]} ({e["ASTDY"]})',
                   e["AEREL"].lower(), e["AEOUT"].lower()] for e in (adae or []) if e.get("AESER") == "Y"]  # fmt: skip
-    if adae is None:
-        saes.notes.append("ADAE was not provided.")
-    for t_ in (deaths, saes):
+    for t_ in (deaths, transplants, saes):
         if not t_.rows:
             t_.rows = [["None", *["" for _ in t_.columns[1:]]]]
-    report.sections.append(Section("Listings", [table_block(deaths), table_block(saes)]))
+    if adae is None:  # not provided is not "none"
+        saes.rows = [["Not available: ADAE was not provided.", *["" for _ in saes.columns[1:]]]]
+    listings = [table_block(deaths), *([table_block(transplants)] if any(r.get("TRANSDT") for r in adsl) or dosed else []),
+                table_block(saes)]  # fmt: skip
+    report.sections.append(Section("Listings", listings))
     return report, numbers
+
+
+def _study_day(day0: str | None, on: str | None) -> int | None:
+    from datetime import date
+
+    try:
+        return (date.fromisoformat(on) - date.fromisoformat(day0)).days if day0 and on else None
+    except ValueError:
+        return None
+
+
+def _dated(on: Any, study_day: Any) -> str:
+    """'2026-05-01 (40)': a date with its study day, or what is known of it."""
+    if not on:
+        return "date not recorded"
+    return f"{on} ({study_day})" if study_day not in ("", None) else str(on)
 
 
 def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tuple[list[Block], dict | None]:
@@ -266,9 +300,11 @@ def _mixed_model_html(adlb: list[dict], code: str, label: str, log: bool) -> tup
 def _change_html(adlb: list[dict], code: str, label: str, log: bool, days: list[float], arms: list[str],
                  reference_arm: str | None) -> tuple[list[Block], dict | None]:  # fmt: skip
     """The protocol's efficacy comparison: change from baseline at each of ``days`` (ADLB AVISITN),
-    other arm minus the reference arm at equal baseline, from one random-intercept model
-    (core.analysis.mixed.arm_differences_by_visit; equal to nlme::lme, tests/core/test_change_by_visit_vs_r.py).
-    Bilirubin is analysed on the log scale: the difference is a ratio of geometric means."""
+    other arm minus the reference arm at equal baseline. Primary: ANCOVA at each visit on its own
+    (core.analysis.ancova, equal to R's lm: tests/core/test_ancova_vs_r.py), which lets the spread
+    grow over time as it does in liver failure; sensitivity: one random-intercept model over the
+    visits (core.analysis.mixed.arm_differences_by_visit, equal to nlme::lme). Bilirubin on the log
+    scale: differences are ratios of geometric means."""
     title = f"Change from baseline in {label}" + (" (log scale)" if log else "") + ", adjusted for baseline"
     if len(arms) != 2:
         return [], None
@@ -278,46 +314,67 @@ def _change_html(adlb: list[dict], code: str, label: str, log: bool, days: list[
             and _day(r.get("AVISITN")) in days and r.get("BASE") not in ("", None) and r.get("CHG") not in ("", None)]  # fmt: skip
     if log:
         rows = [r for r in rows if float(r["AVAL"]) > 0 and float(r["BASE"]) > 0]
-    counts = {(_day(r["AVISITN"]), r["TRTP"]): 0 for r in rows}
-    for r in rows:
-        counts[(_day(r["AVISITN"]), r["TRTP"])] += 1
-    usable = [d for d in days if all(counts.get((d, a), 0) >= 2 for a in arms)]
-    rows = [r for r in rows if _day(r["AVISITN"]) in usable]
-    if not rows:
-        return [note(f"{title}: not estimable yet (each arm needs at least 2 subjects with a value at a visit).")], None
     base = [math.log(float(r["BASE"])) if log else float(r["BASE"]) for r in rows]
     change = [math.log(float(r["AVAL"])) - b if log else float(r["AVAL"]) - b for r, b in zip(rows, base)]
+    visit = [_day(r["AVISITN"]) for r in rows]
+    arm = [r["TRTP"] for r in rows]
     try:
-        fit = arm_differences_by_visit(change, [_day(r["AVISITN"]) for r in rows], [r["TRTP"] for r in rows],
-                                       [r["USUBJID"] for r in rows], base, reference=reference)  # fmt: skip
+        if not rows or len(set(arm)) < 2:
+            raise MixedModelInputError("arm", "no values in one of the arms yet")
+        primary = ancova_by_visit(change, visit, arm, base, reference=reference)
     except (MixedModelInputError, ValueError, np.linalg.LinAlgError) as err:
-        return [note(f"{title}: not estimable here ({str(err)[:200]}).")], None
-    table = Table(title, "ITT; one value per subject and visit (ADLB ANL01FL); subjects alive and in follow-up at the visit",
-                  ["Day", *[f"{a}: n, " + ("geometric mean ratio to baseline" if log else "mean change") + " (95% CI)" for a in (other, reference)],
-                   f"{other} vs {reference}" + (": ratio (95% CI)" if log else ": difference (95% CI)"), "p"])  # fmt: skip
-    means = {(m.arm, m.visit): m for m in fit.means}
+        return [note(f"{title}: not estimable yet ({str(err)[:200]}).")], None
+    if not primary.visits:
+        return [note(f"{title}: not estimable yet (each arm needs at least 2 subjects with a value at a visit).")], None
+    usable = {v.visit for v in primary.visits}
+    sensitivity = None
+    try:
+        keep = [i for i, x in enumerate(visit) if x in usable]
+        sensitivity = arm_differences_by_visit([change[i] for i in keep], [visit[i] for i in keep], [arm[i] for i in keep],
+                                               [rows[i]["USUBJID"] for i in keep], [base[i] for i in keep], reference=reference)  # fmt: skip
+    except (MixedModelInputError, ValueError, np.linalg.LinAlgError):
+        pass
+    mixed = {d.visit: d for d in sensitivity.differences} if sensitivity else {}
 
     def show(x: float) -> str:
-        return f"{math.exp(x):.2f}" if log else f"{x:.2f}"
+        text = f"{math.exp(x):.2f}" if log else f"{x:.2f}"
+        return "0.00" if text == "-0.00" else text
 
-    for d in fit.differences:
+    table = Table(title, "ITT; one value per subject and visit (ADLB ANL01FL); the subjects alive and in follow-up at each visit",
+                  ["Day", *[f"{a}: n, " + ("adjusted geometric mean ratio to baseline" if log else "adjusted mean change")
+                            + " (95% CI)" for a in (other, reference)],
+                   f"{other} vs {reference}: " + ("ratio" if log else "difference") + " (95% CI), ANCOVA", "p", "df",
+                   "Mixed model (sensitivity)"])  # fmt: skip
+    for v in primary.visits:
         cells = []
-        for a in (other, reference):
-            m = means.get((a, d.visit))
-            n = d.n_reference if a == reference else d.n_other
-            cells.append(f"{n}, {show(m.mean)} ({show(m.lower)} to {show(m.upper)})" if m else f"{n}, -")
-        table.rows.append([f"{d.visit:g}", *cells, f"{show(d.difference)} ({show(d.lower)} to {show(d.upper)})", _p(d.p)])
-    table.notes.append(f"Random-intercept model {fit.model}: each visit has its own arm effect and baseline slope; means at "
-                       f"the mean baseline; t tests with {fit.differences[0].df} df (between subjects). "
-                       + ("Bilirubin: change of log values, shown back-transformed: a mean change of 0.80 is a fall to 80% of "
-                          "baseline, and the arm comparison is a ratio of geometric means. " if log else "")
-                       + "Later visits describe the subjects still alive and in follow-up; no imputation.")  # fmt: skip
-    if len(usable) < len(days):
-        table.notes.append("Not estimable yet at day(s) " + ", ".join(f"{d:g}" for d in days if d not in usable)
+        for mean, se, n in ((v.mean_other, v.se_mean_other, v.n_other), (v.mean_reference, v.se_mean_reference, v.n_reference)):
+            q = float(stats.t.ppf(1 - (1 - primary.level) / 2, v.df))
+            cells.append(f"{n}, {show(mean)} ({show(mean - q * se)} to {show(mean + q * se)})")
+        m = mixed.get(v.visit)
+        table.rows.append([f"{v.visit:g}", *cells, f"{show(v.difference)} ({show(v.lower)} to {show(v.upper)})", _p(v.p),
+                           str(v.df), f"{show(m.difference)} ({show(m.lower)} to {show(m.upper)})" if m else "-"])  # fmt: skip
+    better = "below 1" if log else "below 0"
+    table.notes.append(f"ANCOVA at each visit: change ~ arm + baseline over the subjects with a value at that visit (n - 3 df), "
+                       f"each visit with its own residual variance (the spread of the change grows with time); adjusted means at "
+                       f"that visit's mean baseline. A {'ratio' if log else 'difference'} {better} means a greater fall in "
+                       f"{other}, which for {label} is the better direction.")  # fmt: skip
+    if log:
+        table.notes.append("Bilirubin: changes of log values, shown back-transformed: 0.80 is a fall to 80% of baseline; the arm "
+                           "comparison is a ratio of geometric means.")  # fmt: skip
+    table.notes.append("Sensitivity: one random-intercept model over the visits (change ~ visit * arm + visit:baseline + (1 | "
+                       "subject), REML; t with the between-subject df), which assumes the same residual variance at every visit. "
+                       "Later visits describe the survivors; no imputation.")  # fmt: skip
+    if primary.not_estimable:
+        table.notes.append("Not estimable yet at day(s) " + ", ".join(f"{d:g}" for d in primary.not_estimable)
                            + " (fewer than 2 subjects with a value in an arm).")  # fmt: skip
-    if fit.caveat:
-        table.notes.append(fit.caveat)
-    return [table_block(table)], _jsonable(fit.as_dict())
+    missing = [d for d in days if d not in usable and d not in primary.not_estimable]
+    if missing:
+        table.notes.append("No values yet at day(s) " + ", ".join(f"{d:g}" for d in missing) + ".")
+    if primary.caveat:
+        table.notes.append(primary.caveat)
+    result = _jsonable(primary.as_dict())
+    result["sensitivity_mixed_model"] = _jsonable(sensitivity.as_dict()) if sensitivity else None
+    return [table_block(table)], result
 
 
 def _usable_cox(result: dict) -> dict | None:
@@ -437,8 +494,8 @@ def _follow_up(adsl: list[dict], adtte: list[dict], adlb: list[dict], arms: list
         table.notes.append(f"Reverse Kaplan-Meier on '{label}' (Schemper & Smith 1996): a subject's follow-up ends at the "
                            "horizon, at the last contact, or is cut short by death (censored). NR: more than half still in "
                            "follow-up.")  # fmt: skip
-    table.notes.append("Completed: known alive at the last scheduled visit (or died after it); ended early: death, withdrawal "
-                       "of consent to further data, or lost to follow-up (ADSL EOSSTT/DCSREAS).")  # fmt: skip
+    table.notes.append("Completed: known alive within the last scheduled visit's window or later; ended early: death (at any "
+                       "time), withdrawal of consent to further data, or lost to follow-up (ADSL EOSSTT/DCSREAS).")  # fmt: skip
     blocks.append(table_block(table))
     numbers["lab_completeness"] = completeness = _lab_completeness(adsl, adlb, arms, cutoff)
     if completeness:
@@ -494,7 +551,7 @@ def _lab_completeness(adsl: list[dict], adlb: list[dict], arms: list[str], cutof
 
 
 def _primary_outcome(adsl: list[dict], adae: list[dict] | None, adex: list[dict] | None, arms: list[str],
-                     reference_arm: str | None) -> tuple[list[Block], dict]:  # fmt: skip
+                     reference_arm: str | None, cutoff: str | None = None) -> tuple[list[Block], dict]:  # fmt: skip
     """The protocol's primary outcome: infusion-related toxicity within 24 h of each dose, and adverse
     and serious adverse events to day 28, in the safety population (as treated)."""
     arm_of = _population(adsl, "SAFFL", "TRT01A")
@@ -527,11 +584,22 @@ def _primary_outcome(adsl: list[dict], adae: list[dict] | None, adex: list[dict]
         irr_days = {(e["USUBJID"], _day(e.get("ASTDY"))) for e in te if e.get("IRR24FL") == "Y"}
         for a in arms:
             given = [r for r in adex if arm_of.get(r.get("USUBJID")) == a]
-            hit = [r for r in given if r.get("IRRFL") == "Y" or any((r["USUBJID"], d) in irr_days for d in
-                   ((_day(r.get("ASTDY")) or -999), (_day(r.get("ASTDY")) or -999) + 1))]  # fmt: skip
+            # an infusion is followed by a reaction when the dosing form says so or an IRR24FL event began that day or the next
+            hit = [r for r in given if r.get("IRRFL") == "Y" or (_day(r.get("ASTDY")) is not None and any(
+                   (r["USUBJID"], _day(r.get("ASTDY")) + k) in irr_days for k in (0, 1)))]  # fmt: skip
             per_infusion.rows.append([a, str(len(given)), str(len(hit)), f"{100 * len(hit) / len(given):.0f}%" if given else "-"])
         numbers["infusions"] = {row[0]: {"given": int(row[1]), "with_reaction": int(row[2])} for row in per_infusion.rows}
         blocks.append(table_block(per_infusion))
+    if cutoff:
+        from datetime import date, timedelta
+
+        open_window = sorted(r["SUBJID"] for r in adsl if r.get("USUBJID") in arm_of and r.get("RANDDT")
+                             and date.fromisoformat(r["RANDDT"]) + timedelta(days=SAFETY_DAYS) > date.fromisoformat(cutoff))  # fmt: skip
+        numbers["day_28_window_open"] = open_window
+        if open_window:
+            blocks.append(note(f"Day {SAFETY_DAYS} counts from randomization (day 0). {len(open_window)} subject(s) randomized less "
+                               f"than {SAFETY_DAYS} days before the cut-off ({', '.join(open_window)}): their window is still "
+                               "open, and they are counted with the events known so far."))  # fmt: skip
     blocks.append(note(MULTIPLICITY))
     return blocks, numbers
 

@@ -114,7 +114,14 @@ def log_ticks(lo: float, hi: float) -> list[float]:
         ticks = [round(t, 10) for t in ticks if lo <= t <= hi]
         if len(ticks) >= 3:
             return ticks
-    # a narrow range (e.g. INR 1.9-2.6): evenly stepped round values, 1, 2 or 5 times a power of ten apart
+    return linear_ticks(lo, hi)  # a narrow range (e.g. INR 1.9-2.6): evenly stepped round values
+
+
+def linear_ticks(lo: float, hi: float) -> list[float]:
+    """Evenly stepped round values from ``lo`` to ``hi``: 1, 2 or 5 times a power of ten apart,
+    the widest step that gives at least 3 ticks (so at most about 10)."""
+    if not lo < hi:
+        raise ValueError(f"axis limits must satisfy lo < hi, got {lo!r}, {hi!r}")
     for e in range(math.floor(math.log10(hi - lo)), math.floor(math.log10(hi - lo)) - 3, -1):
         for m in (5, 2, 1):
             step = m * 10.0**e
@@ -151,7 +158,7 @@ def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], titl
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
              f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{escape(title)}</title>']  # fmt: skip
-    ticks = log_ticks(math.exp(v_lo), math.exp(v_hi)) if log else [v_lo + (v_hi - v_lo) * k / 4 for k in range(5)]
+    ticks = log_ticks(math.exp(v_lo), math.exp(v_hi)) if log else linear_ticks(v_lo, v_hi)
     for label in ticks:
         y = top + (1 - ((math.log(label) if log else label) - v_lo) / (v_hi - v_lo)) * plot_h
         parts.append(f'<line x1="{LEFT}" y1="{_f(y)}" x2="{LEFT + plot_w}" y2="{_f(y)}" stroke="#eee"/>'
@@ -181,10 +188,10 @@ def trajectory_svg(series: dict[str, dict[str, list[tuple[float, float]]]], titl
                     by_day.setdefault(round(d / width) * width, []).append(tr(v))
         means = []
         for d in sorted(by_day):
+            if len(by_day[d]) < 3:
+                continue  # no mean and no interval from one or two values (the thin lines still show them)
             m, lo, hi = mean_ci(by_day[d])
             means.append((d, m))
-            if len(by_day[d]) < 3:
-                continue  # no interval from one or two values
             parts.append(f'<line x1="{_f(sx(d))}" y1="{_f(top + (1 - (lo - v_lo) / (v_hi - v_lo)) * plot_h)}" x2="{_f(sx(d))}" '
                          f'y2="{_f(top + (1 - (hi - v_lo) / (v_hi - v_lo)) * plot_h)}" stroke="{colour}" stroke-width="2">'
                          f'<title>{escape(arm)}, day {d:g}: mean {(math.exp(m) if log else m):.3g}, n={len(by_day[d])}</title></line>')  # fmt: skip

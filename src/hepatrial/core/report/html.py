@@ -95,6 +95,8 @@ def consort_svg(flow: Consort) -> str:
     side_x = width - box_w - 5
     bottom = box(left_x, 10, [f"Assessed for eligibility (n={flow.screened})"])
     reasons = _reason_lines(flow.excluded_reasons, 4)
+    if sum(n for _r, n in flow.excluded_reasons) > flow.excluded:
+        reasons.append("  (one candidate may fail several)")
     side_top = bottom + 14
     side_bottom = box(side_x, side_top, [f"Not enrolled (n={flow.excluded})", *reasons])
     links.append((mid, side_top + 12, side_x, side_top + 12))
@@ -103,9 +105,9 @@ def consort_svg(flow: Consort) -> str:
     bottom = box(left_x, y, [f"Enrolled (consented, eligible) (n={flow.enrolled})"])
     if flow.not_randomized:
         side_top = bottom + 10
-        box(side_x, side_top, [f"Not randomized (n={flow.not_randomized})"])
+        side_bottom = box(side_x, side_top, [f"Not randomized (n={flow.not_randomized})", *_reason_lines(flow.not_randomized_reasons)])
         links.append((mid, side_top + 12, side_x, side_top + 12))
-        y = side_top + 40
+        y = max(side_top + 40, side_bottom + 10)
     else:
         y = bottom + 20
     links.append((mid, bottom, mid, y))

@@ -23,6 +23,7 @@ class Consort:
     excluded_reasons: list[tuple[str, int]]  # (reason, count), most frequent first
     enrolled: int
     not_randomized: int  # enrolled (consented, eligible), then not randomized
+    not_randomized_reasons: list[tuple[str, int]]  # (ADSL DCSREAS, or "awaiting randomization", n)
     randomized: int
     allocated: dict[str, int]  # arm -> n
     received: dict[str, int]  # arm -> n given at least one infusion
@@ -75,6 +76,8 @@ def consort(screenings: list[dict[str, Any]], adsl: list[dict[str, Any]], arms: 
         excluded_reasons=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
         enrolled=len(adsl),
         not_randomized=len(adsl) - len(randomized),
+        not_randomized_reasons=sorted(Counter((r.get("DCSREAS") or "awaiting randomization").lower() for r in adsl
+                                              if r.get("RANDFL") != "Y").items(), key=lambda kv: (-kv[1], kv[0])),
         randomized=len(randomized),
         allocated=by_arm(randomized),
         received=by_arm([r for r in randomized if r.get("SAFFL") == "Y"]),
