@@ -341,7 +341,9 @@ def _demo_allocation_list(protocol, home: Path, seed: int | None = None) -> None
 
     if protocol.randomization is None:
         return
-    path = home / "demo-allocation-list.csv"
+    from hepatrial.services.demo_trial import DEMO_LIST_FILE
+
+    path = home / DEMO_LIST_FILE
     which = "random seed" if seed is None else f"seed {seed}"
     seed = secrets.randbits(63) if seed is None else seed
     write_list(make_list(protocol.randomization, sites=[DEMO_SITE["code"]], seed=seed, protocol_id=protocol.id), path)
@@ -353,7 +355,8 @@ def _demo_allocation_list(protocol, home: Path, seed: int | None = None) -> None
 
 
 @main.command("demo-trial")
-@click.option("--subjects", default=20, show_default=True, type=click.IntRange(2, 200), help="Subjects to randomize.")
+@click.option("--subjects", default=20, show_default=True, type=click.IntRange(2, 20),
+              help="Subjects to randomize (the trial's 20 at most: the demo list has 20 slots per stratum).")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the simulation and, on a new database, of its allocation list: the same seed, the same trial.")
 def demo_trial_command(subjects: int, seed: int) -> None:
     """Fill a new demo database with a simulated trial (every record made by the site's
@@ -366,7 +369,7 @@ def demo_trial_command(subjects: int, seed: int) -> None:
     from django.core.management import call_command
 
     from hepatrial.services.accounts import ensure_demo
-    from hepatrial.services.demo_trial import simulate_demo_trial
+    from hepatrial.services.demo_trial import NotADemoDatabase, check_demo_database, simulate_demo_trial
     from hepatrial.services.errors import ActionError
 
     protocol = _protocol(settings.HEPATRIAL_PROTOCOL)
@@ -380,12 +383,17 @@ def demo_trial_command(subjects: int, seed: int) -> None:
     # the simulated safety alerts are kept in memory, not e-mailed (they stay listed on the safety pages)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     try:
+        check_demo_database()
+    except NotADemoDatabase as err:
+        _fail([{"field": "(database)", "problem": str(err)}], "not a fresh demo database", False)
+    try:
         with click.progressbar(length=subjects, label="Simulating", show_pos=True) as bar:
             summary = simulate_demo_trial(subjects, seed, progress=lambda _text: bar.update(1))
-    except ActionError as err:
-        _fail([{"field": "(database)", "problem": str(err)}], "not a fresh demo database", False)
+    except ActionError as err:  # a simulated action refused: a bug of the simulation; its transaction is rolled back
+        _fail([{"field": "(simulation)", "problem": f"{err} (nothing was written; please report it with the seed)"}],
+              "the simulation failed", False)  # fmt: skip
     click.echo(f"SIMULATED DATA: {summary.screened} screened, {summary.enrolled} enrolled, {summary.randomized} randomized, "
-               f"{summary.forms} forms, {summary.adverse_events} adverse events, {summary.deaths} deaths.")  # fmt: skip
+               f"{summary.forms} forms, {summary.adverse_events} adverse events, {summary.deaths} death(s).")  # fmt: skip
     click.echo("Now: `hepatrial serve` to browse it, `hepatrial analyze --out report/` for the analysis report.")
 
 

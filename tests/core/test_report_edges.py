@@ -111,3 +111,10 @@ def test_a_pdf_heading_stays_with_its_figure(filler):
     pages = [p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(Report("t", "s", "g", [], [Section("One", blocks)])))).pages]
     [page] = [p for p in pages if "ZZ heading of the figure" in p]
     assert "Study day" in page  # the figure's axis title
+
+
+def test_one_arm_has_no_change_from_baseline_comparison_and_says_why():
+    rows = adsl(arms=(A,))
+    report, numbers = build_report(title="t", protocol_id="P", arms=[A], adsl=rows, adtte=adtte(rows), adlb=[], adae=None,
+                                   screenings=[], generated="now", at_days=[28.0], change_days=[7.0])  # fmt: skip
+    assert numbers["change_from_baseline"] == {} and "the comparison is between two arms, and the report has 1" in render(report)

@@ -25,11 +25,12 @@ from hepatrial.core.export.adam import (
 )
 from hepatrial.core.export.adam_spec import param_values
 from hepatrial.core.export.define_xml import define_xml, observed_lengths
-from hepatrial.core.safety.death import resolve_death
+from hepatrial.core.report.settings import SIMULATED_FILE, SIMULATED_NOTICE
 from hepatrial.core.safety.ctcae_terms import ctcae_term
+from hepatrial.services.demo_trial import is_simulated
 from hepatrial.services.lab_safety import LAB_FORM
 from hepatrial.services.protocol import arm_label, current_protocol
-from hepatrial.services.safety import OUTCOME_DEATH_CAUSE, OUTCOME_DEATH_DATE, OUTCOME_DIED, OUTCOME_FORM, OUTCOME_STATUS
+from hepatrial.services.safety import OUTCOME_DIED, OUTCOME_FORM, OUTCOME_STATUS, death_records
 from hepatrial.web.trial.models import AllocationSlot, Consent, Deviation, ReferenceRange, Subject
 
 #: Deviation types that take a subject out of the per-protocol population.
@@ -82,12 +83,12 @@ def subject_data() -> list[SubjectData]:
     for subject_pk in Deviation.objects.filter(type__in=MAJOR_DEVIATIONS).values_list("subject_id", flat=True):
         majors[subject_pk] = majors.get(subject_pk, 0) + 1
     withdrawals = _withdrawals()
+    deaths = death_records()  # the one rule for a death, as the safety metrics use it
     out = []
     for subject in Subject.objects.select_related("site", "screening").prefetch_related("forms"):
         tz = ZoneInfo(subject.site.time_zone)
         candidate = subject.screening.candidate
         doses, infusions, labs, aes = [], [], [], []
-        outcome_deaths, fatal_events = [], []
         transplanted = last_alive = None
         for entry in subject.forms.all():
             d = entry.data
@@ -100,8 +101,9 @@ def subject_data() -> list[SubjectData]:
             label = visit.label if visit else entry.visit_id
             if dosing and entry.form_id == dosing.form and d.get(dosing.given_field) is True:
                 start = _local(d.get(dosing.start_field), tz)
-                if start is not None:
-                    doses.append(start.date())
+                given_on = start.date() if start is not None else entry.visit_date  # no start time: the visit's date
+                if given_on is not None:
+                    doses.append(given_on)
                 infusions.append(Infusion(entry.visit_id, label, num, start, _local(d.get("stop_datetime"), tz),
                                           _number(d.get("volume_ml")), _number(d.get("particle_count")),
                                           d.get("lot_number") or "", d.get("interrupted"), d.get("reaction"),
@@ -122,12 +124,8 @@ def subject_data() -> list[SubjectData]:
                 aes.append(AdverseEvent(entry.sequence, term, soc, int(d[safety.grade_field]), d.get(safety.serious_field),
                                         d.get(safety.relationship_field), onset,
                                         _date(d.get("resolution_date")), d.get(safety.outcome_field), d.get("action_taken")))  # fmt: skip
-                if d.get(safety.outcome_field) == safety.fatal_outcome and onset is not None:
-                    fatal_events.append((onset, term))
             elif entry.form_id == OUTCOME_FORM:
                 status = d.get(OUTCOME_STATUS)
-                if status == OUTCOME_DIED and (when := _date(d.get(OUTCOME_DEATH_DATE))):
-                    outcome_deaths.append((when, d.get(OUTCOME_DEATH_CAUSE) or ""))
                 if (when := _date(d.get("transplant_date"))) and status in ("transplanted", OUTCOME_DIED):
                     transplanted = min(transplanted, when) if transplanted else when
                 # alive, or alive after a transplantation: both show the subject alive on the status date
@@ -138,12 +136,12 @@ def subject_data() -> list[SubjectData]:
             for when in seen:
                 last_alive = max(last_alive, when) if last_alive else when
         arm = arms.get(subject.pk)
-        death = resolve_death(outcome_deaths, fatal_events)
+        death = deaths.get(subject.pk)
         given = Counter(arm_of_product.get(i.product) for i in infusions if arm_of_product.get(i.product))
         treated = given.most_common(1)[0][0] if given else arm
         withdrawn = withdrawals.get(subject.screening_id)
         out.append(SubjectData(
-            subject_id=subject.subject_id, site=subject.site.code, age=subject.screening.age, sex=subject.screening.sex or None,
+            subject_id=subject.subject_id, study=protocol.id, site=subject.site.code, age=subject.screening.age, sex=subject.screening.sex or None,
             presentation=candidate.get("presentation"), arm=arm, arm_label=arm_label(arm) if arm else None,
             randomized_on=subject.anchor_date if arm else None, doses=sorted(doses),
             doses_planned=len(dose_visits), major_deviations=majors.get(subject.pk, 0),
@@ -185,10 +183,15 @@ def export_adam(out_dir: str | Path, rows: dict[str, list[dict]] | None = None) 
     arm_ids = protocol.randomization.arms if protocol.randomization else [a.id for a in protocol.arms]
     document = define_xml(
         DATASETS, study_oid=protocol.id, study_name=protocol.id, protocol_name=protocol.brief_title or protocol.title,
-        description=f"ADaM datasets of {protocol.id}, exported by hepatrial", created=timezone.now().isoformat(timespec="seconds"),
+        description=f"ADaM datasets of {protocol.id}, exported by hepatrial" + (" - SIMULATED DATA (the demo trial)" if is_simulated() else ""),
+        created=timezone.now().isoformat(timespec="seconds"),
         params=param_values(list(protocol.parameter("survival_horizons_days", [84, 168]))),
         arms=[(a, arm_label(a)) for a in arm_ids],
         lengths={name: observed_lengths(rows[name], DATASETS[name]) for name in DATASETS},
     )  # fmt: skip
     (out / "define.xml").write_text(document, encoding="utf-8")
-    return {**paths, "define": out / "define.xml"}
+    paths["define"] = out / "define.xml"
+    if is_simulated():  # the mark travels with the files (analyze --adam reads it back)
+        (out / SIMULATED_FILE).write_text(SIMULATED_NOTICE + "\n", encoding="utf-8")
+        paths["simulated"] = out / SIMULATED_FILE
+    return paths

@@ -61,7 +61,7 @@ class AncovaByVisit:
     other: str
     level: float
     caveat: str | None
-    not_estimable: tuple[object, ...] = ()  # visits with too few subjects (fewer than 2 per arm)
+    not_estimable: tuple[object, ...] = ()  # visits with fewer than 2 subjects in an arm, 5 in all, or one baseline
     model: str = "at each visit: change ~ arm + baseline (ordinary least squares, n - 3 df)"
 
     def as_dict(self) -> dict:

@@ -21,6 +21,7 @@ from hepatrial.core.safety.ctcae import LAB_TERMS, CtcaeInputError, grade_lab
 from hepatrial.core.scores.meld import meld
 from hepatrial.core.units import BILIRUBIN_UMOL_L_PER_MG_DL, CREATININE_UMOL_L_PER_MG_DL
 
+#: The default study id (SubjectData.study: the protocol's id, set by services.adam_export).
 STUDYID = "NCT05940610"
 
 #: hepatrial lab test -> (ADaM PARAMCD, PARAM). PARAMCD is at most 8 characters (ADaM IG).
@@ -126,8 +127,9 @@ class SubjectData:
     infusions: list[Infusion] = field(default_factory=list)
     dosing_ends_day: int | None = None  # the last study day a planned infusion may be given (last dose visit + window)
     follow_up_day: int | None = None  # the last scheduled visit's day
-    follow_up_window: int = 0  # that visit's window (days after)
+    follow_up_window: int = 0  # that visit's window, days on either side (the protocol's windows are symmetric)
     last_dose_window: tuple[int, int] | None = None  # the last dosing visit's window (first and last study day)
+    study: str = STUDYID  # STUDYID: the protocol's id
     actual_arm: str | None = None  # the arm whose product was infused, when not the allocated one (its id) ...
     actual_arm_label: str | None = None  # ... and its label
 
@@ -182,7 +184,7 @@ def _baseline_meld(s: SubjectData) -> int | None:
 ADSL_COLUMNS = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "AGEU", "SEX", "STRAT1R", "ARM", "ARMCD", "ACTARM",
                 "ACTARMCD", "TRT01P", "TRT01A", "RANDFL", "RANDDT", "TRTSDT", "TRTEDT", "TRTDURD", "NDOSE", "NDOSEPL",
                 "ITTFL", "SAFFL", "PPROTFL", "BMELD", "BBILI", "BINR", "EOTSTT", "DCTREAS", "EOSSTT", "DCSREAS",
-                "EOSDT", "DTHFL", "DTHDT", "DTHADY", "DTHCAUS", "DTHDOM", "TRANSDT", "LSTALVDT"]  # fmt: skip
+                "EOSDT", "DTHFL", "DTHDT", "DTHADY", "DTHCAUS", "DTHDOM", "TRANSDT", "LSTALVDT", "DCUTDT"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def adsl(subjects: list[SubjectData], cutoff: date | None = None) -> list[dict[s
         actual = s.actual_arm_label or s.arm_label
         actual_code = s.actual_arm or s.arm
         rows.append({
-            "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id, "SITEID": s.site,
+            "STUDYID": s.study, "USUBJID": f"{s.study}-{s.subject_id}", "SUBJID": s.subject_id, "SITEID": s.site,
             "AGE": s.age if s.age is not None else "", "AGEU": "YEARS" if s.age is not None else "",
             "SEX": {"male": "M", "female": "F"}.get(s.sex or "", "U"), "STRAT1R": s.presentation or "",
             # SDTMIG 3.2 values for the unassigned and the untreated
@@ -279,7 +281,7 @@ def adsl(subjects: list[SubjectData], cutoff: date | None = None) -> list[dict[s
             "DTHFL": "Y" if s.died_on is not None else "", "DTHDT": _iso(s.died_on),
             "DTHADY": _ady(s.died_on, s.randomized_on), "DTHCAUS": s.death_cause if s.died_on else "",
             "DTHDOM": s.death_domain if s.died_on else "", "TRANSDT": _iso(s.transplanted_on),
-            "LSTALVDT": _iso(s.last_known_alive),
+            "LSTALVDT": _iso(s.last_known_alive), "DCUTDT": _iso(cutoff),
         })  # fmt: skip
     return rows
 
@@ -320,7 +322,7 @@ def adtte(subjects: list[SubjectData], horizons: list[int]) -> list[dict[str, An
                     adt, cnsr, evnt = date.fromordinal(day0.toordinal() + capped), 1, ""
                     cdesc = f"Event-free at day {horizon}" if capped == horizon else "Last known alive"
                 rows.append({
-                    "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
+                    "STUDYID": s.study, "USUBJID": f"{s.study}-{s.subject_id}", "SUBJID": s.subject_id,
                     "TRTP": s.arm_label, "TRT01P": s.arm_label, "STRAT1R": s.presentation or "", "PARAMCD": code,
                     "PARAM": label, "PARAMN": 2 * h + k + 1, "STARTDT": _iso(day0), "ADT": _iso(adt), "AVAL": (adt - day0).days, "AVALU": "DAYS",
                     "CNSR": cnsr, "EVNTDESC": evnt, "CNSRDESC": cdesc,
@@ -372,7 +374,7 @@ def adlb(subjects: list[SubjectData], ranges: dict[tuple[str, str, str], tuple[f
                 first_of_visit = lab.visit_num not in seen_visits
                 seen_visits.add(lab.visit_num)
                 rows.append({
-                    "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
+                    "STUDYID": s.study, "USUBJID": f"{s.study}-{s.subject_id}", "SUBJID": s.subject_id,
                     "TRTP": s.arm_label or "", "PARAMCD": code, "PARAM": label, "PARAMN": paramn,
                     "AVISIT": lab.visit_label, "AVISITN": lab.visit_num, "ADT": _iso(lab.sampled_on),
                     "ADY": _ady(lab.sampled_on, day0), "AVAL": value, "AVALU": "ratio" if unit == "ratio" else unit,
@@ -444,7 +446,7 @@ def adae(subjects: list[SubjectData]) -> list[dict[str, Any]]:
         first = min(s.doses) if s.doses else None
         for ae in sorted(s.adverse_events, key=lambda a: a.seq):
             rows.append({
-                "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
+                "STUDYID": s.study, "USUBJID": f"{s.study}-{s.subject_id}", "SUBJID": s.subject_id,
                 "TRTA": (s.actual_arm_label or s.arm_label) if s.doses else "", "AESEQ": ae.seq, "AEDECOD": ae.term, "AEBODSYS": ae.soc,
                 "AETOXGR": ae.grade if ae.grade is not None else "", "AESER": {True: "Y", False: "N"}.get(ae.serious, ""),
                 "AEREL": _term(AE_RELATIONSHIPS, ae.relationship), "ASTDT": _iso(ae.onset),
@@ -478,7 +480,7 @@ def adex(subjects: list[SubjectData]) -> list[dict[str, Any]]:
         for seq, inf in enumerate(infusions, start=1):
             start = inf.start.date() if inf.start else None
             rows.append({
-                "STUDYID": STUDYID, "USUBJID": f"{STUDYID}-{s.subject_id}", "SUBJID": s.subject_id,
+                "STUDYID": s.study, "USUBJID": f"{s.study}-{s.subject_id}", "SUBJID": s.subject_id,
                 "TRTP": s.arm_label or "", "TRTA": s.actual_arm_label or s.arm_label or "", "ASEQ": seq, "PARAMCD": "VOLUME",
                 "PARAM": "Volume infused (mL)", "AVISIT": inf.visit_label, "AVISITN": inf.visit_num,
                 "ASTDTM": _dtm(inf.start), "AENDTM": _dtm(inf.stop), "ASTDT": _iso(start),

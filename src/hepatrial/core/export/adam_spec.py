@@ -270,8 +270,10 @@ _ADSL = {
     "TRANSDT": _v("Date of Liver Transplantation", "date", "Derived",
                   "The earliest transplant date on outcome forms whose status is transplanted or died."),
     "LSTALVDT": _v("Date Last Known Alive", "date", "Derived",
-                   "The latest visit date (log entries such as an AE's excluded) or outcome-form 'alive' status date; "
-                   "the randomization date if there is none."),
+                   "The latest visit date (log entries such as an AE's and outcome forms excluded), outcome-form status date "
+                   "of an 'alive' or 'transplanted' subject, or transplant date; the randomization date if there is none."),
+    "DCUTDT": _v("Date of Data Cut", "date", "Assigned",
+                 "The data cut-off the disposition is judged at: the day of the export (UTC)."),
 }  # fmt: skip
 
 # --- ADTTE -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ number also as JSON. Pure: rows in, :class:`~hepatrial.core.report.html.Report` 
 from __future__ import annotations
 
 import math
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -14,9 +15,9 @@ from hepatrial.core.analysis.ancova import ancova_by_visit
 from hepatrial.core.analysis.incidence import incidence_table
 from hepatrial.core.analysis.mixed import MixedModelInputError, arm_differences_by_visit, visit_by_arm_means
 from hepatrial.core.analysis.survival import KaplanMeier, SurvivalInputError, compare_arms
+from hepatrial.core.export.adam import INFUSION_TERMS
 from hepatrial.core.report.figures import km_svg, trajectory_svg
 from hepatrial.core.report.html import Block, Report, Section, caveat, consort_svg, figure_block, heading, note, table_block
-from hepatrial.core.export.adam import INFUSION_TERMS
 from hepatrial.core.report.tables import Table, ae_table, consort, table1
 
 SAFETY_DAYS = 28  # the primary outcome's horizon for adverse and serious adverse events
@@ -222,8 +223,6 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
 
 
 def _study_day(day0: str | None, on: str | None) -> int | None:
-    from datetime import date
-
     try:
         return (date.fromisoformat(on) - date.fromisoformat(day0)).days if day0 and on else None
     except ValueError:
@@ -307,7 +306,8 @@ def _change_html(adlb: list[dict], code: str, label: str, log: bool, days: list[
     scale: differences are ratios of geometric means."""
     title = f"Change from baseline in {label}" + (" (log scale)" if log else "") + ", adjusted for baseline"
     if len(arms) != 2:
-        return [], None
+        return [note(f"{title}: not computed: the comparison is between two arms, and the report has {len(arms)} "
+                     f"({', '.join(arms) or 'none'}).")], None  # fmt: skip
     reference = reference_arm if reference_arm in arms else arms[0]
     other = next(a for a in arms if a != reference)
     rows = [r for r in adlb if r.get("PARAMCD") == code and r.get("ANL01FL", "Y") == "Y" and r.get("TRTP") in arms
@@ -325,7 +325,7 @@ def _change_html(adlb: list[dict], code: str, label: str, log: bool, days: list[
     except (MixedModelInputError, ValueError, np.linalg.LinAlgError) as err:
         return [note(f"{title}: not estimable yet ({str(err)[:200]}).")], None
     if not primary.visits:
-        return [note(f"{title}: not estimable yet (each arm needs at least 2 subjects with a value at a visit).")], None
+        return [note(f"{title}: not estimable yet (a visit needs at least 2 subjects with a value in each arm and 5 in all).")], None
     usable = {v.visit for v in primary.visits}
     sensitivity = None
     try:
@@ -366,7 +366,7 @@ def _change_html(adlb: list[dict], code: str, label: str, log: bool, days: list[
                        "Later visits describe the survivors; no imputation.")  # fmt: skip
     if primary.not_estimable:
         table.notes.append("Not estimable yet at day(s) " + ", ".join(f"{d:g}" for d in primary.not_estimable)
-                           + " (fewer than 2 subjects with a value in an arm).")  # fmt: skip
+                           + " (fewer than 2 subjects with a value in an arm, fewer than 5 in all, or every baseline equal).")  # fmt: skip
     missing = [d for d in days if d not in usable and d not in primary.not_estimable]
     if missing:
         table.notes.append("No values yet at day(s) " + ", ".join(f"{d:g}" for d in missing) + ".")
@@ -517,8 +517,6 @@ def _follow_up(adsl: list[dict], adtte: list[dict], adlb: list[dict], arms: list
 def _lab_completeness(adsl: list[dict], adlb: list[dict], arms: list[str], cutoff: str | None) -> list[dict]:
     """Per scheduled visit (ADLB AVISITN >= 0; screening and unscheduled visits are left out) and arm:
     the subjects due a value and those with MELD, bilirubin and INR recorded."""
-    from datetime import date, timedelta
-
     visits: dict[float, str] = {}
     have: dict[tuple[float, str], set[str]] = {}
     for r in adlb:
@@ -591,8 +589,6 @@ def _primary_outcome(adsl: list[dict], adae: list[dict] | None, adex: list[dict]
         numbers["infusions"] = {row[0]: {"given": int(row[1]), "with_reaction": int(row[2])} for row in per_infusion.rows}
         blocks.append(table_block(per_infusion))
     if cutoff:
-        from datetime import date, timedelta
-
         open_window = sorted(r["SUBJID"] for r in adsl if r.get("USUBJID") in arm_of and r.get("RANDDT")
                              and date.fromisoformat(r["RANDDT"]) + timedelta(days=SAFETY_DAYS) > date.fromisoformat(cutoff))  # fmt: skip
         numbers["day_28_window_open"] = open_window
