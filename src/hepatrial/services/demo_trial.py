@@ -3,10 +3,12 @@ the analysis report with data in them (``hepatrial demo-trial``).
 
 Every record is made by the same named actions a site uses (screen, decide, consent,
 enroll, randomize, save forms, report SAEs, record the DSMB's decision), as the demo
-users, with the clock moved to the day each thing happens (time-machine): the audit
-trail, the visit windows, the SAE clocks and the stopping rules all see a trial that
-ran over the past months. It refuses any database but a fresh demo one (the demo site
-only, nothing screened yet): simulated subjects never mix with real ones.
+users, every subject's events in one queue run in the order of time with the clock
+moved to each moment (time-machine): the audit trail, the visit windows, the SAE
+clocks and the stopping rules all see a trial that ran over the past months. It
+refuses any database but a fresh demo one (the demo site only, nothing screened yet,
+the demo's own allocation list), and it is one transaction: simulated subjects never
+mix with real ones, and a failure writes nothing.
 
 The data are invented: candidates drawn around the protocol's entry windows (so some
 fail screening), and courses of bilirubin, INR and creatinine that improve or worsen
