@@ -397,6 +397,36 @@ def demo_trial_command(subjects: int, seed: int) -> None:
     click.echo("Now: `hepatrial serve` to browse it, `hepatrial analyze --out report/` for the analysis report.")
 
 
+@main.group("prescreen")
+def prescreen_group() -> None:
+    """Pre-screening a hospital's data (OMOP CDM) for the protocol's candidates."""
+
+
+@prescreen_group.command("synth")
+@click.option("--persons", required=True, type=click.IntRange(1, 10_000_000), help="How many persons.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the extract into.")
+@click.option("--seed", default=1, show_default=True, type=int, help="The same seed, persons and end: the same extract.")
+@click.option("--end", "end_date", default=None, metavar="YYYY-MM-DD", help="The last day of data (default: today).")
+@click.option("--format", "fmt", default="parquet", show_default=True, type=click.Choice(["parquet", "csv"]))
+def prescreen_synth(persons: int, out_dir: str, seed: int, end_date: str | None, fmt: str) -> None:
+    """Write a seeded synthetic OMOP CDM v5.4 extract (person, measurement, condition_occurrence,
+    observation, concept) with liver-failure episodes in a small share, and synth_truth.csv
+    listing them. Invented data for demos, tests and benchmarks (docs/prescreen.md)."""
+    from datetime import date
+
+    from hepatrial.core.prescreen.synth import synthesize, write_extract
+
+    try:
+        end = date.fromisoformat(end_date) if end_date else None
+    except ValueError:
+        _fail([{"field": "--end", "problem": f"{end_date!r} is not a date (YYYY-MM-DD)"}], "bad --end", False)
+    with click.progressbar(length=persons, label="Persons", show_pos=True) as bar:
+        extract = synthesize(persons, seed=seed, end=end, progress=bar.update)
+    paths = write_extract(extract, out_dir, fmt)
+    click.echo(f"{persons} persons, {extract.tables['measurement'].num_rows} measurements, "
+               f"{extract.truth.num_rows} seeded episodes: {', '.join(p.name for p in paths)} in {out_dir}")  # fmt: skip
+
+
 @main.command("import-forms")
 @click.argument("rows_file")
 @click.option("--as", "username", required=True, help="The staff user the import is done as (audited).")

@@ -467,7 +467,7 @@ def test_help_of_every_command(path, command):
 
 def test_the_command_set():
     assert sorted(" ".join(p) for p, _ in _commands(main)) == [
-        "analyze", "analyze tte", "demo-trial", "import-forms", "manage", "protocol", "protocol check", "protocol show", "randomization",
+        "analyze", "analyze tte", "demo-trial", "import-forms", "manage", "prescreen", "prescreen synth", "protocol", "protocol check", "protocol show", "randomization",
         "randomization import", "randomization make-list", "randomization verify", "randomization verify-file",
         "safety", "safety check", "schema", "scores", "screen", "serve", "token",
     ]  # fmt: skip
@@ -552,3 +552,12 @@ def test_safety_check_raises_overdue_alerts_once(personas, randomized):
     again = run("safety", "check")
     assert "0 new alert(s)" in again.output
     assert SafetyAlert.objects.filter(kind="sae_overdue").count() == 1
+
+
+def test_prescreen_synth_writes_an_extract(tmp_path):
+    result = run("prescreen", "synth", "--persons", "300", "--out", str(tmp_path / "omop"), "--end", "2026-11-01", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "300 persons" in result.stdout and (tmp_path / "omop" / "measurement.parquet").exists()
+    assert (tmp_path / "omop" / "synth_truth.csv").exists()
+    bad = run("prescreen", "synth", "--persons", "3", "--out", str(tmp_path / "x"), "--end", "01/11/2026")
+    assert bad.exit_code == 2 and "--end" in bad.output and not (tmp_path / "x").exists()
