@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +244,3 @@ def write_extract(extract: Extract, out: str | Path, fmt: str = "parquet") -> li
     truth = folder / "synth_truth.csv"
     pa_csv.write_csv(extract.truth, truth)
     return [*written, truth]
-
-
-def episode_day(start_iso: str, offset: int) -> date:
-    return (datetime.fromisoformat(start_iso) + timedelta(days=offset)).date()
