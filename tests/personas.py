@@ -112,3 +112,24 @@ def randomized(personas, subject, tmp_path):
     do_randomize(personas.actor("coordinator_a"), subject)
     move_back(subject, DAY0_DAYS_AGO)
     return subject
+
+
+def dose_and_sample(personas, subject, days=(0, 7), bilirubin_rise_per_week: int = 100) -> None:
+    """The arm's infusion (09:00) and a lab panel (07:00, bilirubin 250 umol/L rising by
+    ``bilirubin_rise_per_week``) on each of ``days``, entered by the site's coordinator."""
+    from datetime import timedelta
+
+    from hepatrial.services.dosing import subject_arm
+    from hepatrial.services.forms import do_save_form
+
+    coordinator = personas.actor("coordinator_a")
+    product, particles = {"msc_ev": ("msc_ev", "1e10"), "control": ("saline", "")}[subject_arm(subject)]
+    for d in days:
+        on = subject.anchor_date + timedelta(days=d)
+        visit_id = f"day_{d}"
+        do_save_form(coordinator, subject, visit_id, "dosing", {"administered": "yes", "product": product, "lot_number": "L",
+                     "particle_count": particles, "volume_ml": "100", "start_datetime": f"{on.isoformat()}T09:00+08:00"},
+                     expected_version=None, visit_date=on)  # fmt: skip
+        do_save_form(coordinator, subject, visit_id, "lab_panel", {"sample_datetime": f"{on.isoformat()}T07:00+08:00",
+                     "total_bilirubin": str(250 + bilirubin_rise_per_week * d // 7), "inr": "2.0", "creatinine": "90"},
+                     expected_version=None, visit_date=on)  # fmt: skip

@@ -6,9 +6,9 @@ import csv
 from datetime import timedelta
 
 from django.utils import timezone
+from personas import dose_and_sample
 
 from hepatrial.services.adam_export import export_adam
-from hepatrial.services.dosing import subject_arm
 from hepatrial.services.forms import do_save_form
 from hepatrial.services.lab_safety import ensure_default_ranges
 
@@ -20,17 +20,8 @@ def read(path):
 
 def test_export_from_the_database(personas, randomized, tmp_path):
     ensure_default_ranges(personas.site_a)
-    coordinator = personas.actor("coordinator_a")
     day0 = randomized.anchor_date
-    product, particles = {"msc_ev": ("msc_ev", "1e10"), "control": ("saline", "")}[subject_arm(randomized)]
-    for visit_id, d in (("day_0", 0), ("day_7", 7)):
-        on = day0 + timedelta(days=d)
-        do_save_form(coordinator, randomized, visit_id, "dosing", {"administered": "yes", "product": product, "lot_number": "L",
-                     "particle_count": particles, "volume_ml": "100", "start_datetime": f"{on.isoformat()}T09:00+08:00"},
-                     expected_version=None, visit_date=on)  # fmt: skip
-        do_save_form(coordinator, randomized, visit_id, "lab_panel", {"sample_datetime": f"{on.isoformat()}T07:00+08:00",
-                     "total_bilirubin": str(250 + 100 * d // 7), "inr": "2.0", "creatinine": "90"},
-                     expected_version=None, visit_date=on)  # fmt: skip
+    dose_and_sample(personas, randomized, bilirubin_rise_per_week=100)
     do_save_form(personas.actor("investigator_a"), randomized, "adverse_events", "adverse_event",
                  {"term": "Infusion related reaction", "onset_date": day0.isoformat(), "grade": "2", "serious": False,
                   "relationship": "probable", "outcome": "recovered"}, expected_version=None,

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from django.utils import timezone
+from personas import dose_and_sample
 
-from hepatrial.services.dosing import subject_arm
 from hepatrial.services.forms import do_save_form
 from hepatrial.services.report import write_report
 
 
 def test_the_report_from_the_database(personas, randomized, tmp_path):
-    coordinator = personas.actor("coordinator_a")
     day0 = randomized.anchor_date
-    product, particles = {"msc_ev": ("msc_ev", "1e10"), "control": ("saline", "")}[subject_arm(randomized)]
-    for visit_id, d in (("day_0", 0), ("day_7", 7)):
-        on = day0 + timedelta(days=d)
-        do_save_form(coordinator, randomized, visit_id, "dosing", {"administered": "yes", "product": product, "lot_number": "L",
-                     "particle_count": particles, "volume_ml": "100", "start_datetime": f"{on.isoformat()}T09:00+08:00"},
-                     expected_version=None, visit_date=on)  # fmt: skip
-        do_save_form(coordinator, randomized, visit_id, "lab_panel", {"sample_datetime": f"{on.isoformat()}T07:00+08:00",
-                     "total_bilirubin": str(250 + 50 * d // 7), "inr": "2.0", "creatinine": "90"},
-                     expected_version=None, visit_date=on)  # fmt: skip
+    dose_and_sample(personas, randomized, bilirubin_rise_per_week=50)
     do_save_form(personas.actor("investigator_a"), randomized, "adverse_events", "adverse_event",
                  {"term": "Infusion related reaction", "onset_date": day0.isoformat(), "grade": "3", "serious": True,
                   "sae_hospitalization": True, "awareness_datetime": timezone.now().isoformat(), "relationship": "probable",

@@ -205,6 +205,22 @@ def _parse_text(raw: Any, spec: FieldSpec) -> str:
     return raw.strip()
 
 
+def stored_date(value: Any) -> date | None:
+    """A date field's stored value (ISO text in the form's JSON), or None if absent or unreadable."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
+def stored_datetime(value: Any) -> datetime | None:
+    """A date-time field's stored value (aware ISO text), or None if absent or unreadable."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
 def parse_value(spec: FieldSpec, raw: Any, *, tz: tzinfo | None = None) -> Any:
     """``raw`` as the typed value of field ``spec`` (None when empty).
 

@@ -25,31 +25,34 @@ from hepatrial.core.export.adam import (
 )
 from hepatrial.core.export.adam_spec import param_values
 from hepatrial.core.export.define_xml import define_xml, observed_lengths
+from hepatrial.core.forms import stored_date, stored_datetime
 from hepatrial.core.report.settings import SIMULATED_FILE, SIMULATED_NOTICE
 from hepatrial.core.safety.ctcae_terms import ctcae_term
 from hepatrial.services.demo_trial import is_simulated
 from hepatrial.services.lab_safety import LAB_FORM
 from hepatrial.services.protocol import arm_label, current_protocol
-from hepatrial.services.safety import OUTCOME_DIED, OUTCOME_FORM, OUTCOME_STATUS, death_records
-from hepatrial.web.trial.models import AllocationSlot, Consent, Deviation, ReferenceRange, Subject
+from hepatrial.services.safety import (
+    OUTCOME_DIED,
+    OUTCOME_FORM,
+    OUTCOME_STATUS,
+    arms_by_subject,
+    death_records,
+)
+from hepatrial.web.trial.models import (
+    Consent,
+    Deviation,
+    ReferenceRange,
+    Subject,
+)
 
 #: Deviation types that take a subject out of the per-protocol population.
 MAJOR_DEVIATIONS = {Deviation.Type.ELIGIBILITY, Deviation.Type.CONSENT, Deviation.Type.DOSE_WINDOW, Deviation.Type.MISSED_DOSE}
 
 
-def _date(value) -> date | None:
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) and value else None
-    except ValueError:
-        return None
-
-
 def _local(value, tz: ZoneInfo) -> datetime | None:
     """An aware ISO date-time as the site's local (naive) time; None if absent or unreadable."""
-    try:
-        return datetime.fromisoformat(value).astimezone(tz).replace(tzinfo=None) if isinstance(value, str) and value else None
-    except ValueError:
-        return None
+    when = stored_datetime(value)
+    return when.astimezone(tz).replace(tzinfo=None) if when else None
 
 
 def _number(value) -> float | None:
@@ -78,7 +81,7 @@ def subject_data() -> list[SubjectData]:
     last_dose_window = (last_dose.day - last_dose.window_before_days, last_dose.day + last_dose.window_after_days) if last_dose else None
     dosing, safety = protocol.dosing, protocol.safety
     arm_of_product = {product: arm for arm, product in (dosing.products.items() if dosing else ())}
-    arms = {s: a for s, a in AllocationSlot.objects.filter(subject__isnull=False).values_list("subject_id", "arm")}
+    arms = arms_by_subject()
     majors: dict[int, int] = {}
     for subject_pk in Deviation.objects.filter(type__in=MAJOR_DEVIATIONS).values_list("subject_id", flat=True):
         majors[subject_pk] = majors.get(subject_pk, 0) + 1
@@ -120,18 +123,18 @@ def subject_data() -> list[SubjectData]:
                     soc = ctcae_term(term).soc
                 except (KeyError, ValueError):
                     soc = ""
-                onset = _date(d.get(safety.onset_field))
+                onset = stored_date(d.get(safety.onset_field))
                 aes.append(AdverseEvent(entry.sequence, term, soc, int(d[safety.grade_field]), d.get(safety.serious_field),
                                         d.get(safety.relationship_field), onset,
-                                        _date(d.get("resolution_date")), d.get(safety.outcome_field), d.get("action_taken")))  # fmt: skip
+                                        stored_date(d.get("resolution_date")), d.get(safety.outcome_field), d.get("action_taken")))  # fmt: skip
             elif entry.form_id == OUTCOME_FORM:
                 status = d.get(OUTCOME_STATUS)
-                if (when := _date(d.get("transplant_date"))) and status in ("transplanted", OUTCOME_DIED):
+                if (when := stored_date(d.get("transplant_date"))) and status in ("transplanted", OUTCOME_DIED):
                     transplanted = min(transplanted, when) if transplanted else when
                 # alive, or alive after a transplantation: both show the subject alive on the status date
-                if status in ("alive", "transplanted") and (when := _date(d.get("status_date"))):
+                if status in ("alive", "transplanted") and (when := stored_date(d.get("status_date"))):
                     seen.append(when)
-                if status == "transplanted" and (when := _date(d.get("transplant_date"))):
+                if status == "transplanted" and (when := stored_date(d.get("transplant_date"))):
                     seen.append(when)
             for when in seen:
                 last_alive = max(last_alive, when) if last_alive else when

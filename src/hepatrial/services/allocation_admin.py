@@ -26,11 +26,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hepatrial.services.access import Actor, require
-from hepatrial.services.audit import record
+from hepatrial.services.audit import record, record_all
 from hepatrial.services.enrollment import active_consent
 from hepatrial.services.errors import ActionError, Conflict, Invalid
 from hepatrial.services.protocol import current_protocol
-from hepatrial.services.randomization import randomization_blockers, stratum_of
+from hepatrial.services.randomization import (
+    randomization_blockers,
+    set_day0,
+    stratum_of,
+)
 from hepatrial.web.trial.models import AllocationList, AllocationSlot, Subject
 
 MAX_REASON = 2000
@@ -139,14 +143,10 @@ def do_allocate_manually(
         raise ActionError(_("%(id)s is already randomized.") % {"id": subject.subject_id}) from None
     if changed != 1:
         raise Conflict(_("Slot %(s)s is already allocated or out of use.") % {"s": slot_reference(slot)})
-    day0 = timezone.localdate(randomized_at, tz)
-    old_day0 = subject.anchor_date
-    Subject.objects.filter(pk=subject.pk).update(anchor_date=day0)
-    subject.anchor_date = day0
+    day0_event = set_day0(actor, subject, randomized_at)
     slot.refresh_from_db()
     # the slot's event carries no site: site staff never read it in their audit trail (concealment)
     record(actor, "allocate_manually", slot, new={"arm": slot.arm, "slot": slot_reference(slot), "randomized_at": randomized_at},
            reason=reason, subject_id=subject.subject_id)  # fmt: skip
-    record(actor, "randomize", subject, field="anchor_date", old=old_day0, new=day0,
-           reason=_("day 0 is the randomization date"), site=subject.site, subject_id=subject.subject_id)  # fmt: skip
+    record_all(day0_event)
     return slot

@@ -36,14 +36,28 @@ from django.db import transaction
 from hepatrial.services.access import Actor
 from hepatrial.services.accounts import DEMO_SITE, SYSTEM
 from hepatrial.services.audit import record
-from hepatrial.services.enrollment import do_enroll, do_record_consent, do_withdraw_consent
+from hepatrial.services.enrollment import (
+    do_enroll,
+    do_record_consent,
+    do_withdraw_consent,
+)
 from hepatrial.services.errors import ActionError
 from hepatrial.services.forms import do_save_form
 from hepatrial.services.protocol import current_protocol
 from hepatrial.services.randomization import do_randomize
-from hepatrial.services.safety import do_record_dsmb_decision, do_submit_sae_report, dosing_halt
+from hepatrial.services.safety import (
+    do_record_dsmb_decision,
+    do_submit_sae_report,
+    dosing_halt,
+)
 from hepatrial.services.screening import do_decide_eligibility, do_screen
-from hepatrial.web.trial.models import AllocationList, Screening, Site, Subject
+from hepatrial.web.trial.models import (
+    AllocationList,
+    FormEntry,
+    Screening,
+    Site,
+    Subject,
+)
 
 #: Days from the first randomization to today: the early subjects finish their 24 weeks.
 SPAN_DAYS = 240
@@ -281,10 +295,11 @@ class _Trial:
 
     # --- forms ------------------------------------------------------------------------------
 
-    def save(self, subject: Subject, visit_id: str, form_id: str, values: dict, on: date, sequence: int = 1) -> None:
+    def save(self, subject: Subject, visit_id: str, form_id: str, values: dict, on: date, sequence: int = 1) -> FormEntry:
         actor = self.users["investigator" if form_id == "adverse_event" else "coordinator"]
-        do_save_form(actor, subject, visit_id, form_id, values, expected_version=None, visit_date=on, sequence=sequence)
+        saved = do_save_form(actor, subject, visit_id, form_id, values, expected_version=None, visit_date=on, sequence=sequence)
         self.summary.forms += 1
+        return saved.entry
 
 
 def _follow(trial: _Trial, subject: Subject, arm: str, day0: date, candidate: dict) -> None:
@@ -313,10 +328,9 @@ def _follow(trial: _Trial, subject: Subject, arm: str, day0: date, candidate: di
                 values["resolution_date"] = resolved.isoformat()
             if serious:
                 values.update({criterion: True, "awareness_datetime": trial.iso(recorded, 8)})
-            trial.save(subject, "adverse_events", "adverse_event", values, recorded, sequence=sequence)
+            entry = trial.save(subject, "adverse_events", "adverse_event", values, recorded, sequence=sequence)
             trial.summary.adverse_events += 1
             if serious:
-                entry = subject.forms.get(visit_id="adverse_events", form_id="adverse_event", sequence=sequence)
                 trial.at(recorded, 14, 0, lambda: report_sae(entry))
 
         def report_sae(entry) -> None:

@@ -12,14 +12,22 @@ same transaction and linked to the dosing form.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from hepatrial.core.dosing import CalendarDose, DoseProblem, RecordedDose, dose_calendar, dose_number, dose_problems
+from hepatrial.core.dosing import (
+    CalendarDose,
+    DoseProblem,
+    RecordedDose,
+    dose_calendar,
+    dose_number,
+    dose_problems,
+)
+from hepatrial.core.forms import stored_datetime
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
 from hepatrial.services.enrollment import treatment_stopped_since
@@ -52,10 +60,6 @@ def subject_arm(subject: Subject) -> str | None:
     return AllocationSlot.objects.filter(subject=subject).values_list("arm", flat=True).first()
 
 
-def _parse_start(value) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
 def recorded_doses(subject: Subject, *, excluding: str | None = None) -> dict[str, RecordedDose]:
     """The subject's dosing forms by visit id (``excluding`` one visit)."""
     spec = current_protocol().dosing
@@ -67,7 +71,7 @@ def recorded_doses(subject: Subject, *, excluding: str | None = None) -> dict[st
             visit_id=entry.visit_id,
             given=entry.data.get(spec.given_field),
             product=entry.data.get(spec.product_field),
-            start=_parse_start(entry.data.get(spec.start_field)),
+            start=stored_datetime(entry.data.get(spec.start_field)),
             complete=entry.status == FormEntry.Status.COMPLETE,
         )
     return out

@@ -13,20 +13,28 @@ a reason; both audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from hepatrial.core.forms import stored_datetime
 from hepatrial.core.labs import LAB_TESTS
 from hepatrial.core.safety.ctcae import LAB_TERMS, CtcaeInputError, LabGrade, grade_lab
 from hepatrial.core.safety.reference_ranges import DEFAULT_RANGES
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
 from hepatrial.services.errors import ActionError, Invalid
-from hepatrial.web.trial.models import AeProposal, AllocationSlot, FormEntry, ReferenceRange, Site, Subject
+from hepatrial.web.trial.models import (
+    AeProposal,
+    AllocationSlot,
+    FormEntry,
+    ReferenceRange,
+    Site,
+    Subject,
+)
 
 LAB_FORM = "lab_panel"
 GRADED = sorted({t.analyte for t in LAB_TERMS.values()})
@@ -83,10 +91,8 @@ def do_set_reference_range(actor: Actor, site: Site, lab_test: str, sex: str, ll
 # --- grading ------------------------------------------------------------------------------
 
 def _sampled_on(entry: FormEntry, tz: ZoneInfo) -> date:
-    sampled = entry.data.get("sample_datetime")
-    if isinstance(sampled, str) and sampled:
-        return datetime.fromisoformat(sampled).astimezone(tz).date()
-    return entry.visit_date
+    sampled = stored_datetime(entry.data.get("sample_datetime"))
+    return sampled.astimezone(tz).date() if sampled else entry.visit_date
 
 
 def baseline_value(subject: Subject, lab_test: str) -> float | None:

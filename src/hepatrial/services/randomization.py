@@ -28,6 +28,7 @@ from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import (
     AllocationList,
     AllocationSlot,
+    AuditEvent,
     Role,
     Site,
     Subject,
@@ -175,14 +176,18 @@ def do_randomize(actor: Actor, subject: Subject) -> AllocationSlot:
         raise ActionError(_("Randomization is busy; try again."))
     # the row as the update left it (its other columns are the list's and do not change)
     slot.subject, slot.allocated_at, slot.allocated_by = subject, now, actor.user
-    old_day0 = subject.anchor_date
-    day0 = timezone.localdate(now, ZoneInfo(subject.site.time_zone))
-    Subject.objects.filter(pk=subject.pk).update(anchor_date=day0)
-    audit = {"site": subject.site, "subject_id": subject.subject_id}
-    record_all(
-        event_for(actor, "randomize", slot, new={"arm": slot.arm, "stratum": stratum}, **audit),
-        event_for(actor, "randomize", subject, field="anchor_date", old=old_day0, new=day0,
-                  reason=_("day 0 is the randomization date"), **audit),
-    )  # fmt: skip
-    subject.anchor_date = day0
+    day0_event = set_day0(actor, subject, now)
+    record_all(event_for(actor, "randomize", slot, new={"arm": slot.arm, "stratum": stratum}, site=subject.site,
+                         subject_id=subject.subject_id), day0_event)  # fmt: skip
     return slot
+
+
+def set_day0(actor: Actor, subject: Subject, randomized_at) -> AuditEvent:
+    """Day 0 becomes the date of randomization at the subject's site (stored and on ``subject``);
+    returns its audit event, for the caller to write with the randomization's own."""
+    old_day0 = subject.anchor_date
+    day0 = timezone.localdate(randomized_at, ZoneInfo(subject.site.time_zone))
+    Subject.objects.filter(pk=subject.pk).update(anchor_date=day0)
+    subject.anchor_date = day0
+    return event_for(actor, "randomize", subject, field="anchor_date", old=old_day0, new=day0,
+                     reason=_("day 0 is the randomization date"), site=subject.site, subject_id=subject.subject_id)

@@ -12,7 +12,7 @@ from hepatrial import __version__
 from hepatrial.core.report.build import build_report
 from hepatrial.core.report.html import render
 from hepatrial.core.report.pdf import render_pdf
-from hepatrial.core.report.settings import SIMULATED_NOTICE, report_settings
+from hepatrial.core.report.settings import mark_simulated, report_settings
 from hepatrial.services.adam_export import adam_rows, export_adam
 from hepatrial.services.demo_trial import is_simulated
 from hepatrial.services.protocol import current_protocol
@@ -33,9 +33,7 @@ def report_from_database(pdf: bool = False, rows: dict[str, list[dict]] | None =
         cutoff=timezone.now().date().isoformat(), **report_settings(protocol),
     )  # fmt: skip
     if is_simulated():
-        report.title = f"SIMULATED DATA - {report.title}"
-        report.caveats.insert(0, SIMULATED_NOTICE)
-        numbers["simulated"] = True
+        mark_simulated(report, numbers)
     if pdf:
         return render(report), numbers, render_pdf(report)
     return render(report), numbers

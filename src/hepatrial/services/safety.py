@@ -24,8 +24,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from hepatrial.core.forms import stored_date, stored_datetime
 from hepatrial.core.safety.death import Death, resolve_death
-from hepatrial.core.safety.stopping import AeRecord, SubjectRecord, compute_evidence, compute_metrics, evaluate_rules
+from hepatrial.core.safety.stopping import (
+    AeRecord,
+    RuleVerdict,
+    SubjectRecord,
+    compute_evidence,
+    compute_metrics,
+    evaluate_rules,
+)
 from hepatrial.services.access import Actor, require
 from hepatrial.services.accounts import SYSTEM
 from hepatrial.services.audit import record
@@ -60,28 +68,27 @@ def is_ae_form(form_id: str) -> bool:
     return spec is not None and form_id == spec.ae_form
 
 
-def _parse_dt(value) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def _parse_date(value) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) and value else None
-
-
 # --- the records the metrics see ---------------------------------------------------------
 
-def _arms() -> dict[int, str]:
+def arms_by_subject() -> dict[int, str]:
+    """Subject pk -> the arm allocated, for every randomized subject."""
     return dict(AllocationSlot.objects.filter(subject__isnull=False).values_list("subject_id", "arm"))
 
 
-def ae_records() -> list[AeRecord]:
+def _ae_entries() -> list[FormEntry]:
+    spec = _spec()
+    return list(FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject")) if spec is not None else []
+
+
+def ae_records(arms: dict[int, str] | None = None, entries: list[FormEntry] | None = None) -> list[AeRecord]:
+    """Every graded adverse event; ``arms`` and ``entries`` (the AE forms) when the caller has them."""
     spec = _spec()
     if spec is None:
         return []
-    arms = _arms()
+    arms = arms_by_subject() if arms is None else arms
     out = []
     # every AE form with a grade counts, complete or not: a severe event saved as incomplete is still an event
-    for entry in FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject"):
+    for entry in _ae_entries() if entries is None else entries:
         d = entry.data
         grade = d.get(spec.grade_field)
         if not grade:
@@ -89,40 +96,54 @@ def ae_records() -> list[AeRecord]:
         out.append(AeRecord(
             subject_id=entry.subject.subject_id, arm=arms.get(entry.subject_id), term=d.get(spec.term_field),
             grade=int(grade) if grade else None, serious=d.get(spec.serious_field),
-            relationship=d.get(spec.relationship_field), onset=_parse_date(d.get(spec.onset_field)),
+            relationship=d.get(spec.relationship_field), onset=stored_date(d.get(spec.onset_field)),
             fatal=d.get(spec.outcome_field) == spec.fatal_outcome, key=f"ae:{entry.pk}",
         ))  # fmt: skip
     return out
 
 
-def death_records() -> dict[int, Death]:
+def death_records(ae_entries: list[FormEntry] | None = None) -> dict[int, Death]:
     """Subject pk -> the death the outcome forms and fatal adverse events record (core.safety.death)."""
     spec = _spec()
     outcome: dict[int, list[tuple[date, str]]] = {}
     fatal: dict[int, list[tuple[date, str]]] = {}
     for entry in FormEntry.objects.filter(form_id=OUTCOME_FORM):
-        if entry.data.get(OUTCOME_STATUS) == OUTCOME_DIED and (when := _parse_date(entry.data.get(OUTCOME_DEATH_DATE))):
+        if entry.data.get(OUTCOME_STATUS) == OUTCOME_DIED and (when := stored_date(entry.data.get(OUTCOME_DEATH_DATE))):
             outcome.setdefault(entry.subject_id, []).append((when, entry.data.get(OUTCOME_DEATH_CAUSE) or ""))
     if spec is not None:
-        for entry in FormEntry.objects.filter(form_id=spec.ae_form):
+        for entry in _ae_entries() if ae_entries is None else ae_entries:
             if entry.data.get(spec.outcome_field) == spec.fatal_outcome:
-                if when := _parse_date(entry.data.get(spec.onset_field)):
+                if when := stored_date(entry.data.get(spec.onset_field)):
                     fatal.setdefault(entry.subject_id, []).append((when, entry.data.get(spec.term_field) or ""))
     deaths = {pk: resolve_death(outcome.get(pk, []), fatal.get(pk, [])) for pk in {*outcome, *fatal}}
     return {pk: d for pk, d in deaths.items() if d is not None}
 
 
-def subject_records() -> list[SubjectRecord]:
+def subject_records(arms: dict[int, str] | None = None, deaths: dict[int, Death] | None = None) -> list[SubjectRecord]:
     """Randomized subjects, with the death :func:`death_records` finds."""
-    arms = _arms()
-    deaths = death_records()
+    arms = arms_by_subject() if arms is None else arms
+    deaths = death_records() if deaths is None else deaths
     subjects = Subject.objects.filter(pk__in=arms, anchor_date__isnull=False)
     return [SubjectRecord(s.subject_id, arms[s.pk], s.anchor_date, deaths[s.pk].on if s.pk in deaths else None)
             for s in subjects]  # fmt: skip
 
 
+def safety_records() -> tuple[list[AeRecord], list[SubjectRecord]]:
+    """The AE and subject records the metrics see, reading the allocations and the AE forms once."""
+    arms, entries = arms_by_subject(), _ae_entries()
+    return ae_records(arms, entries), subject_records(arms, death_records(entries))
+
+
 def current_metrics() -> dict[str, float]:
-    return compute_metrics(current_protocol(), ae_records(), subject_records())
+    return compute_metrics(current_protocol(), *safety_records())
+
+
+def comparative_safety() -> tuple[dict[str, float], dict[str, RuleVerdict], list[AeRecord]]:
+    """What the DSMB sees: the metrics, each stopping rule's verdict now, and the AE records."""
+    protocol = current_protocol()
+    aes, subjects = safety_records()
+    metrics = compute_metrics(protocol, aes, subjects)
+    return metrics, {v.rule_id: v for v in evaluate_rules(protocol, metrics)}, aes
 
 
 # --- alerts --------------------------------------------------------------------------------
@@ -189,7 +210,7 @@ def sae_clock(entry: FormEntry) -> SaeClock | None:
     initial = entry.sae_reports.filter(kind=SaeReport.Kind.INITIAL).first()
     if initial is not None and initial.aware_at is not None:  # frozen as reported: a later edit cannot move it
         return SaeClock(entry, initial.aware_at, initial.due_at, initial.submitted_at)
-    aware = _parse_dt(entry.data.get(spec.awareness_field))
+    aware = stored_datetime(entry.data.get(spec.awareness_field))
     if aware is None:
         return None
     return SaeClock(entry, aware, aware + timedelta(hours=spec.sae_report_hours), initial.submitted_at if initial else None)
@@ -282,14 +303,14 @@ def evaluate_stopping_rules(actor: Actor) -> list[StoppingRuleTrip]:
         return []
     safety_lock()
     rules = {r.id: r for r in protocol.safety.stopping_rules}
-    aes, subjects = ae_records(), subject_records()
+    aes, subjects = safety_records()
     metrics = compute_metrics(protocol, aes, subjects)
     tripped = []
     for verdict in evaluate_rules(protocol, metrics, compute_evidence(protocol, aes, subjects)):
         if verdict.tripped is not True:
             continue
-        earlier = StoppingRuleTrip.objects.filter(rule_id=verdict.rule_id)
-        known = set().union(*(set(t.evidence) for t in earlier)) if earlier.exists() else None
+        earlier = list(StoppingRuleTrip.objects.filter(rule_id=verdict.rule_id))
+        known = set().union(*(set(t.evidence) for t in earlier)) if earlier else None
         if known is not None and not set(verdict.evidence) - known:
             continue  # tripped on these very events already
         rule = rules[verdict.rule_id]
@@ -365,11 +386,12 @@ def sae_timeline_points(clocks) -> list[tuple[str, int, int | None, str, str]]:
     return points
 
 
-def ae_counts_by_arm(sites) -> list[dict]:
-    """Adverse events by arm (subjects of ``sites``): counts by grade, serious, related (possible or more)."""
+def ae_counts_by_arm(sites, aes: list[AeRecord] | None = None) -> list[dict]:
+    """Adverse events by arm (subjects of ``sites``): counts by grade, serious, related (possible or more).
+    ``aes``: the AE records when the caller has them (safety_records)."""
     visible = set(Subject.objects.filter(site__in=sites).values_list("subject_id", flat=True))
     rows: dict[str, dict] = {}
-    for ae in ae_records():
+    for ae in ae_records() if aes is None else aes:
         if ae.subject_id not in visible:
             continue
         row = rows.setdefault(ae.arm or "", {"arm": ae.arm, "events": 0, "serious": 0, "related": 0,

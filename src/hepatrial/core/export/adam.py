@@ -159,24 +159,23 @@ def meld_of(values: dict[str, float], dialysis: bool = False) -> int | None:
         return None
 
 
+def baseline_record(s: SubjectData, value_of) -> tuple[LabSample, float] | None:
+    """The last sample on or before randomization with a value (``value_of(sample)``, None
+    when it has none) and that value: ADaM's ABLFL record. None before randomization."""
+    if s.randomized_on is None:
+        return None
+    before = [(lab, v) for lab in s.labs if lab.sampled_on <= s.randomized_on and (v := value_of(lab)) is not None]
+    return max(before, key=lambda t: (t[0].sampled_on, t[0].visit_num), default=None)
+
+
 def baseline_sample(s: SubjectData, test: str) -> tuple[LabSample, float] | None:
-    """The last value of ``test`` on or before randomization (ADaM's ABLFL record)."""
-    if s.randomized_on is None:
-        return None
-    before = [(lab.sampled_on, lab.visit_num, lab) for lab in s.labs if test in lab.values and lab.sampled_on <= s.randomized_on]
-    if not before:
-        return None
-    lab = max(before, key=lambda t: (t[0], t[1]))[2]
-    return lab, lab.values[test]
+    """The baseline record of one lab test (:func:`baseline_record`)."""
+    return baseline_record(s, lambda lab: lab.values.get(test))
 
 
-def _baseline_meld(s: SubjectData) -> int | None:
-    if s.randomized_on is None:
-        return None
-    panels = [lab for lab in s.labs if lab.sampled_on <= s.randomized_on and meld_of(lab.values, s.dialysis) is not None]
-    if not panels:
-        return None
-    return meld_of(max(panels, key=lambda lab: (lab.sampled_on, lab.visit_num)).values, s.dialysis)
+def baseline_meld(s: SubjectData) -> tuple[LabSample, int] | None:
+    """The baseline record of MELD: the last complete panel on or before randomization."""
+    return baseline_record(s, lambda lab: meld_of(lab.values, s.dialysis))
 
 
 # --- ADSL --------------------------------------------------------------------------------
@@ -255,7 +254,7 @@ def adsl(subjects: list[SubjectData], cutoff: date | None = None) -> list[dict[s
         randomized = s.arm is not None
         bili = baseline_sample(s, "total_bilirubin")
         inr = baseline_sample(s, "inr")
-        bmeld = _baseline_meld(s)
+        bmeld = (baseline_meld(s) or (None, None))[1]
         disp = disposition(s, cutoff)
         actual = s.actual_arm_label or s.arm_label
         actual_code = s.actual_arm or s.arm
@@ -352,14 +351,11 @@ def adlb(subjects: list[SubjectData], ranges: dict[tuple[str, str, str], tuple[f
         for paramn, (test, (code, label)) in enumerate([*LAB_PARAMS.items(), ("__meld__", MELD_PARAM)], start=1):
             if test == "__meld__":
                 series = [(lab, meld_of(lab.values, s.dialysis)) for lab in s.labs]
-                base_lab = max((lab for lab, v in series if v is not None and day0 and lab.sampled_on <= day0),
-                               key=lambda lab: (lab.sampled_on, lab.visit_num), default=None)  # fmt: skip
-                base = meld_of(base_lab.values, s.dialysis) if base_lab else None
+                base_lab, base = baseline_meld(s) or (None, None)
                 unit = ""
             else:
                 series = [(lab, lab.values.get(test)) for lab in s.labs]
-                found = baseline_sample(s, test)
-                base_lab, base = (found if found else (None, None))
+                base_lab, base = baseline_sample(s, test) or (None, None)
                 unit = LAB_TESTS[test].canonical_unit if test in LAB_TESTS else ""
             lln, uln = ranges.get((s.site, test, s.sex or ""), ranges.get((s.site, test, "any"), (None, None)))
             # the baseline record's own grade, by the same rule as every record (so ATOXGR = BTOXGR there)

@@ -18,7 +18,7 @@ from hepatrial.core.protocol import Protocol
 from hepatrial.core.report.build import build_report
 from hepatrial.core.report.html import render
 from hepatrial.core.report.pdf import render_pdf
-from hepatrial.core.report.settings import SIMULATED_FILE, SIMULATED_NOTICE, report_settings
+from hepatrial.core.report.settings import SIMULATED_FILE, mark_simulated, report_settings
 
 
 class AdamFileError(ValueError):
@@ -130,9 +130,7 @@ def report_from_adam_files(folder: Path, version: str, pdf: bool = False, protoc
         report.caveats.append(f"Study {studyid or '(no STUDYID)'} is not the protocol's ({protocol.id if protocol else 'none'}): "
                               "the generic sections only, without its primary outcome and change-from-baseline analyses.")  # fmt: skip
     if (folder / SIMULATED_FILE).exists():
-        report.title = f"SIMULATED DATA - {report.title}"
-        report.caveats.insert(0, SIMULATED_NOTICE)
-        numbers["simulated"] = True
+        mark_simulated(report, numbers)
     if pdf:
         return render(report), numbers, render_pdf(report)
     return render(report), numbers

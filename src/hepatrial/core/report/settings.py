@@ -15,6 +15,13 @@ SIMULATED_NOTICE = ("SIMULATED DATA: the demo's simulated trial (hepatrial demo-
 SIMULATED_FILE = "SIMULATED-DATA.txt"
 
 
+def mark_simulated(report: Any, numbers: dict[str, Any]) -> None:
+    """Mark a report of the demo's simulated trial: its title, its first caveat and its numbers."""
+    report.title = f"SIMULATED DATA - {report.title}"
+    report.caveats.insert(0, SIMULATED_NOTICE)
+    numbers["simulated"] = True
+
+
 def short_criterion(text: str, limit: int = 30) -> str:
     """A criterion's text cut to fit a box of the CONSORT diagram."""
     text = " ".join(text.split()).rstrip(" ;,.:")

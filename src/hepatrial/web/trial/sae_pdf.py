@@ -30,6 +30,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from hepatrial import __version__
+from hepatrial.core.forms import stored_datetime
 from hepatrial.core.protocol import display_number
 from hepatrial.services.access import Actor
 from hepatrial.services.protocol import arm_label, current_protocol
@@ -83,11 +84,6 @@ def _both_times(value: datetime | None, tz: ZoneInfo) -> str:
     return f"{value.astimezone(tz).strftime('%Y-%m-%d %H:%M %Z')} ({value.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')})"
 
 
-def _datetime(value) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-    except ValueError:
-        return None
 
 
 def _field_value(spec, value, tz: ZoneInfo) -> str:
@@ -100,7 +96,7 @@ def _field_value(spec, value, tz: ZoneInfo) -> str:
         label = next((c.label for c in spec.choices or [] if str(c.value) == str(value)), None)
         return label if label is not None else str(value)
     if spec.type == "datetime":
-        when = _datetime(value)
+        when = stored_datetime(value)
         return _both_times(when, tz) if when else str(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return display_number(value) + (f" {spec.unit}" if spec.unit else "")
@@ -129,7 +125,7 @@ def _doses_before(entry: FormEntry, onset: date | None, tz: ZoneInfo) -> tuple[l
         data = dose.data
         if data.get(dosing.given_field) is not True:
             continue
-        start = _datetime(data.get(dosing.start_field))
+        start = stored_datetime(data.get(dosing.start_field))
         day = start.astimezone(tz).date() if start and start.tzinfo else start.date() if start else dose.visit_date
         if onset is not None and day is not None and day > onset:
             after += 1

@@ -29,8 +29,19 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
-from hepatrial.web.trial.charts import ae_grade_bars, sae_timeline
 from hepatrial.services.accounts import record_access
+from hepatrial.services.allocation_admin import (
+    do_allocate_manually,
+    do_mark_slot_unavailable,
+    do_restore_slot,
+)
+from hepatrial.services.dosing import (
+    DeviationInput,
+    do_report_deviation,
+    is_dosing_form,
+    subject_arm,
+    subject_dose_calendar,
+)
 from hepatrial.services.enrollment import (
     active_consent,
     consent_state,
@@ -40,11 +51,10 @@ from hepatrial.services.enrollment import (
     enrollment_blockers,
     needs_reconsent,
 )
-from hepatrial.services.allocation_admin import do_allocate_manually, do_mark_slot_unavailable, do_restore_slot
-from hepatrial.services.dosing import DeviationInput, do_report_deviation, is_dosing_form, subject_arm, subject_dose_calendar
 from hepatrial.services.errors import ActionError, Conflict, Invalid, NotFound
 from hepatrial.services.forms import (
     do_save_form,
+    max_sequence_of,
     sequence_allowed,
     visit_and_form,
     visit_grid,
@@ -72,7 +82,7 @@ from hepatrial.services.queries import (
 from hepatrial.services.randomization import do_randomize, randomization_blockers
 from hepatrial.services.safety import (
     ae_counts_by_arm,
-    current_metrics,
+    comparative_safety,
     do_record_dsmb_decision,
     do_submit_sae_report,
     dosing_halt,
@@ -83,18 +93,19 @@ from hepatrial.services.safety import (
     sae_timeline_points,
 )
 from hepatrial.services.screening import do_decide_eligibility, do_screen
+from hepatrial.web.trial.charts import ae_grade_bars, sae_timeline
 from hepatrial.web.trial.forms import (
     AuditFilterForm,
     ConsentForm,
     DecisionForm,
     DeviationForm,
     DsmbDecisionForm,
-    ReferenceRangeForm,
-    SaeReportForm,
     ManualAllocationForm,
     QueryFilterForm,
     QueryMessageForm,
     RaiseQueryForm,
+    ReferenceRangeForm,
+    SaeReportForm,
     ScreeningForm,
     WithdrawForm,
     apply_candidate_errors,
@@ -113,9 +124,9 @@ from hepatrial.web.trial.models import (
     ReferenceRange,
     Role,
     SafetyAlert,
-    StoppingRuleTrip,
     Screening,
     Site,
+    StoppingRuleTrip,
     Subject,
 )
 from hepatrial.web.trial.templatetags.trial_tags import json_text
@@ -388,7 +399,7 @@ def _next_ae_url(subject: Subject) -> str | None:
     if log is None:
         return None
     last = subject.forms.filter(visit_id=log.id, form_id=spec.ae_form).order_by("-sequence").values_list("sequence", flat=True).first()
-    return form_url(subject.subject_id, log.id, spec.ae_form, (last or 0) + 1) if (last or 0) < 99 else None
+    return form_url(subject.subject_id, log.id, spec.ae_form, (last or 0) + 1) if (last or 0) < max_sequence_of(log) else None
 
 
 @login_required
@@ -881,23 +892,21 @@ def safety_dashboard(request):
     # comparative interim results (metrics by arm, each rule's values, AEs by arm) are for the DSMB
     # and its liaison; the sites see whether dosing is open, their own events and clocks, and the trips
     comparative = can(actor, "view_comparative_safety")
-    metrics = current_metrics() if comparative else {}
-    from hepatrial.core.safety.stopping import evaluate_rules
-
-    verdicts = {v.rule_id: v for v in evaluate_rules(protocol, metrics)} if comparative else {}
+    metrics, verdicts, aes = comparative_safety() if comparative else ({}, {}, [])
+    clocks = sae_clocks(Subject.objects.filter(site__in=sites))
     rules = [{"rule": r, "verdict": verdicts.get(r.id)} for r in (spec.stopping_rules if spec else [])]
     alerts = SafetyAlert.objects.filter(Q(subject__isnull=True) | Q(subject__site__in=sites)).select_related("subject")[:100]
     trips = StoppingRuleTrip.objects.select_related("decision", "decision__recorded_by")
     return render(request, "trial/safety_dashboard.html", {
-        "alerts": alerts, "clocks": sae_clocks(Subject.objects.filter(site__in=sites)), "rules": rules,
+        "alerts": alerts, "clocks": clocks, "rules": rules,
         "metrics": [(name, m.label, metrics.get(name)) for name, m in (spec.metrics.items() if spec else [])],
         "trips": trips, "halt": halt_message(h) if (h := dosing_halt()) else None,
         "can_decide": can(actor, "record_dsmb_decision"), "decision_form": DsmbDecisionForm(),
         "comparative": comparative,
-        "ae_table": (table := ae_counts_by_arm(sites) if comparative else []), "arms": [(a.id, a.label) for a in protocol.arms],
+        "ae_table": (table := ae_counts_by_arm(sites, aes) if comparative else []), "arms": [(a.id, a.label) for a in protocol.arms],
         # charts.py escapes every text it writes
         "ae_chart": mark_safe(ae_grade_bars([(arm_label(r["arm"]) if r["arm"] else _("not randomized"), r["grades"]) for r in table])),
-        "sae_chart": mark_safe(sae_timeline(sae_timeline_points(sae_clocks(Subject.objects.filter(site__in=sites))))),
+        "sae_chart": mark_safe(sae_timeline(sae_timeline_points(clocks))),
     })  # fmt: skip
 
 
