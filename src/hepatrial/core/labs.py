@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hepatrial.core.errors import FieldInputError
 from hepatrial.core.units import UnitError, convert, normalize_unit
 
 
@@ -65,13 +66,8 @@ LAB_TESTS: dict[str, LabTest] = {
 }
 
 
-class LabError(ValueError):
+class LabError(FieldInputError):
     """An unknown test, a unit the test does not accept, or an impossible value."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 def lab_test(name: str) -> LabTest:

@@ -53,10 +53,16 @@ def ensure_default_ranges(site: Site) -> int:
     return added
 
 
-def reference_range(site: Site, lab_test: str, sex: str | None) -> ReferenceRange | None:
-    """The site's range for the subject's sex, else its range for any sex."""
-    ranges = {r.sex: r for r in ReferenceRange.objects.filter(site=site, lab_test=lab_test)}
-    return ranges.get(sex or "") or ranges.get("any")
+def site_ranges(site: Site) -> dict[tuple[str, str], ReferenceRange]:
+    """(lab test, sex) -> the site's range, every test in one query."""
+    return {(r.lab_test, r.sex): r for r in ReferenceRange.objects.filter(site=site)}
+
+
+def reference_range(site: Site, lab_test: str, sex: str | None,
+                    ranges: dict[tuple[str, str], ReferenceRange] | None = None) -> ReferenceRange | None:  # fmt: skip
+    """The site's range for the subject's sex, else its range for any sex (``ranges``: site_ranges, if read)."""
+    ranges = site_ranges(site) if ranges is None else ranges
+    return ranges.get((lab_test, sex or "")) or ranges.get((lab_test, "any"))
 
 
 @transaction.atomic
@@ -95,18 +101,27 @@ def _sampled_on(entry: FormEntry, tz: ZoneInfo) -> date:
     return sampled.astimezone(tz).date() if sampled else entry.visit_date
 
 
+def baseline_values(subject: Subject, lab_tests) -> dict[str, float | None]:
+    """Each of ``lab_tests``: its last value on or before day 0 (screening or day 0 samples of
+    complete panels), reading the subject's panels once."""
+    if subject.anchor_date is None:
+        return dict.fromkeys(lab_tests)
+    tz = ZoneInfo(subject.site.time_zone)
+    before: dict[str, list] = {test: [] for test in lab_tests}
+    for entry in subject.forms.filter(form_id=LAB_FORM, status=FormEntry.Status.COMPLETE):
+        when = _sampled_on(entry, tz)
+        if when is None or when > subject.anchor_date:
+            continue
+        for test in lab_tests:
+            value = entry.data.get(test)
+            if isinstance(value, (int, float)):
+                before[test].append((when, entry.data.get("sample_datetime") or "", value))
+    return {test: max(rows)[2] if rows else None for test, rows in before.items()}
+
+
 def baseline_value(subject: Subject, lab_test: str) -> float | None:
     """The last value of ``lab_test`` on or before day 0 (screening or day 0 samples)."""
-    if subject.anchor_date is None:
-        return None
-    tz = ZoneInfo(subject.site.time_zone)
-    before = []
-    for entry in subject.forms.filter(form_id=LAB_FORM, status=FormEntry.Status.COMPLETE):
-        value = entry.data.get(lab_test)
-        when = _sampled_on(entry, tz)
-        if isinstance(value, (int, float)) and when is not None and when <= subject.anchor_date:
-            before.append((when, entry.data.get("sample_datetime") or "", value))
-    return max(before)[2] if before else None
+    return baseline_values(subject, [lab_test])[lab_test]
 
 
 @dataclass(frozen=True)
@@ -122,14 +137,14 @@ def grade_entry(entry: FormEntry) -> list[GradedValue]:
     """Every CTCAE-graded value of a lab panel, with its baseline's grade."""
     subject = entry.subject
     sex = subject.screening.sex or None
+    tests = [t for t in GRADED if isinstance(entry.data.get(t), (int, float))]
+    ranges, baselines = site_ranges(subject.site), baseline_values(subject, tests)  # one query each
     out = []
-    for test in GRADED:
-        value = entry.data.get(test)
-        if not isinstance(value, (int, float)):
-            continue
-        ref = reference_range(subject.site, test, sex)
+    for test in tests:
+        value = entry.data[test]
+        ref = reference_range(subject.site, test, sex, ranges)
         lln, uln = (ref.lln, ref.uln) if ref else (None, None)
-        baseline = baseline_value(subject, test)
+        baseline = baselines[test]
         try:
             grades = grade_lab(test, float(value), uln=uln, lln=lln, baseline=baseline)
             base_grades = {g.term: g.grade for g in grade_lab(test, baseline, uln=uln, lln=lln, baseline=baseline)} if baseline is not None else {}

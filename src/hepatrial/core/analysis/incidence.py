@@ -39,19 +39,12 @@ from typing import Mapping
 
 from scipy import stats
 
-# An arm smaller than this gets the small-sample caveat. 20 is a judgement, not a
-# published threshold: below it a single subject moves a proportion by > 5 points
-# and the exact 95% interval for 0 events still reaches above 16%.
-SMALL_ARM_SUBJECTS = 20
+from hepatrial.core.analysis.caveats import small_arm_caveat
+from hepatrial.core.errors import FieldInputError
 
 
-class IncidenceInputError(ValueError):
+class IncidenceInputError(FieldInputError):
     """A count or level that cannot describe subjects with an event among subjects at risk."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 def _count(value, field: str) -> int:
@@ -207,11 +200,6 @@ def incidence_table(
         difference = newcombe_difference(a.subjects_with_event, a.subjects, b.subjects_with_event, b.subjects, level)
         fisher_p = fisher_exact(a.subjects_with_event, a.subjects, b.subjects_with_event, b.subjects)
         compared = (a.arm, b.arm)
-    small = [a for a in arms if a.subjects < SMALL_ARM_SUBJECTS]
-    caveat = None
-    if small:
-        sizes = ", ".join(f"{a.arm}: {a.subjects}" for a in small)
-        caveat = (f"Small arms ({sizes} subjects): estimates are imprecise; confidence intervals are wide, "
-                  "and a non-significant test is not evidence of no difference.")
+    caveat = small_arm_caveat({a.arm: a.subjects for a in arms}, "a non-significant test is not evidence of no difference.")
     return IncidenceTable(arms=tuple(arms), level=float(level), difference=difference, fisher_p=fisher_p,
                           compared=compared, caveat=caveat)

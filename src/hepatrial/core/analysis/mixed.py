@@ -50,18 +50,13 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-# Below this many subjects per arm, every estimate carries the small-sample caveat
-# (shared with incidence.SMALL_ARM_SUBJECTS; a judgement, not a published threshold).
-SMALL_ARM_SUBJECTS = 20
+from hepatrial.core.analysis import caveats
+from hepatrial.core.errors import FieldInputError
 
 
-class MixedModelInputError(ValueError):
+
+class MixedModelInputError(FieldInputError):
     """Data that cannot be fitted as a random-intercept model, naming the argument."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -228,13 +223,8 @@ def fit_random_intercept(y, X, groups, names: Sequence[str]) -> RandomInterceptF
 
 
 def small_arm_caveat(subjects_per_arm: dict) -> str | None:
-    """The small-sample caveat when an arm has fewer than SMALL_ARM_SUBJECTS subjects, else None."""
-    small = {a: k for a, k in subjects_per_arm.items() if k < SMALL_ARM_SUBJECTS}
-    if not small:
-        return None
-    sizes = ", ".join(f"{a}: {k}" for a, k in small.items())
-    return (f"Small arms ({sizes} subjects): estimates are imprecise; confidence intervals are wide, "
-            "and the model's normality and equal-variance assumptions cannot be checked well.")
+    """The small-sample caveat of a model (core.analysis.caveats), else None."""
+    return caveats.small_arm_caveat(subjects_per_arm, "the model's normality and equal-variance assumptions cannot be checked well.")
 
 
 @dataclass(frozen=True)

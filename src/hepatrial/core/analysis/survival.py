@@ -58,6 +58,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hepatrial.core.errors import FieldInputError
+
 __all__ = [
     "ADTTE_ARM_COLUMNS",
     "ADTTE_COLUMNS",
@@ -78,17 +80,12 @@ __all__ = [
 _TOLERANCE = math.sqrt(np.finfo(float).eps)
 
 
-class SurvivalInputError(ValueError):
+class SurvivalInputError(FieldInputError):
     """An input to a survival fitter is missing, of the wrong shape or impossible.
 
     ``field`` names the argument (``"durations"``, ``"events"``, ``"groups"``,
     ``"covariates"``, ``"times"``, ``"ties"`` ...) and ``reason`` says what is wrong.
     """
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 # --- input checks -----------------------------------------------------------------------------
@@ -682,9 +679,7 @@ def compare_arms(
     except SurvivalInputError as err:  # e.g. the information matrix turns singular (R: coef NA)
         caveats.append(f"the Cox model cannot be fitted: {err.reason}")
         cox = None
-    if cox is None:
-        pass
-    elif not cox.converged:
+    if cox is not None and not cox.converged:
         caveats.append(
             "the Cox model did not converge in 20 iterations (often a log hazard ratio running to "
             "infinity, e.g. an arm without events): do not use its estimates"

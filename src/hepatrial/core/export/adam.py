@@ -423,6 +423,11 @@ def _term(terms: dict[str, str], value: str | None) -> str:
     return terms.get(value or "", (value or "").upper())
 
 
+def follows_dose(days_after_dose: int) -> bool:
+    """An onset this many days after an infusion's day is "within 24 h" of it: that day or the next."""
+    return 0 <= days_after_dose <= 1
+
+
 def infusion_related_within_24h(ae: AdverseEvent, doses: list[date]) -> bool:
     """An infusion-related toxicity within 24 hours of a dose: an infusion-reaction term
     (:data:`INFUSION_TERMS`), or any event the investigator judged related to the study
@@ -431,7 +436,7 @@ def infusion_related_within_24h(ae: AdverseEvent, doses: list[date]) -> bool:
     every event within 24 h, and a few up to 48 h (conservative for a safety outcome)."""
     if ae.onset is None or not (ae.term in INFUSION_TERMS or (ae.relationship or "") in RELATED):
         return False
-    return any(0 <= (ae.onset - d).days <= 1 for d in doses)
+    return any(follows_dose((ae.onset - d).days) for d in doses)
 
 
 def adae(subjects: list[SubjectData]) -> list[dict[str, Any]]:

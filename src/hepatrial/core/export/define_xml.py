@@ -70,8 +70,9 @@ def _sub(parent: ET.Element, tag: str, **attrs: Any) -> ET.Element:
     return ET.SubElement(parent, tag, {k: str(v) for k, v in attrs.items() if v is not None})
 
 
-def _describe(parent: ET.Element, text: str) -> ET.Element:
-    description = _sub(parent, _odm("Description"))
+def _describe(parent: ET.Element, text: str, tag: str = "Description") -> ET.Element:
+    """A Description (or a codelist item's Decode) holding ``text`` in English."""
+    description = _sub(parent, _odm(tag))
     _sub(description, _odm("TranslatedText"), **{f"{{{XML_NS}}}lang": "en"}).text = text
     return description
 
@@ -189,14 +190,9 @@ def _code_list(mdv: ET.Element, key: str, codelist: CodeList) -> None:
     for order, (code, decode) in enumerate(codelist.items, start=1):
         if codelist.has_decodes:
             entry = _sub(element, _odm("CodeListItem"), CodedValue=code, OrderNumber=order)
-            _describe_decode(entry, decode or code)
+            _describe(entry, decode or code, "Decode")
         else:
             _sub(element, _odm("EnumeratedItem"), CodedValue=code, OrderNumber=order)
-
-
-def _describe_decode(parent: ET.Element, text: str) -> None:
-    decode = _sub(parent, _odm("Decode"))
-    _sub(decode, _odm("TranslatedText"), **{f"{{{XML_NS}}}lang": "en"}).text = text
 
 
 def _check_created(created: str) -> None:

@@ -12,17 +12,37 @@ import numpy as np
 from scipy import stats
 
 from hepatrial.core.analysis.ancova import ancova_by_visit
+from hepatrial.core.analysis.caveats import SMALL_ARM_SUBJECTS
 from hepatrial.core.analysis.incidence import incidence_table
-from hepatrial.core.analysis.mixed import MixedModelInputError, arm_differences_by_visit, visit_by_arm_means
-from hepatrial.core.analysis.survival import KaplanMeier, SurvivalInputError, compare_arms
-from hepatrial.core.export.adam import INFUSION_TERMS
+from hepatrial.core.analysis.mixed import (
+    MixedModelInputError,
+    arm_differences_by_visit,
+    visit_by_arm_means,
+)
+from hepatrial.core.analysis.survival import (
+    KaplanMeier,
+    SurvivalInputError,
+    compare_arms,
+)
+from hepatrial.core.export.adam import INFUSION_TERMS, follows_dose
 from hepatrial.core.report.figures import km_svg, trajectory_svg
-from hepatrial.core.report.html import Block, Report, Section, caveat, consort_svg, figure_block, heading, note, table_block
+from hepatrial.core.report.html import (
+    Block,
+    Report,
+    Section,
+    caveat,
+    consort_svg,
+    figure_block,
+    heading,
+    note,
+    table_block,
+)
 from hepatrial.core.report.tables import Table, ae_table, consort, table1
+from hepatrial.core.safety.ctcae_terms import INFECTIONS
 
 SAFETY_DAYS = 28  # the primary outcome's horizon for adverse and serious adverse events
 INFECTION_DAYS = 84  # severe infections are an efficacy outcome to day 84
-INFECTIONS_SOC = "Infections and infestations"
+INFECTIONS_SOC = INFECTIONS  # the CTCAE v5.0 SOC of the severe-infection outcome
 MULTIPLICITY = ("Multiplicity: the primary outcome is safety, described by its three components without a combined "
                 "test. No p-value in this report is adjusted for multiplicity; none is confirmatory. The efficacy outcomes "
                 "(survival, change in MELD, bilirubin and INR, severe infections) are secondary and exploratory.")  # fmt: skip
@@ -69,15 +89,14 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     ``protocol_outcomes`` False: another trial's data (e.g. the PBC replay), without NCT05940610's
     primary safety outcome and severe-infection sections."""
     numbers: dict[str, Any] = {"protocol": protocol_id, "arms": arms, "generated": generated}
-    randomized = [r for r in adsl if r.get("RANDFL") == "Y"]
-    n_by_arm = {a: sum(1 for r in randomized if r.get("TRT01P") == a) for a in arms}
+    flow = consort(screenings, adsl, arms, reason_labels)
+    n_by_arm = flow.allocated  # randomized, by arm
     caveats = []
-    if any(n < 20 for n in n_by_arm.values()):
+    if any(n < SMALL_ARM_SUBJECTS for n in n_by_arm.values()):
         caveats.append("Small arms (" + ", ".join(f"{a}: {n}" for a, n in n_by_arm.items()) + "): every estimate is imprecise; "
                        "read the confidence intervals, not the point estimates, and no p-value here is confirmatory.")  # fmt: skip
     report = Report(title, f"{protocol_id} · analysis report", generated, caveats)
 
-    flow = consort(screenings, adsl, arms, reason_labels)
     numbers["consort"] = flow.__dict__
     report.sections.append(Section("Participant flow (CONSORT 2010)", [figure_block(consort_svg(flow), "CONSORT 2010 flow diagram.")]))
 
@@ -104,7 +123,7 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
     report.sections.append(Section("Safety", safety_html))
 
     # time to event: the ITT population, arms as randomized (ADSL's TRT01P), never a row without an arm
-    itt_arm = {r["USUBJID"]: r.get("TRT01P") for r in adsl if r.get("ITTFL") == "Y" and r.get("TRT01P")}
+    itt_arm = _population(adsl, "ITTFL", "TRT01P")
     efficacy_html: list[Block] = []
     numbers["time_to_event"] = {}
     # ADTTE's own order (PARAMN) when it has one, else transplant-free first
@@ -157,7 +176,7 @@ def build_report(*, title: str, protocol_id: str, arms: list[str], adsl: list[di
                       and (_day(e.get("ASTDY")) is None or 0 <= _day(e.get("ASTDY")) <= INFECTION_DAYS)}  # fmt: skip
         block, numbers["severe_infections"] = _incidence(
             f"Subjects with a severe (grade >= 3) infection to day {INFECTION_DAYS}", "ITT", infections,
-            _population(adsl, "ITTFL", "TRT01P"), arms, reference_arm)  # fmt: skip
+            itt_arm, arms, reference_arm)  # fmt: skip
         report.sections.append(Section("Severe infections", [block, note(
             f"CTCAE v5.0 terms of the SOC '{INFECTIONS_SOC}', grade 3 or higher, onset from randomization to day "
             f"{INFECTION_DAYS} (an event without an onset date counts); by the arm randomized.")]))  # fmt: skip
@@ -579,12 +598,18 @@ def _primary_outcome(adsl: list[dict], adae: list[dict] | None, adex: list[dict]
     if adex is not None:
         per_infusion = Table("Infusions followed by an infusion-related toxicity", "Safety; one row per arm, every infusion given",
                              ["Arm", "Infusions given", "With a reaction (dosing form or AE within 24 h)", "%"])  # fmt: skip
-        irr_days = {(e["USUBJID"], _day(e.get("ASTDY"))) for e in te if e.get("IRR24FL") == "Y"}
+        onsets: dict[str, list[float]] = {}
+        for e in te:
+            if e.get("IRR24FL") == "Y" and (onset := _day(e.get("ASTDY"))) is not None:
+                onsets.setdefault(e["USUBJID"], []).append(onset)
+
+        def followed(r: dict) -> bool:  # the dosing form says so, or an IRR24FL event began within 24 h of it
+            day = _day(r.get("ASTDY"))
+            return r.get("IRRFL") == "Y" or (day is not None and any(follows_dose(o - day) for o in onsets.get(r["USUBJID"], [])))
+
         for a in arms:
             given = [r for r in adex if arm_of.get(r.get("USUBJID")) == a]
-            # an infusion is followed by a reaction when the dosing form says so or an IRR24FL event began that day or the next
-            hit = [r for r in given if r.get("IRRFL") == "Y" or (_day(r.get("ASTDY")) is not None and any(
-                   (r["USUBJID"], _day(r.get("ASTDY")) + k) in irr_days for k in (0, 1)))]  # fmt: skip
+            hit = [r for r in given if followed(r)]
             per_infusion.rows.append([a, str(len(given)), str(len(hit)), f"{100 * len(hit) / len(given):.0f}%" if given else "-"])
         numbers["infusions"] = {row[0]: {"given": int(row[1]), "with_reaction": int(row[2])} for row in per_infusion.rows}
         blocks.append(table_block(per_infusion))

@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from numbers import Real
 
+from hepatrial.core.errors import FieldInputError
 from hepatrial.core.labs import LAB_TESTS, LabError, to_canonical
+from hepatrial.core.safety.ctcae_terms import INVESTIGATIONS
 from hepatrial.core.units import round_significant
 
 __all__ = [
@@ -65,18 +67,13 @@ BASELINE = "baseline"
 FIXED = "fixed"
 
 
-class CtcaeInputError(ValueError):
+class CtcaeInputError(FieldInputError):
     """An input to CTCAE grading is missing, of the wrong type or impossible.
 
     ``field`` names the argument (``"value"``, ``"uln"``, ``"lln"``,
     ``"baseline"``, ``"analyte"``, ``"term"``, ``"unit"``) and ``reason`` says
     what is wrong.
     """
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,7 @@ def _c(grade: int, op: str, reference: str, factor: str = "1", offset: str = "0"
     return Criterion(grade, op, reference, Decimal(factor), Decimal(offset))
 
 
-_INV = "Investigations"
+_INV = INVESTIGATIONS
 
 # --- the terms, from admiral data-raw/adlb_grading/ncictcaev5.json -----------
 # (GRADE_n is the CTCAE v5.0 text; GRADE_n_CODE the comparison admiral makes.)

@@ -9,6 +9,8 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 from numbers import Real
 
+from hepatrial.core.errors import FieldInputError
+
 __all__ = [
     "ScoreInputError",
     "require_number",
@@ -22,17 +24,12 @@ __all__ = [
 ]
 
 
-class ScoreInputError(ValueError):
+class ScoreInputError(FieldInputError):
     """An input to a score is missing, of the wrong type or physically implausible.
 
     ``field`` is the keyword argument's name (e.g. ``"bilirubin_mg_dl"``) and
     ``reason`` a short sentence a user can act on.
     """
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 def require_number(value: object, field: str) -> float:

@@ -80,24 +80,6 @@ def _place(when: datetime | None, visit_date: date | None, day0: date, tz: ZoneI
     return None
 
 
-def range_table(protocol: Protocol) -> dict[tuple[str, str], ReferenceRange]:
-    """The reference ranges in use: :data:`charts.DEFAULT_RANGES`, with the bilirubin
-    ULN the protocol declares (parameter ``bilirubin_uln``). The site laboratory's
-    own ranges, per site and sex, replace this table when they exist."""
-    table = dict(DEFAULT_RANGES)
-    param = protocol.parameters.get("bilirubin_uln")
-    if param is not None and param.value is not None:
-        try:
-            uln = to_canonical("total_bilirubin", float(param.value), param.unit or "umol/L")
-        except (LabError, TypeError, ValueError):
-            uln = None
-        if uln is not None:
-            table[("total_bilirubin", "any")] = ReferenceRange(
-                None, uln, f"protocol parameter bilirubin_uln ({float(param.value):g} {param.unit or 'umol/L'})"
-            )
-    return table
-
-
 def lab_points(subject: Subject, protocol: Protocol) -> tuple[dict[str, list[LabPoint]], date | None, list[str]]:
     """Every value of every analyte of the subject's lab panels (canonical unit),
     the day 0 used, and notes on what could not be placed."""
@@ -181,7 +163,7 @@ def subject_charts(subject: Subject, protocol: Protocol) -> dict:
     points, day0, notes = lab_points(subject, protocol)
     doses = dose_marks(subject, protocol, day0)
     # the site laboratory's own ranges (Reference ranges page), as the AE proposals use them; INR needs none
-    table = {key: r for key, r in range_table(protocol).items() if key[0] == "inr"}
+    table = {key: r for key, r in DEFAULT_RANGES.items() if key[0] == "inr"}
     for stored in SiteRange.objects.filter(site=subject.site):
         table[(stored.lab_test, stored.sex)] = ReferenceRange(stored.lln, stored.uln, stored.source)
     if len(table) <= 1:
