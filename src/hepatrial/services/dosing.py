@@ -56,6 +56,13 @@ def is_dosing_form(form_id: str) -> bool:
     return form_id == dosing_form_id()
 
 
+def dose_initial(subject: Subject) -> dict[str, str]:
+    """A new dosing form's values filled in: the product of the subject's arm (open label, as allocated)."""
+    dosing = current_protocol().dosing
+    arm = subject_arm(subject)
+    return {dosing.product_field: dosing.products[arm]} if dosing is not None and arm in dosing.products else {}
+
+
 def subject_arm(subject: Subject) -> str | None:
     return AllocationSlot.objects.filter(subject=subject).values_list("arm", flat=True).first()
 
@@ -112,17 +119,19 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
         protocol, arm=arm, anchor_date=subject.anchor_date, visit_id=visit_id, values=cleaned,
         recorded=recorded_doses(subject, excluding=visit_id), tz=tz, randomized_at=randomized_at, now=timezone.now(),
     )  # fmt: skip
-    halt = None
-    if cleaned.get(protocol.dosing.given_field) is True:
+    given = cleaned.get(protocol.dosing.given_field) is True
+    start = cleaned.get(protocol.dosing.start_field)
+
+    def at_or_after(moment) -> bool:  # a dose given before ``moment`` (entered late, or corrected) is still recorded
+        return given and moment is not None and (start is None or start >= moment)
+
+    if given:
         safety_lock()  # no dose slips past a trip being made by another save
-        halt = dosing_halt()
-    given_at = cleaned.get(protocol.dosing.start_field)
-    # a dose given before the rule tripped (entered late, or corrected) is still recorded
-    if halt is not None and (given_at is None or given_at >= halt.tripped_at):
+    halt = dosing_halt() if given else None
+    if at_or_after(halt.tripped_at if halt else None):
         problems.append(DoseProblem("dosing_halted", "visit", halt_message(halt)))
     stopped = treatment_stopped_since(subject.screening)
-    start = cleaned.get(protocol.dosing.start_field)
-    if stopped is not None and cleaned.get(protocol.dosing.given_field) is True and (start is None or start >= stopped):
+    if at_or_after(stopped):
         problems.append(DoseProblem(
             "consent_withdrawn", protocol.dosing.start_field,
             _("Consent was withdrawn on %(d)s: no study infusion after it.") % {"d": stopped.astimezone(tz).strftime("%Y-%m-%d %H:%M")},

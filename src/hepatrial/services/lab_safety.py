@@ -27,6 +27,7 @@ from hepatrial.core.safety.reference_ranges import DEFAULT_RANGES
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
 from hepatrial.services.errors import ActionError, Invalid
+from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import (
     AeProposal,
     AllocationSlot,
@@ -225,6 +226,12 @@ def confirm_proposal(actor: Actor, proposal: AeProposal, ae_entry: FormEntry) ->
 
 
 @transaction.atomic
+def proposal_initial(proposal: AeProposal) -> dict[str, str]:
+    """The AE form filled in from a lab value's proposal: its CTCAE term, grade and onset (the sample's date)."""
+    spec = current_protocol().safety
+    return {spec.term_field: proposal.term, spec.grade_field: str(proposal.grade), spec.onset_field: proposal.sampled_on}
+
+
 def do_record_ae_from_proposal(actor: Actor, proposal: AeProposal, **save: object):
     """Record the adverse event a lab value proposed (the AE form, saved as any
     form is, ``save`` being do_save_form's arguments) and confirm the proposal,

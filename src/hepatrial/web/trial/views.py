@@ -38,8 +38,8 @@ from hepatrial.services.allocation_admin import (
 from hepatrial.services.dosing import (
     DeviationInput,
     do_report_deviation,
+    dose_initial,
     is_dosing_form,
-    subject_arm,
     subject_dose_calendar,
 )
 from hepatrial.services.enrollment import (
@@ -68,6 +68,7 @@ from hepatrial.services.lab_safety import (
     do_record_ae_from_proposal,
     do_set_reference_range,
     grade_entry,
+    proposal_initial,
 )
 from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.services.queries import (
@@ -506,14 +507,11 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
     if request.method != "POST":
         initial = crf_initial(spec, entry.data) if entry else {}
         initial.update(version=entry.version if entry else None, visit_date=entry.visit_date if entry else None)
-        dosing = current_protocol().dosing
-        if entry is None and is_dosing_form(form_id) and (arm := subject_arm(subject)) in dosing.products:
-            initial[dosing.product_field] = dosing.products[arm]  # open label: the arm's product, as allocated
+        if entry is None and is_dosing_form(form_id):
+            initial.update(dose_initial(subject))
         proposal = _proposal(request.GET.get("proposal"), subject) if entry is None and is_ae_form(form_id) else None
-        if proposal is not None:  # recording the AE a lab value proposed: its term, grade and onset filled in
-            spec_s = current_protocol().safety
-            initial.update({spec_s.term_field: proposal.term, spec_s.grade_field: str(proposal.grade),
-                            spec_s.onset_field: proposal.sampled_on})  # fmt: skip
+        if proposal is not None:
+            initial.update(proposal_initial(proposal))
         with timezone.override(_site_tz(subject.site)):
             form = form_class(initial=initial)
             return _render_form(request, subject, visit, spec, entry, form, sequence, proposal=proposal)
