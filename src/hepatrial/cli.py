@@ -427,6 +427,89 @@ def prescreen_synth(persons: int, out_dir: str, seed: int, end_date: str | None,
                f"{extract.truth.num_rows} seeded episodes: {', '.join(p.name for p in paths)} in {out_dir}")  # fmt: skip
 
 
+@prescreen_group.command("run")
+@click.argument("source_dir", required=False)
+@PROTOCOL_OPTION
+@click.option("--database", default=None, metavar="URL|FILE",
+              help="Run on PostgreSQL (postgresql://...) where the source tables are, or a DuckDB file. Default: DuckDB in memory.")  # fmt: skip
+@click.option("--schema", default=None, help="With --database: the schema holding the source tables.")
+@click.option("--source-kind", default="omop", show_default=True, type=click.Choice(["omop", "flat"]),
+              help="With --database or --print-sql: OMOP tables (person, measurement ...) or a flat lab table (labs, patients).")  # fmt: skip
+@click.option("--timezone", "tz_name", default="UTC", show_default=True,
+              help="The time zone of the source's clock times (IANA name, e.g. Asia/Shanghai).")  # fmt: skip
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Write candidates and funnel here.")
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "parquet", "json"]))
+@click.option("--explain", "explain", default=5, show_default=True, type=click.IntRange(0),
+              help="Print this many candidates with the reason for every criterion.")  # fmt: skip
+@click.option("--print-sql", is_flag=True, help="Print the compiled SQL for --dialect and stop (nothing is run).")
+@click.option("--dialect", default="duckdb", show_default=True, type=click.Choice(["duckdb", "postgres", "spark", "trino", "bigquery"]))
+@JSON_OPTION
+def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: str | None, schema: str | None,
+                  source_kind: str, tz_name: str, out_dir: str | None, fmt: str, explain: int, print_sql: bool,
+                  dialect: str, as_json: bool) -> None:  # fmt: skip
+    """Pre-screen a population: the protocol's criteria, compiled to SQL, for every patient and
+    lab day of an OMOP CDM extract or a flat lab table (a folder of Parquet/CSV files, or
+    tables in a database). Prints the funnel and the candidates, each explained criterion by
+    criterion (docs/prescreen.md)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from hepatrial.core.criteria.sql import CompileError
+    from hepatrial.core.prescreen.compile import compile_protocol
+    from hepatrial.core.prescreen.sources import Source, SourceError
+    from hepatrial.prescreen.engine import EngineError, run_prescreen
+    from hepatrial.prescreen.output import explain_text, funnel_text, result_json, write_result
+
+    protocol = _protocol(protocol_ref, as_json)
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        _fail([{"field": "--timezone", "problem": f"{tz_name!r} is not an IANA time zone (e.g. Asia/Shanghai, UTC)"}], "bad --timezone", as_json)
+    try:
+        if source_dir and not (print_sql and dialect != "duckdb"):
+            source = Source.folder(source_dir)
+        elif database or print_sql:
+            source = Source.database(source_kind, schema)
+        else:
+            _fail([{"field": "SOURCE_DIR", "problem": "give a folder of Parquet/CSV files, or --database"}], "no source", as_json)
+        if print_sql:
+            plan = compile_protocol(protocol, source, dialect)
+            click.echo(plan.script())
+            return
+        bar_state = {"done": 0}
+        with click.progressbar(length=100, label="Pre-screening", file=sys.stderr, show_percent=True) as bar:
+            def progress(percent: float) -> None:
+                step = int(percent) - bar_state["done"]
+                if step > 0:
+                    bar.update(step)
+                    bar_state["done"] += step
+
+            result = run_prescreen(protocol, source, database=database, tz=tz, progress=progress)
+    except SourceError as err:
+        _fail([{"field": err.where, "problem": err.problem}], "bad source", as_json)
+    except (EngineError, CompileError) as err:
+        _fail([{"field": "--database" if database else "SOURCE_DIR", "problem": str(err)}], "pre-screening failed", as_json)
+    written = write_result(result, out_dir, fmt) if out_dir else []
+    if as_json:
+        _echo_json({**result_json(result), "written": [str(p) for p in written]})
+        return
+    click.echo(f"{result.protocol_id} on {result.source} ({result.engine}, {result.seconds:.1f} s)")
+    click.echo("Funnel (patients with a lab day passing every criterion up to this one):")
+    for line in funnel_text(result):
+        click.echo(line)
+    for field, value, why in result.plan.assumptions:
+        click.echo(f"Assumed {field} = {str(value).lower()}: {why}")
+    click.echo(f"{len(result.candidates)} candidates.")
+    for candidate in result.candidates[:explain]:
+        click.echo("")
+        for line in explain_text(result, candidate):
+            click.echo(line)
+    disagreeing = sum(1 for c in result.candidates if c.disagreements)
+    if disagreeing:
+        click.echo(f"warning: {disagreeing} candidates where the SQL and the one-candidate screening disagree", err=True)
+    if written:
+        click.echo("Wrote " + ", ".join(str(p) for p in written))
+
+
 @main.command("import-forms")
 @click.argument("rows_file")
 @click.option("--as", "username", required=True, help="The staff user the import is done as (audited).")

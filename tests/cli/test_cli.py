@@ -8,7 +8,9 @@ tmp_path, each derived from examples/eligible-aclf.json by one change.
 from __future__ import annotations
 
 import copy
+import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -467,7 +469,7 @@ def test_help_of_every_command(path, command):
 
 def test_the_command_set():
     assert sorted(" ".join(p) for p, _ in _commands(main)) == [
-        "analyze", "analyze tte", "demo-trial", "import-forms", "manage", "prescreen", "prescreen synth", "protocol", "protocol check", "protocol show", "randomization",
+        "analyze", "analyze tte", "demo-trial", "import-forms", "manage", "prescreen", "prescreen run", "prescreen synth", "protocol", "protocol check", "protocol show", "randomization",
         "randomization import", "randomization make-list", "randomization verify", "randomization verify-file",
         "safety", "safety check", "schema", "scores", "screen", "serve", "token",
     ]  # fmt: skip
@@ -561,3 +563,32 @@ def test_prescreen_synth_writes_an_extract(tmp_path):
     assert (tmp_path / "omop" / "synth_truth.csv").exists()
     bad = run("prescreen", "synth", "--persons", "3", "--out", str(tmp_path / "x"), "--end", "01/11/2026")
     assert bad.exit_code == 2 and "--end" in bad.output and not (tmp_path / "x").exists()
+
+
+def test_prescreen_run_prints_the_funnel_and_explains_candidates(tmp_path):
+    folder = tmp_path / "omop"
+    assert run("prescreen", "synth", "--persons", "1500", "--out", folder, "--end", "2026-11-01", "--seed", "4").exit_code == 0
+    result = run("prescreen", "run", folder, "--explain", "1", "--out", tmp_path / "res", "--timezone", "Asia/Shanghai")
+    assert result.exit_code == 0, result.output
+    assert "patients in the source" in result.stdout and "1,500" in result.stdout
+    assert "Assumed dialysis_twice_past_week = false" in result.stdout
+    assert re.search(r"^(\d+) candidates\.$", result.stdout, re.M)
+    assert re.search(r"^  I3   met +total_bilirubin", result.stdout, re.M)
+    assert re.search(r"^  I5   to check +to check: encephalopathy_grade not given", result.stdout, re.M)
+    rows = list(csv.DictReader((tmp_path / "res" / "candidates.csv").open(encoding="utf-8")))
+    assert rows and {r["I3"] for r in rows} == {"met"} and all(r["disagreements"] == "" for r in rows)
+    assert int(re.search(r"^(\d+) candidates\.$", result.stdout, re.M).group(1)) == len(rows)
+    as_json = run("prescreen", "run", folder, "--json", "--explain", "0")
+    data = json.loads(as_json.stdout)
+    assert len(data["candidates"]) == len(rows) and data["candidates"][0]["candidate_file"]["assessed_at"] == "2024-11-07T19:48:00Z"
+    assert [s["step"] for s in data["funnel"]][:3] == ["patients in the source", "with a lab day", "I1 met"]
+
+
+def test_prescreen_run_names_a_bad_source_and_prints_sql_for_a_cluster(tmp_path):
+    bad = run("prescreen", "run", tmp_path)
+    assert bad.exit_code == 2 and "neither an OMOP extract" in bad.output
+    zone = run("prescreen", "run", tmp_path, "--timezone", "Mars/Olympus")
+    assert zone.exit_code == 2 and "--timezone" in zone.output
+    sql = run("prescreen", "run", "--print-sql", "--dialect", "spark", "--schema", "cdm")
+    assert sql.exit_code == 0 and "`cdm`.measurement" in sql.stdout.replace('"cdm"', "`cdm`")
+    assert "IGNORE NULLS" in sql.stdout and "CREATE TEMPORARY TABLE hepatrial_prescreen" in sql.stdout

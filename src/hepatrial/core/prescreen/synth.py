@@ -13,6 +13,12 @@ of 5 daily draws with rising bilirubin, some with the kind of values the protoco
 - ``inr_out_of_window``: INR 2.8-3.5;
 - ``liver_cancer``: an episode and a C22.0 diagnosis.
 
+Routine draws are taken between 06:00 and 22:00; an episode's draws start at 07:00-08:00,
+a day apart, or in a third of episodes twice a day (exactly 12 h apart, the shortest gap a
+daily rise may use). As in real extracts, a few rows spell their unit another way
+(``umol/l``, ``µmol/L``, ``MG/DL``: 2%) and a few values are typing errors beyond what is
+possible (0.05%, which pre-screening leaves out as the candidate file refuses them).
+
 Every code is real (LOINC for labs, ICD-10 for diagnoses; omop_vocabulary.yaml); the
 concept ids are local (2,000,000,001 and up: the OMOP range for site-specific concepts), and
 the extract's ``concept`` table maps each to its vocabulary and code, as a site's vocabulary
@@ -39,6 +45,11 @@ from hepatrial.core.units import BILIRUBIN_UMOL_L_PER_MG_DL, CREATININE_UMOL_L_P
 MALE, FEMALE, EHR = 8507, 8532, 32817
 LOCAL_CONCEPTS = 2_000_000_001
 DRAWS, SPAN_DAYS, EPISODE_DAYS = 8, 730, 5
+EPISODE_DRAWS = EPISODE_DAYS  # draws in an episode (a day apart, or 12 h apart)
+TWICE_DAILY_SHARE = 1 / 3
+#: Other spellings some laboratories send (pre-screening reads them as the candidate file does).
+UNIT_VARIANTS = {"umol/L": ("umol/l", "µmol/L"), "mg/dL": ("MG/DL", "mg/dl"), "g/dL": ("g/dl",), "mmol/L": ("mmol/l",)}
+VARIANT_SHARE, TYPO_SHARE = 0.02, 0.0005
 EPISODE_SHARE = 0.02
 KINDS = ("aclf", "alf", "meld_over_30", "inr_out_of_window", "liver_cancer")
 KIND_SHARES = (0.50, 0.15, 0.15, 0.10, 0.10)
@@ -111,7 +122,8 @@ def synthesize(persons: int, seed: int = 1, end: date | None = None, chunk: int 
         # routine draws: DRAWS dates over two years
         days = np.sort(rng.integers(0, SPAN_DAYS, (n, DRAWS)), axis=1)
         draw_person = np.repeat(person_id, DRAWS)
-        draw_date = epoch - (SPAN_DAYS - 1 - days.ravel()).astype("timedelta64[D]")
+        draw_day = epoch - (SPAN_DAYS - 1 - days.ravel()).astype("timedelta64[D]")
+        draw_time = draw_day.astype("datetime64[s]") + (6 * 3600 + 60 * rng.integers(0, 16 * 60, draw_day.size)).astype("timedelta64[s]")
         values = _routine(rng, n * DRAWS)
         # episodes
         episode = rng.random(n) < EPISODE_SHARE
@@ -130,19 +142,22 @@ def synthesize(persons: int, seed: int = 1, end: date | None = None, chunk: int 
                 inr, creat = np.linspace(2.3, 2.6, EPISODE_DAYS), rng.uniform(200, 350, EPISODE_DAYS)
             elif k == "inr_out_of_window":
                 inr = np.linspace(2.8, 3.5, EPISODE_DAYS)
-            for d in range(EPISODE_DAYS):
-                e_rows.append((person_id[i], start + np.timedelta64(d, "D"), bili[d], round(float(inr[d]), 2), creat[d],
+            first_draw = start.astype("datetime64[s]") + np.timedelta64(7 * 3600 + 60 * int(rng.integers(0, 60)), "s")
+            gap = np.timedelta64(12 * 3600 if rng.random() < TWICE_DAILY_SHARE else 24 * 3600, "s")
+            for d in range(EPISODE_DRAWS):
+                e_rows.append((person_id[i], first_draw + d * gap, bili[d], round(float(inr[d]), 2), creat[d],
                                float(rng.integers(128, 139)), float(rng.uniform(25, 32))))  # fmt: skip
             parts["truth"].append(pa.table({
                 "person_id": [int(person_id[i])], "kind": [k], "episode_start": [start.astype(datetime).isoformat()],
+                "last_draw": [(first_draw + (EPISODE_DRAWS - 1) * gap).astype(datetime).isoformat()],
                 "peak_bilirubin_umol_l": [round(float(peak), 1)], "chronic_liver_disease": [k != "alf"],
                 "liver_cancer": [k == "liver_cancer"],
             }))  # fmt: skip
         if e_rows:
             e_person = np.array([r[0] for r in e_rows], np.int64)
-            e_date = np.array([r[1] for r in e_rows], "datetime64[D]")
+            e_time = np.array([r[1] for r in e_rows], "datetime64[s]")
             draw_person = np.concatenate([draw_person, e_person])
-            draw_date = np.concatenate([draw_date, e_date])
+            draw_time = np.concatenate([draw_time, e_time])
             for t, col in zip(TESTS, range(2, 7)):
                 values[t] = np.concatenate([values[t], np.array([r[col] for r in e_rows], float)])
         # one row per draw and test, in the person's laboratory's units
@@ -159,11 +174,14 @@ def synthesize(persons: int, seed: int = 1, end: date | None = None, chunk: int 
                 v = v / 10.0  # both albumin codes report g/dL
             decimals = {"inr": 2, "sodium": 0}.get(t, 2 if t in ("total_bilirubin", "creatinine") else 1)
             rows_person.append(draw_person)
-            rows_date.append(draw_date)
+            rows_date.append(draw_time)
             rows_code.append(code)
             rows_value.append(np.round(v, decimals))
         m_person, m_date = np.concatenate(rows_person), np.concatenate(rows_date)
         m_code, m_value = np.concatenate(rows_code), np.concatenate(rows_value)
+        # a few typing errors: a value a thousand times too large
+        typo = rng.random(m_value.size) < TYPO_SHARE
+        m_value = np.where(typo, m_value * 1000, m_value)
         codes, code_index = np.unique(m_code, return_inverse=True)  # sorting integers, not strings
         order = np.lexsort((code_index, m_date, m_person))
         m_person, m_date, m_code, m_value, code_index = m_person[order], m_date[order], m_code[order], m_value[order], code_index[order]
@@ -174,9 +192,9 @@ def synthesize(persons: int, seed: int = 1, end: date | None = None, chunk: int 
             "measurement_id": np.arange(next_measurement, next_measurement + count, dtype=np.int64), "person_id": m_person,
             "measurement_concept_id": code_ids[code_index],
             "measurement_date": pa.array(m_date.astype("datetime64[D]"), pa.date32()),
-            "measurement_datetime": pa.array((m_date.astype("datetime64[s]") + np.timedelta64(7 * 3600, "s")), pa.timestamp("s")),
+            "measurement_datetime": pa.array(m_date.astype("datetime64[s]"), pa.timestamp("s")),
             "measurement_type_concept_id": np.full(count, EHR, np.int64), "value_as_number": m_value,
-            "unit_concept_id": np.zeros(count, np.int64), "unit_source_value": code_units[code_index],
+            "unit_concept_id": np.zeros(count, np.int64), "unit_source_value": _spelled(rng, code_units[code_index]),
             "measurement_source_value": m_code,
         }))  # fmt: skip
         next_measurement += count
@@ -207,7 +225,8 @@ def synthesize(persons: int, seed: int = 1, end: date | None = None, chunk: int 
                             "value_as_number": pa.array([], pa.float64()), "value_as_string": pa.array([], pa.string()),
                             "observation_source_value": pa.array([], pa.string())})  # fmt: skip
     empty_truth = pa.table({"person_id": pa.array([], pa.int64()), "kind": pa.array([], pa.string()),
-                            "episode_start": pa.array([], pa.string()), "peak_bilirubin_umol_l": pa.array([], pa.float64()),
+                            "episode_start": pa.array([], pa.string()), "last_draw": pa.array([], pa.string()),
+                            "peak_bilirubin_umol_l": pa.array([], pa.float64()),
                             "chronic_liver_disease": pa.array([], pa.bool_()), "liver_cancer": pa.array([], pa.bool_())})  # fmt: skip
     conditions = parts["condition_occurrence"] or []
     return Extract(
@@ -216,6 +235,17 @@ def synthesize(persons: int, seed: int = 1, end: date | None = None, chunk: int 
                 "observation": observation, "concept": concept},
         truth=pa.concat_tables(parts["truth"]) if parts["truth"] else empty_truth,
     )  # fmt: skip
+
+
+def _spelled(rng: np.random.Generator, units: np.ndarray) -> np.ndarray:
+    """``units`` with VARIANT_SHARE of them spelled another way."""
+    out = units.copy()
+    pick = rng.random(units.size) < VARIANT_SHARE
+    choice = rng.integers(0, 2, units.size)
+    for unit, variants in UNIT_VARIANTS.items():
+        for j, variant in enumerate(variants):
+            out[pick & (units == unit) & (choice % len(variants) == j)] = variant
+    return out
 
 
 def _empty_conditions() -> pa.Table:

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from hepatrial.core.candidate import Candidate, History
+from hepatrial.core.criteria.vocabulary import candidate_fields
 from hepatrial.core.labs import LAB_TESTS, LabError, accepted_unit
 
 DEFAULT_FILE = Path(__file__).with_name("omop_vocabulary.yaml")
@@ -37,9 +38,19 @@ class ConditionCode:
 
 
 @dataclass(frozen=True)
+class Assumption:
+    """A value pre-screening takes for a field the data cannot hold, and why it is safe."""
+
+    field: str
+    value: bool
+    why: str
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     labs: tuple[LabCode, ...]
     conditions: tuple[ConditionCode, ...]
+    assumptions: tuple[Assumption, ...] = ()
 
     def lab(self, loinc: str) -> LabCode | None:
         return next((c for c in self.labs if c.loinc == loinc), None)
@@ -58,6 +69,9 @@ def load_vocabulary(path: str | Path = DEFAULT_FILE) -> Vocabulary:
         raise VocabularyError(where, f"cannot be read: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("labs"), list) or not isinstance(data.get("conditions"), list):
         raise VocabularyError(where, "needs the lists 'labs' and 'conditions'")
+    unknown = set(data) - {"labs", "conditions", "assume"}
+    if unknown:
+        raise VocabularyError(where, f"unknown section {', '.join(sorted(unknown))}; known: labs, conditions, assume")
     labs = []
     for i, row in enumerate(data["labs"]):
         at = f"{where} labs[{i}]"
@@ -84,7 +98,21 @@ def load_vocabulary(path: str | Path = DEFAULT_FILE) -> Vocabulary:
         if row["field"] not in fields:
             raise VocabularyError(at, f"unknown field {row['field']!r}; known: {', '.join(sorted(fields))}")
         conditions.append(ConditionCode(str(row["icd10"]), row["field"]))
-    return Vocabulary(tuple(labs), tuple(conditions))
+    assumptions = []
+    boolean_fields = {name for name, type_ in candidate_fields().items() if type_.kind == "bool"}
+    for i, row in enumerate(data.get("assume") or []):
+        at = f"{where} assume[{i}]"
+        if not isinstance(row, dict) or set(row) != {"field", "value", "why"}:
+            raise VocabularyError(at, "needs exactly field, value and why")
+        if row["field"] not in boolean_fields:
+            raise VocabularyError(at, f"{row['field']!r} is not a yes/no field of the candidate file; "
+                                      f"known: {', '.join(sorted(boolean_fields))}")  # fmt: skip
+        if not isinstance(row["value"], bool) or not str(row["why"]).strip():
+            raise VocabularyError(at, "value must be true or false, and why must say why the value is safe")
+        if row["field"] in {c.field for c in conditions}:
+            raise VocabularyError(at, f"{row['field']} is set by diagnoses (conditions); it cannot also be assumed")
+        assumptions.append(Assumption(row["field"], row["value"], " ".join(str(row["why"]).split())))
+    return Vocabulary(tuple(labs), tuple(conditions), tuple(assumptions))
 
 
 @cache

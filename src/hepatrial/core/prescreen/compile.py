@@ -1,0 +1,451 @@
+"""The protocol's criteria compiled to SQL: the same bound rules that screen one candidate
+(:mod:`hepatrial.core.screening`) evaluated for every patient and lab day of a source.
+
+The plan reads the lab rows once. It converts each result to its test's canonical unit,
+drops what one-candidate screening would refuse (an unknown unit, an impossible value),
+pivots the results into one row per patient and draw time, and runs ordered windows per
+patient over that series: the previous result for a daily rise (a RANGE frame of the
+protocol's daily-rise window), then each test's latest result carried forward. A patient's
+*lab day* is assessed at its last draw, as a clinician screening that evening would be; the
+rules then compile to SQL expressions in three-valued logic, which is SQL's own (``NULL`` is
+unknown), with the evaluator's one exception handled: a comparison chain is unknown as soon
+as one operand is.
+
+Written in DuckDB's dialect and translated by sqlglot for the others; two constructs have no
+PostgreSQL spelling and are emitted for it directly: ``last_value(x IGNORE NULLS)`` (a small
+aggregate created in ``pg_temp``) and ``arg_min`` (``array_agg ... ORDER BY``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot.errors import ErrorLevel
+
+from hepatrial.core.criteria.ast import Call, Field, walk
+from hepatrial.core.criteria.check import SCORE_FUNCTIONS
+from hepatrial.core.criteria.sql import CompileError, RuleSQL, column, number, quote
+from hepatrial.core.criteria.vocabulary import candidate_fields
+from hepatrial.core.labs import LAB_TESTS
+from hepatrial.core.prescreen.sources import Source
+from hepatrial.core.prescreen.vocabulary import Vocabulary, default_vocabulary
+from hepatrial.core.protocol import Protocol
+from hepatrial.core.scores import meld as meld_module
+from hepatrial.core.scores.panel import score_inputs
+from hepatrial.core.units import _ALIASES, _factor
+
+DIALECTS = ("duckdb", "postgres", "spark", "trino", "bigquery")
+#: Fields every source gives from its patients table.
+PERSON_FIELDS = ("age", "sex")
+#: Stands for "drawn, but no previous result for a rise" while a rise is carried forward
+#: (IGNORE NULLS would otherwise reach back to an older draw's rise).
+_NO_RISE = -1.0e300
+
+#: Where the candidates query restricts the lab rows to the candidates (removed otherwise).
+_PERSONS_MARK = "/*persons*/"
+
+_PG_SETUP = (
+    "CREATE OR REPLACE FUNCTION pg_temp.hepatrial_last_step(anyelement, anyelement) RETURNS anyelement "
+    "LANGUAGE sql IMMUTABLE AS 'SELECT COALESCE($2, $1)'",
+    "CREATE OR REPLACE AGGREGATE pg_temp.hepatrial_last(anyelement) (SFUNC = pg_temp.hepatrial_last_step, STYPE = anyelement)",
+)
+
+
+@dataclass(frozen=True)
+class CriterionPlan:
+    id: str
+    kind: str  # inclusion | exclusion
+    text: str
+    column: str
+    #: Fields the rule reads that the source cannot settle (a clinician's, or a diagnosis
+    #: whose absence proves nothing): an unknown here is "to check", not missing data.
+    clinician_fields: tuple[str, ...]
+
+    @property
+    def to_check(self) -> bool:
+        return bool(self.clinician_fields)
+
+
+@dataclass(frozen=True)
+class ValueColumn:
+    column: str
+    label: str  # what it is: "latest total_bilirubin (umol/L)"
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class CompiledPlan:
+    protocol_id: str
+    dialect: str
+    tests: tuple[str, ...]
+    criteria: tuple[CriterionPlan, ...]
+    values: tuple[ValueColumn, ...]
+    days_sql: str  # one row per patient and lab day, every value and status
+    depth_sql: str  # one row per patient and lab day: the funnel depth only
+    person_sql: str
+    raw_lab_sql: str
+    condition_sql: str | None
+    setup: tuple[str, ...]
+    assumptions: tuple[tuple[str, bool, str], ...]
+    #: The plan's stages in order (lab, series, rises, carried, facts, days), each a query.
+    stages: tuple[tuple[str, str], ...] = ()
+
+    def summary_sql(self) -> str:
+        """One row per patient: the deepest funnel step reached on any lab day, the first
+        qualifying time, and how many lab days qualify."""
+        return self._render(
+            "SELECT person_id, MAX(depth) AS depth, MIN(t) FILTER (WHERE candidate) AS first_t, "
+            "COUNT(*) FILTER (WHERE candidate) AS candidate_days, COUNT(*) AS lab_days "
+            f"FROM ({self.depth_sql.replace(_PERSONS_MARK, '')}) AS days GROUP BY person_id"
+        )
+
+    def candidates_sql(self, table: str = "hepatrial_prescreen") -> str:
+        """The values and statuses of each candidate at its first qualifying time: the plan
+        run again on the candidates' lab rows only (``table`` holds the summary)."""
+        only = f"SELECT person_id FROM {table} WHERE first_t IS NOT NULL"
+        days = self.days_sql.replace(_PERSONS_MARK, f"WHERE person_id IN ({only})")
+        return self._render(
+            f"SELECT s.candidate_days, s.lab_days, d.* FROM ({days}) AS d JOIN {table} AS s "
+            f"ON s.person_id = d.person_id AND s.first_t = d.t ORDER BY d.t, d.person_id"
+        )
+
+    def statements(self) -> list[str]:
+        """The script a database runs: set-up, the per-patient table, candidates, funnel, patients."""
+        return [
+            *self.setup,
+            f"CREATE TEMPORARY TABLE hepatrial_prescreen AS {self.summary_sql()}",
+            self.candidates_sql(),
+            self._render("SELECT depth, COUNT(*) AS patients FROM hepatrial_prescreen GROUP BY depth ORDER BY depth"),
+            self._render(f"SELECT COUNT(*) AS patients FROM ({self.person_sql}) AS p"),
+        ]
+
+    def script(self) -> str:
+        return ";\n\n".join(self.statements()) + ";\n"
+
+    def days_query(self) -> str:
+        """Every patient and lab day, with the values and each criterion's status."""
+        days = self.days_sql.replace(_PERSONS_MARK, "")
+        return self._render(f"SELECT * FROM ({days}) AS days ORDER BY person_id, t")
+
+    def _render(self, duckdb_sql: str) -> str:
+        return translate(duckdb_sql, self.dialect)
+
+
+def translate(duckdb_sql: str, dialect: str) -> str:
+    """``duckdb_sql`` in ``dialect``; a construct sqlglot cannot translate is an error, never dropped."""
+    if dialect == "duckdb":
+        return duckdb_sql
+    if dialect not in DIALECTS:
+        raise CompileError(f"dialect: one of {', '.join(DIALECTS)}, got {dialect!r}")
+    return sqlglot.transpile(duckdb_sql, read="duckdb", write=dialect, unsupported_level=ErrorLevel.RAISE)[0]
+
+
+_col, _number = column, number
+
+
+def _round12(x: str, dialect: str) -> str:
+    """``x`` rounded to 12 significant digits, as units.round_significant does."""
+    digits = f"11 - CAST(FLOOR(LOG10(ABS({x}))) AS INTEGER)"
+    if dialect == "postgres":
+        rounded = f"CAST(ROUND(CAST({x} AS NUMERIC), {digits}) AS DOUBLE)"
+    else:
+        rounded = f"ROUND({x}, {digits})"
+    return f"(CASE WHEN {x} = 0 THEN {x} ELSE {rounded} END)"
+
+
+def _round_half_up(x: str, digits: int, dialect: str) -> str:
+    if dialect == "postgres":
+        return f"CAST(ROUND(CAST({x} AS NUMERIC), {digits}) AS DOUBLE)"
+    return f"ROUND({x}, {digits})"
+
+
+def _last_nonnull(x: str, window: str, dialect: str) -> str:
+    if dialect == "postgres":
+        return f"pg_temp.hepatrial_last({x}) OVER {window}"
+    return f"LAST_VALUE({x} IGNORE NULLS) OVER {window}"
+
+
+def _unit_table(tests: tuple[str, ...]) -> str:
+    """Every accepted spelling of every unit of ``tests`` (normalised as units.normalize_unit
+    does), with the factor to the test's canonical unit and its impossible bounds."""
+    rows = []
+    for k, test in enumerate(tests, start=1):
+        lab = LAB_TESTS[test]
+        for accepted in lab.accepted_units:
+            factor = _factor(test, accepted, lab.canonical_unit)
+            assert factor is not None, (test, accepted)
+            spellings = {key for key, v in _ALIASES.items() if v == accepted} | {accepted.lower()}
+            if lab.dimensionless:
+                spellings.add("")  # no unit: a ratio (core.labs.accepted_unit)
+            for spelling in sorted(spellings):
+                rows.append(f"({k}, {quote(spelling)}, {_number(factor)}, {_number(lab.impossible_below)}, "
+                            f"{_number(lab.impossible_above)})")  # fmt: skip
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS u(test_id, unit, factor, low, high)"
+
+
+def _score_sql(name: str, c: dict[str, str], dialect: str) -> str:
+    """A MELD-family score from the latest values (canonical units), as core.scores.meld computes it."""
+    m = meld_module
+    mg = {t: _round12(f"({c[t]} * {_number(1 / _inverse(t))})", dialect) for t in ("total_bilirubin", "creatinine")}
+    bili = f"(CASE WHEN {mg['total_bilirubin']} < 1.0 THEN 1.0 ELSE {mg['total_bilirubin']} END)"
+    inr = f"(CASE WHEN {c['inr']} < 1.0 THEN 1.0 ELSE {c['inr']} END)"
+    positive = f"{c['total_bilirubin']} > 0 AND {c['creatinine']} > 0 AND {c['inr']} > 0"
+    dialysis = c["dialysis_twice_past_week"]
+    if name in ("meld", "meld_na"):
+        cap = _number(m.MELD_CREATININE_CAP_MG_DL)
+        creat = (f"(CASE WHEN {dialysis} THEN {cap} WHEN {mg['creatinine']} < 1.0 THEN 1.0 "
+                 f"WHEN {mg['creatinine']} > {cap} THEN {cap} ELSE {mg['creatinine']} END)")  # fmt: skip
+        raw = (f"((({_number(m.MELD_COEF_CREATININE)} * LN({creat}) + {_number(m.MELD_COEF_BILIRUBIN)} * LN({bili})) "
+               f"+ {_number(m.MELD_COEF_INR)} * LN({inr})) + {_number(m.MELD_CONSTANT)})")  # fmt: skip
+        initial = f"ROUND({_round_half_up(raw, 1, dialect)} * 10, 0)"
+        if name == "meld":
+            value = f"(CASE WHEN {initial} > {m.MELD_MAX} THEN {m.MELD_MAX} ELSE {initial} END)"
+            return f"(CASE WHEN {positive} AND {dialysis} IS NOT NULL THEN {value} END)"
+        na = c["sodium"]
+        sodium = (f"(CASE WHEN {na} < {_number(m.SODIUM_LOW_MMOL_L)} THEN {_number(m.SODIUM_LOW_MMOL_L)} "
+                  f"WHEN {na} > {_number(m.SODIUM_HIGH_MMOL_L)} THEN {_number(m.SODIUM_HIGH_MMOL_L)} ELSE {na} END)")  # fmt: skip
+        deficit = f"({_number(m.SODIUM_HIGH_MMOL_L)} - {sodium})"
+        corrected = (f"(({initial} + {_number(m.MELD_NA_COEF_SODIUM)} * {deficit}) "
+                     f"- {_number(m.MELD_NA_COEF_INTERACTION)} * {initial} * {deficit})")  # fmt: skip
+        unrounded = f"(CASE WHEN {initial} > {m.MELD_NA_THRESHOLD} THEN {corrected} ELSE {initial} END)"
+        rounded = _round_half_up(unrounded, 0, dialect)
+        value = f"(CASE WHEN {rounded} > {m.MELD_MAX} THEN {m.MELD_MAX} ELSE {rounded} END)"
+        return f"(CASE WHEN {positive} AND {na} > 0 AND {dialysis} IS NOT NULL THEN {value} END)"
+    # MELD 3.0 (Kim 2021)
+    cap = _number(m.MELD3_CREATININE_CAP_MG_DL)
+    creat = (f"(CASE WHEN {dialysis} THEN {cap} WHEN {mg['creatinine']} < 1.0 THEN 1.0 "
+             f"WHEN {mg['creatinine']} > {cap} THEN {cap} ELSE {mg['creatinine']} END)")  # fmt: skip
+    na = c["sodium"]
+    sodium = (f"(CASE WHEN {na} < {_number(m.SODIUM_LOW_MMOL_L)} THEN {_number(m.SODIUM_LOW_MMOL_L)} "
+              f"WHEN {na} > {_number(m.SODIUM_HIGH_MMOL_L)} THEN {_number(m.SODIUM_HIGH_MMOL_L)} ELSE {na} END)")  # fmt: skip
+    alb_g_dl = _round12(f"({c['albumin']} * {_number(1 / 10.0)})", dialect)
+    albumin = (f"(CASE WHEN {alb_g_dl} < {_number(m.ALBUMIN_LOW_G_DL)} THEN {_number(m.ALBUMIN_LOW_G_DL)} "
+               f"WHEN {alb_g_dl} > {_number(m.ALBUMIN_HIGH_G_DL)} THEN {_number(m.ALBUMIN_HIGH_G_DL)} ELSE {alb_g_dl} END)")  # fmt: skip
+    ln_b, ln_c = f"LN({bili})", f"LN({creat})"
+    nd, ad = f"({_number(m.SODIUM_HIGH_MMOL_L)} - {sodium})", f"({_number(m.ALBUMIN_HIGH_G_DL)} - {albumin})"
+    female = f"(CASE WHEN {c['sex']} = 'female' THEN 1.0 ELSE 0.0 END)"
+    terms = [f"{_number(m.MELD3_COEF_FEMALE)} * {female}", f"+ {_number(m.MELD3_COEF_LN_BILIRUBIN)} * {ln_b}",
+             f"+ {_number(m.MELD3_COEF_SODIUM)} * {nd}", f"- {_number(m.MELD3_COEF_SODIUM_X_LN_BILIRUBIN)} * {nd} * {ln_b}",
+             f"+ {_number(m.MELD3_COEF_LN_INR)} * LN({inr})", f"+ {_number(m.MELD3_COEF_LN_CREATININE)} * {ln_c}",
+             f"+ {_number(m.MELD3_COEF_ALBUMIN)} * {ad}", f"- {_number(m.MELD3_COEF_ALBUMIN_X_LN_CREATININE)} * {ad} * {ln_c}",
+             f"+ {_number(m.MELD3_CONSTANT)}"]  # fmt: skip
+    unrounded = terms[0]
+    for term in terms[1:]:  # left to right, as Python adds them
+        unrounded = f"({unrounded} {term})"
+    rounded = _round_half_up(unrounded, 0, dialect)
+    value = f"(CASE WHEN {rounded} > {m.MELD3_MAX} THEN {m.MELD3_MAX} ELSE {rounded} END)"
+    known = f"{positive} AND {na} > 0 AND {c['albumin']} > 0 AND {c['sex']} IS NOT NULL AND {dialysis} IS NOT NULL"
+    return f"(CASE WHEN {known} THEN {value} END)"
+
+
+def _inverse(test: str) -> float:
+    """The mg/dL -> umol/L factor of ``test`` (score inputs convert back to mg/dL by its inverse)."""
+    factor = _factor(test, "mg/dL", "umol/L")
+    assert factor is not None
+    return factor
+
+
+SQL_SCORES = ("meld", "meld_na", "meld_3_0")
+
+
+def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb",
+                     vocabulary: Vocabulary | None = None) -> CompiledPlan:  # fmt: skip
+    """The SQL that evaluates ``protocol``'s criteria for every patient and lab day of ``source``."""
+    if dialect not in DIALECTS:
+        raise CompileError(f"dialect: one of {', '.join(DIALECTS)}, got {dialect!r}")
+    vocabulary = vocabulary or default_vocabulary()
+    rules = protocol.bound_rules
+    settings = protocol.screening
+    all_fields = candidate_fields()
+    condition_fields = tuple(dict.fromkeys(c.field for c in vocabulary.conditions))
+    assumed = {a.field: a.value for a in vocabulary.assumptions}
+
+    # what the criteria read: lab functions, scores (and their inputs), fields
+    lab_calls: dict[tuple[str, str], None] = {}
+    scores: dict[str, None] = {}
+    for node in (n for rule in rules.values() for n in walk(rule)):
+        if isinstance(node, Call) and node.func in ("latest", "daily_rise"):
+            lab_calls[(node.func, node.args[0].test)] = None  # type: ignore[union-attr]
+        elif isinstance(node, Call) and node.func in SCORE_FUNCTIONS:
+            scores[node.func] = None
+
+    def unavailable(path: str) -> bool:
+        return path not in PERSON_FIELDS and path not in assumed
+
+    computed_scores = []
+    for score in scores:
+        inputs = score_inputs(score)
+        missing_fields = [f for f in inputs if f not in LAB_TESTS and unavailable(f)]
+        if not missing_fields and score not in SQL_SCORES:
+            raise CompileError(f"score {score}: not compiled to SQL, and every input is in the data")
+        if not missing_fields:
+            computed_scores.append(score)
+            for fact in inputs:
+                if fact in LAB_TESTS:
+                    lab_calls.setdefault(("latest", fact), None)
+    tests = tuple(dict.fromkeys(test for _f, test in lab_calls))
+    ids = {test: i + 1 for i, test in enumerate(tests)}
+    rise_tests = [t for f, t in lab_calls if f == "daily_rise"]
+
+    lookback = round(settings.lookback_hours * 3600)
+    rise_min, rise_max = round(settings.daily_rise_min_hours * 3600), round(settings.daily_rise_max_hours * 3600)
+
+    # -- lab rows: canonical value; what one-candidate screening refuses is dropped ----------
+    # (a unit the test does not take, an impossible value); as core.labs.to_canonical, a
+    # converted value is the product rounded to 12 significant digits
+    raw_lab = source.raw_lab(tests, vocabulary)
+    converted = _round12("(r.value * u.factor)", dialect)
+    lab = (f"SELECT person_id, test_id, taken_at, value FROM (SELECT r.person_id, r.test_id, r.taken_at, "
+           f"CASE WHEN u.factor = 1.0 THEN r.value ELSE {converted} END AS value, u.low, u.high "
+           f"FROM (SELECT * FROM ({raw_lab}) AS raw {_PERSONS_MARK}) AS r JOIN ({_unit_table(tests)}) AS u "
+           f"ON u.test_id = r.test_id AND u.unit = COALESCE(LOWER(REPLACE(TRIM(r.unit), ' ', '')), '')) AS l "
+           f"WHERE l.value BETWEEN l.low AND l.high")  # fmt: skip
+    # -- one row per patient and draw time ------------------------------------------------
+    # a test reported twice at one time with two values: which is right cannot be told, so
+    # neither counts (the candidate file refuses it the same way)
+    pivot = ", ".join(
+        f"CASE WHEN MIN(value) FILTER (WHERE test_id = {k}) = MAX(value) FILTER (WHERE test_id = {k}) "
+        f"THEN MAX(value) FILTER (WHERE test_id = {k}) END AS v{k}"
+        for k in (ids[t] for t in tests)
+    )
+    series = (f"SELECT person_id, taken_at, CAST(EPOCH(taken_at) AS BIGINT) AS t, {pivot} "
+              f"FROM ({lab}) AS lab GROUP BY person_id, taken_at")  # fmt: skip
+    # -- the previous result of a rising test (per draw) ---------------------------------------
+    rise_window = f"(PARTITION BY person_id ORDER BY t RANGE BETWEEN {rise_max} PRECEDING AND {rise_min} PRECEDING)"
+    level1 = ["*"]
+    for test in rise_tests:
+        k = ids[test]
+        prev_v = _last_nonnull(f"v{k}", rise_window, dialect)
+        prev_t = f"MAX(CASE WHEN v{k} IS NOT NULL THEN t END) OVER {rise_window}"
+        level1 += [f"{prev_v} AS p{k}", f"{prev_t} AS pt{k}"]
+    rises = "SELECT " + ", ".join(level1) + f" FROM ({series}) AS series"
+    # -- each test's latest result carried forward; the last draw of each day -------------------
+    carry = "(PARTITION BY person_id ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    level2 = ["person_id", "taken_at", "t"]
+    for test in tests:
+        k = ids[test]
+        level2 += [f"{_last_nonnull(f'v{k}', carry, dialect)} AS l{k}",
+                   f"MAX(CASE WHEN v{k} IS NOT NULL THEN t END) OVER {carry} AS lt{k}",
+                   f"MAX(CASE WHEN v{k} IS NOT NULL THEN taken_at END) OVER {carry} AS la{k}"]  # fmt: skip
+        if test in rise_tests:
+            hours = f"(CAST(t - pt{k} AS DOUBLE) / 3600.0)"
+            rise = _round12(f"((v{k} - p{k}) / {hours} * 24)", dialect)
+            marked = f"CASE WHEN v{k} IS NOT NULL THEN COALESCE({rise}, {_NO_RISE!r}) END"
+            level2.append(f"{_last_nonnull(marked, carry, dialect)} AS r{k}")
+    level2.append("LEAD(taken_at) OVER (PARTITION BY person_id ORDER BY t) AS next_taken_at")
+    carried = "SELECT " + ", ".join(level2) + f" FROM ({rises}) AS rises"
+
+    # -- facts at each lab day (its last draw) ------------------------------------------------
+    last_draw = ("SELECT *, CAST(taken_at AS DATE) AS day, EXTRACT(YEAR FROM taken_at) * 10000 + EXTRACT(MONTH FROM taken_at) * 100 "
+                 f"+ EXTRACT(DAY FROM taken_at) AS ymd FROM ({carried}) AS carried "
+                 "WHERE next_taken_at IS NULL OR CAST(next_taken_at AS DATE) <> CAST(taken_at AS DATE)")  # fmt: skip
+    fresh = {t: f"s.t - s.lt{ids[t]} <= {lookback}" for t in tests}
+    facts = ["s.person_id AS person_id", "s.taken_at AS taken_at", "s.t AS t"]
+    values: list[ValueColumn] = []
+    for test in tests:
+        k = ids[test]
+        canonical = LAB_TESTS[test].canonical_unit
+        facts.append(f"CASE WHEN {fresh[test]} THEN s.l{k} END AS {_col('latest', test)}")
+        facts.append(f"CASE WHEN {fresh[test]} THEN s.la{k} END AS {_col('latest_at', test)}")
+        values.append(ValueColumn(_col("latest", test), f"latest {test}", canonical))
+        values.append(ValueColumn(_col("latest_at", test), f"when the latest {test} was drawn"))
+        if test in rise_tests:
+            facts.append(f"CASE WHEN {fresh[test]} THEN NULLIF(s.r{k}, {_NO_RISE!r}) END AS {_col('rise', test)}")
+            values.append(ValueColumn(_col("rise", test), f"daily rise of {test}", f"{canonical} per 24 h"))
+    # completed years: (YYYYMMDD of the day - YYYYMMDD of birth) / 10000, rounded down
+    age = "FLOOR((s.ymd - p.birth_ymd) / 10000.0)"
+    facts.append(f"CAST(CASE WHEN {age} BETWEEN 0 AND 120 THEN {age} END AS INTEGER) AS f__age")
+    facts.append("p.sex AS f__sex")
+    values += [ValueColumn("f__age", "age at the lab day (completed years)"), ValueColumn("f__sex", "sex")]
+    condition_sql = source.condition(vocabulary)
+    condition_join = ""
+    if condition_sql:
+        firsts = ", ".join(f"MIN(start_date) FILTER (WHERE field = {quote(f)}) AS {_col('first', f)}" for f in condition_fields)
+        condition_join = (f" LEFT JOIN (SELECT person_id, {firsts} FROM ({condition_sql}) AS cond GROUP BY person_id) AS c "
+                          f"ON c.person_id = s.person_id")  # fmt: skip
+        for f in condition_fields:
+            facts.append(f"CASE WHEN c.{_col('first', f)} <= s.day THEN TRUE END AS {_col('f', f)}")
+            values.append(ValueColumn(_col("f", f), f"{f} (a diagnosis on or before the lab day)"))
+    person_sql = source.person()
+    birth = (f"SELECT person_id, sex, CASE WHEN birth_year IS NOT NULL AND birth_month IS NOT NULL AND birth_day IS NOT NULL "
+             f"THEN birth_year * 10000 + birth_month * 100 + birth_day END AS birth_ymd FROM ({person_sql}) AS person")  # fmt: skip
+    fact_sql = (f"SELECT {', '.join(facts)} FROM ({last_draw}) AS s LEFT JOIN ({birth}) AS p ON p.person_id = s.person_id"
+                f"{condition_join}")  # fmt: skip
+
+    # -- fields, scores, criteria -----------------------------------------------------------------
+    type_sql = {"bool": "BOOLEAN", "number": "DOUBLE", "string": "VARCHAR"}
+    field_sql: dict[str, str] = {}
+    for path, type_ in all_fields.items():
+        if path in PERSON_FIELDS:
+            field_sql[path] = f"f__{path}"
+        elif path in condition_fields and condition_sql:
+            field_sql[path] = _col("f", path)
+        elif path in assumed:
+            field_sql[path] = "TRUE" if assumed[path] else "FALSE"
+        else:
+            field_sql[path] = f"CAST(NULL AS {type_sql[type_.kind]})"
+    score_facts = {**{t: _col("latest", t) for t in tests}, **field_sql}
+    score_exprs = {
+        score: _score_sql(score, score_facts, dialect) if score in computed_scores else "CAST(NULL AS DOUBLE)"
+        for score in scores
+    }
+    for score in scores:
+        values.append(ValueColumn(_col("score", score), SCORE_FUNCTIONS[score]))
+
+    plans = []
+    for kind, criterion in protocol.all_criteria():
+        rule = rules[criterion.id]
+        read = {n.path for n in walk(rule) if isinstance(n, Field)}
+        read |= {f for n in walk(rule) if isinstance(n, Call) and n.func in SCORE_FUNCTIONS
+                 for f in score_inputs(n.func) if f not in LAB_TESTS}  # fmt: skip
+        clinician = tuple(sorted(f for f in read if f not in PERSON_FIELDS and f not in assumed))
+        plans.append(CriterionPlan(criterion.id, kind, criterion.text, _col("c", criterion.id), clinician))
+
+    def criterion_sql(plan: CriterionPlan, scores_as: dict[str, str]) -> str:
+        try:
+            return RuleSQL(field_sql, scores_as, protocol.id)(rules[plan.id])
+        except CompileError as err:
+            raise CompileError(f"criterion {plan.id}: {err}") from None
+
+    def passes(plan: CriterionPlan, status: str) -> str:
+        if plan.to_check:  # passes unless the data excludes
+            return f"COALESCE({status}, TRUE)" if plan.kind == "inclusion" else f"NOT COALESCE({status}, FALSE)"
+        # the data must decide it
+        return f"COALESCE({status}, FALSE)" if plan.kind == "inclusion" else f"NOT COALESCE({status}, TRUE)"
+
+    def depth(statuses: list[str]) -> str:
+        # CASE stops at the first criterion a lab day fails: later criteria (and their
+        # scores) are computed only for the days that reach them
+        arms = " ".join(f"WHEN NOT ({passes(plan, st)}) THEN {i}" for i, (plan, st) in enumerate(zip(plans, statuses)))
+        return f"CASE {arms} ELSE {len(plans)} END"
+
+    n = len(plans)
+    # every status (candidates, every lab day)
+    score_cols = "".join(f", {expr} AS {_col('score', name)}" for name, expr in score_exprs.items())
+    scored = f"SELECT *{score_cols} FROM ({fact_sql}) AS facts"
+    as_columns = {name: _col("score", name) for name in scores}
+    criteria_cols = ", ".join(f"{criterion_sql(plan, as_columns)} AS {plan.column}" for plan in plans)
+    evaluated = f"SELECT *, {criteria_cols} FROM ({scored}) AS scored"
+    days = f"SELECT *, {depth([p.column for p in plans])} AS depth FROM ({evaluated}) AS evaluated"
+    days = f"SELECT *, depth = {n} AS candidate FROM ({days}) AS staged"
+    # the depth alone, each criterion evaluated only where the earlier ones pass (the funnel)
+    lazy = depth([criterion_sql(plan, score_exprs) for plan in plans])
+    depth_sql = f"SELECT person_id, t, depth, depth = {n} AS candidate FROM (SELECT person_id, t, {lazy} AS depth FROM ({fact_sql}) AS facts) AS d"
+
+    return CompiledPlan(
+        protocol_id=protocol.id,
+        dialect=dialect,
+        tests=tests,
+        criteria=tuple(plans),
+        values=tuple(values),
+        days_sql=days,
+        depth_sql=depth_sql,
+        person_sql=person_sql,
+        raw_lab_sql=raw_lab,
+        condition_sql=condition_sql,
+        setup=_PG_SETUP if dialect == "postgres" else (),
+        assumptions=tuple((a.field, a.value, a.why) for a in vocabulary.assumptions),
+        stages=(("lab", lab), ("series", series), ("rises", rises), ("carried", carried), ("facts", fact_sql),
+                ("depth", depth_sql), ("scored", scored), ("days", days)),
+    )
