@@ -369,7 +369,11 @@ def demo_trial_command(subjects: int, seed: int) -> None:
     from django.core.management import call_command
 
     from hepatrial.services.accounts import ensure_demo
-    from hepatrial.services.demo_trial import NotADemoDatabase, check_demo_database, simulate_demo_trial
+    from hepatrial.services.demo_trial import (
+        NotADemoDatabase,
+        check_demo_database,
+        simulate_demo_trial,
+    )
     from hepatrial.services.errors import ActionError
 
     protocol = _protocol(settings.HEPATRIAL_PROTOCOL)
@@ -457,7 +461,12 @@ def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: st
     from hepatrial.core.prescreen.compile import compile_protocol
     from hepatrial.core.prescreen.sources import Source, SourceError
     from hepatrial.prescreen.engine import EngineError, run_prescreen
-    from hepatrial.prescreen.output import explain_text, funnel_text, result_json, write_result
+    from hepatrial.prescreen.output import (
+        explain_text,
+        funnel_text,
+        result_json,
+        write_result,
+    )
 
     protocol = _protocol(protocol_ref, as_json)
     try:
@@ -595,7 +604,11 @@ def safety_check_command() -> None:
     _django_setup()
     from django.db import transaction
 
-    from hepatrial.services.safety import raise_overdue_alerts, resend_unsent_alerts, sae_clocks
+    from hepatrial.services.safety import (
+        raise_overdue_alerts,
+        resend_unsent_alerts,
+        sae_clocks,
+    )
 
     with transaction.atomic():
         made = raise_overdue_alerts()
@@ -788,9 +801,8 @@ def analyze_group(ctx: click.Context, out_dir: str | None, database_url: str | N
         if database_url:
             os.environ["HEPATRIAL_DATABASE_URL"] = database_url
         _django_setup()
-        from django.db import DatabaseError
+        from django.db import DatabaseError, connection
         from django.db.migrations.executor import MigrationExecutor
-        from django.db import connection
 
         from hepatrial.services.report import write_report
 
@@ -838,7 +850,12 @@ def analyze_tte(adtte_file: str, param: str | None, at_days: str | None, ties: s
     """
     import csv
 
-    from hepatrial.core.analysis.survival import SurvivalInputError, adtte_arrays, compare_arms, render_arm_comparison
+    from hepatrial.core.analysis.survival import (
+        SurvivalInputError,
+        adtte_arrays,
+        compare_arms,
+        render_arm_comparison,
+    )
 
     at = _days(at_days, as_json) if at_days is not None else []
     try:

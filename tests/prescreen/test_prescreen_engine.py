@@ -21,7 +21,7 @@ def test_sql_and_one_candidate_screening_agree_on_10000_persons(protocol, omop_1
     assert len(persons) == 10_000 and len(days) > 70_000
     assert compared == len(days) * 10
     assert problems == []
-    statuses = {d[c] for d in days for c in ("c__I3", "c__I4", "c__E4")}
+    statuses = {d[c] for d in days for c in ("c__i3", "c__i4", "c__e4")}
     assert statuses == {True, False, None}  # every outcome is exercised, unknown too
 
 
@@ -31,7 +31,7 @@ def test_the_other_meld_variants_compile_the_same_way(omop_1k, flat, variant):
     compared, problems, days = disagreements(protocol_with(variant), Source.folder(omop_1k))
     assert problems == [] and compared > 70_000
     assert disagreements(protocol_with(variant), Source.folder(flat))[1] == []
-    assert {d["c__E4"] for d in days} >= {True, False}
+    assert {d["c__e4"] for d in days} >= {True, False}
 
 
 def test_every_boundary_of_the_hand_made_table(protocol, flat):
@@ -44,30 +44,30 @@ def test_every_boundary_of_the_hand_made_table(protocol, flat):
 
     # 1: 17 the day before the 18th birthday (29 Feb born); the rise of exactly 17.1 over 12 h
     first = day(1, "2018-02-28 20:00:00")
-    assert first["f__age"] == 17 and first["c__I1"] is False
-    assert first["rise__total_bilirubin"] == 17.1 and first["c__I3"] is True
-    assert first["latest__inr"] == 1.5 and first["c__I4"] is True
+    assert first["f__age"] == 17 and first["c__i1"] is False
+    assert first["rise__total_bilirubin"] == 17.1 and first["c__i3"] is True
+    assert first["latest__inr"] == 1.5 and first["c__i4"] is True
     assert first["latest__creatinine"] == pytest.approx(106.08)  # 1.2 MG/DL
     assert day(1, "2018-03-01 09:00:00")["f__age"] == 18
     # 2: 10 mg/dL is 171 umol/L; INR given twice with two values counts as not given; PTA 40%
     second = day(2, "2024-05-01 10:00:00")
-    assert second["latest__total_bilirubin"] == 171.0 and second["c__I3"] is True
-    assert second["latest__inr"] is None and second["c__I4"] is True  # by PTA
-    assert second["c__E1"] is True  # liver cancer diagnosed that day
+    assert second["latest__total_bilirubin"] == 171.0 and second["c__i3"] is True
+    assert second["latest__inr"] is None and second["c__i4"] is True  # by PTA
+    assert second["c__e1"] is True  # liver cancer diagnosed that day
     # 3: 72 h exactly still counts; a day later the bilirubin is too old
     assert day(3, "2024-01-04 08:00:00")["latest__total_bilirubin"] == 200
     assert day(3, "2024-01-05 08:00:00")["latest__total_bilirubin"] is None
-    assert day(3, "2024-01-05 08:00:00")["c__I3"] is None
+    assert day(3, "2024-01-05 08:00:00")["c__i3"] is None
     # 4: 5000 umol/L and "3 mmol/L" of bilirubin are left out; the repeated 180 counts once
     assert (4, datetime(2024, 2, 1, 8)) not in by
     assert day(4, "2024-02-03 08:00:00")["latest__total_bilirubin"] == 180
     # 5: no birth date: age unknown, I1 unknown
-    assert day(5, "2024-03-01 08:00:00")["c__I1"] is None
+    assert day(5, "2024-03-01 08:00:00")["c__i1"] is None
     # 6: the previous result 168 h back gives a rise; 168 h and a minute does not
     assert day(6, "2024-04-08 08:00:00")["rise__total_bilirubin"] == 20
     assert day(6, "2024-06-08 08:00:00")["rise__total_bilirubin"] is None
     # 7: MELD above 30 excludes
-    assert day(7, "2024-07-01 08:00:00")["score__meld"] > 30 and day(7, "2024-07-01 08:00:00")["c__E4"] is True
+    assert day(7, "2024-07-01 08:00:00")["score__meld"] > 30 and day(7, "2024-07-01 08:00:00")["c__e4"] is True
     # 9: two draws in one day: assessed at the later one (INR 2.2 in the window, not 3.2)
     assert [d["taken_at"].hour for d in days if d["person_id"] == 9] == [23]
     assert day(9, "2024-08-01 23:30:00")["latest__inr"] == 2.2
@@ -115,8 +115,8 @@ def test_a_seeded_episode_not_found_is_out_of_age_or_above_meld_30(protocol, omo
     compared, problems, days = disagreements(protocol, Source.folder(omop_3k), person_ids=set(missed))
     assert problems == []
     for pid in missed:
-        episode_days = [d for d in days if d["person_id"] == pid and d["c__I3"] and d["c__I4"]]
-        assert episode_days and all(d["c__I1"] is False or d["c__E4"] is True for d in episode_days), pid
+        episode_days = [d for d in days if d["person_id"] == pid and d["c__i3"] and d["c__i4"]]
+        assert episode_days and all(d["c__i1"] is False or d["c__e4"] is True for d in episode_days), pid
 
 
 def test_a_folder_without_a_source_is_named(tmp_path):

@@ -15,7 +15,12 @@ from datetime import date, datetime, tzinfo
 from typing import Any, Literal
 
 from hepatrial.core.protocol import DosingSpec, Protocol, VisitSpec
-from hepatrial.core.schedule import PlannedVisit, WindowStatus, planned_visit, window_status
+from hepatrial.core.schedule import (
+    PlannedVisit,
+    WindowStatus,
+    planned_visit,
+    window_status,
+)
 
 DoseStatus = Literal["upcoming", "due", "overdue", "given", "given_out_of_window", "not_given", "started", "stopped"]
 

@@ -183,26 +183,18 @@ def _with_progress(engine: _Engine, sql: str, progress: Callable[[float], None] 
     progress(100.0)
 
 
-def _persons(engine: _Engine, plan: CompiledPlan, where: str) -> dict[Any, PersonRows]:
-    """Every row the candidates' explanation needs, for the persons ``where`` selects."""
+def _persons(engine: _Engine, plan: CompiledPlan, persons_sql: str) -> dict[Any, PersonRows]:
+    """Every row the candidates' explanation needs, for the persons ``persons_sql`` selects."""
     people: dict[Any, PersonRows] = {}
-    _cols, rows = engine.fetch(
-        f"SELECT person_id, birth_year, birth_month, birth_day, sex FROM ({plan.person_sql}) AS p WHERE person_id IN ({where})"
-    )
-    for pid, year, month, day, sex in rows:
+    queries = plan.source_rows_sql(persons_sql)
+    for pid, year, month, day, sex in engine.fetch(queries["person"])[1]:
         people[pid] = PersonRows(pid, (year, month, day), sex)
-    _cols, rows = engine.fetch(
-        f"SELECT person_id, test_id, taken_at, value, unit FROM ({plan.raw_lab_sql}) AS r WHERE person_id IN ({where})"
-    )
-    for pid, test_id, taken_at, value, unit in rows:
+    for pid, test_id, taken_at, value, unit in engine.fetch(queries["lab"])[1]:
         people.setdefault(pid, PersonRows(pid)).labs.append((plan.tests[test_id - 1], taken_at, value, unit))
-    if plan.condition_sql:
-        _cols, rows = engine.fetch(
-            f"SELECT person_id, field, MIN(start_date) FROM ({plan.condition_sql}) AS c "
-            f"WHERE person_id IN ({where}) GROUP BY person_id, field"
-        )
-        for pid, name, start in rows:
-            people.setdefault(pid, PersonRows(pid)).conditions[name] = start if isinstance(start, date) else date.fromisoformat(str(start))
+    if "condition" in queries:
+        for pid, name, start in engine.fetch(queries["condition"])[1]:
+            start = start if isinstance(start, date) else date.fromisoformat(str(start))
+            people.setdefault(pid, PersonRows(pid)).conditions[name] = start
     return people
 
 

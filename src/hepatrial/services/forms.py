@@ -19,7 +19,13 @@ from hepatrial.core.protocol import FormSpec, VisitSpec
 from hepatrial.core.schedule import PlannedVisit, planned_visits
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import jsonable, record
-from hepatrial.services.dosing import DeviationInput, check_dose, do_report_deviation, is_dosing_form, refuse_dose_at
+from hepatrial.services.dosing import (
+    DeviationInput,
+    check_dose,
+    do_report_deviation,
+    is_dosing_form,
+    refuse_dose_at,
+)
 from hepatrial.services.enrollment import no_further_data_since
 from hepatrial.services.errors import Conflict, Invalid, NotFound
 from hepatrial.services.protocol import current_protocol

@@ -11,8 +11,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from hepatrial.services.access import Actor, visible_sites
-from hepatrial.services.errors import ActionError
 from hepatrial.services.dosing import DeviationInput
+from hepatrial.services.errors import ActionError
 from hepatrial.services.forms import do_save_form
 from hepatrial.web.trial.models import FormEntry, Subject
 

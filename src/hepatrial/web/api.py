@@ -35,13 +35,17 @@ from ninja.utils import check_csrf
 
 from hepatrial.services.access import Actor, sees_identity, visible_sites
 from hepatrial.services.accounts import user_for_token
+from hepatrial.services.dosing import (
+    DeviationInput,
+    do_report_deviation,
+    subject_dose_calendar,
+)
 from hepatrial.services.enrollment import (
     consent_state,
     do_enroll,
     do_record_consent,
     do_withdraw_consent,
 )
-from hepatrial.services.dosing import DeviationInput, do_report_deviation, subject_dose_calendar
 from hepatrial.services.errors import ActionError, Invalid, NotAllowed, NotFound
 from hepatrial.services.forms import (
     do_save_form,
@@ -61,12 +65,12 @@ from hepatrial.services.randomization import do_randomize
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.api_schemas import (
     ConsentIn,
+    ConsentOut,
+    DecisionIn,
     DeviationIn,
     DeviationOut,
     DeviationType,
     DoseOut,
-    ConsentOut,
-    DecisionIn,
     ErrorOut,
     FormIn,
     FormOut,

@@ -54,7 +54,6 @@ from hepatrial.core.analysis import caveats
 from hepatrial.core.errors import FieldInputError
 
 
-
 class MixedModelInputError(FieldInputError):
     """Data that cannot be fitted as a random-intercept model, naming the argument."""
 

@@ -39,8 +39,9 @@ def quote(text: str) -> str:
 
 
 def column(prefix: str, name: str) -> str:
-    """The column holding ``prefix`` of ``name`` (``latest__total_bilirubin``, ``f__history__dic``)."""
-    return f"{prefix}__{name.replace('.', '__')}"
+    """The column holding ``prefix`` of ``name`` (``latest__total_bilirubin``, ``c__i1``): lower
+    case, as PostgreSQL folds an unquoted name."""
+    return f"{prefix}__{name.replace('.', '__')}".lower()
 
 
 def number(value: float) -> str:

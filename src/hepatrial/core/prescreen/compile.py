@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from hepatrial.core.criteria.ast import Call, Field, walk
@@ -123,6 +124,19 @@ class CompiledPlan:
     def script(self) -> str:
         return ";\n\n".join(self.statements()) + ";\n"
 
+    def source_rows_sql(self, persons_sql: str) -> dict[str, str]:
+        """The source's rows of the persons ``persons_sql`` selects: ``person``, ``lab`` and
+        (when the source has diagnoses) ``condition`` queries, in this plan's dialect."""
+        where = f"WHERE person_id IN ({persons_sql})"
+        queries = {
+            "person": f"SELECT person_id, birth_year, birth_month, birth_day, sex FROM ({self.person_sql}) AS p {where}",
+            "lab": f"SELECT person_id, test_id, taken_at, value, unit FROM ({self.raw_lab_sql}) AS r {where}",
+        }
+        if self.condition_sql:
+            queries["condition"] = (f"SELECT person_id, field, MIN(start_date) AS start_date FROM ({self.condition_sql}) AS c "
+                                    f"{where} GROUP BY person_id, field")  # fmt: skip
+        return {name: self._render(sql) for name, sql in queries.items()}
+
     def days_query(self) -> str:
         """Every patient and lab day, with the values and each criterion's status."""
         days = self.days_sql.replace(_PERSONS_MARK, "")
@@ -138,7 +152,15 @@ def translate(duckdb_sql: str, dialect: str) -> str:
         return duckdb_sql
     if dialect not in DIALECTS:
         raise CompileError(f"dialect: one of {', '.join(DIALECTS)}, got {dialect!r}")
-    return sqlglot.transpile(duckdb_sql, read="duckdb", write=dialect, unsupported_level=ErrorLevel.RAISE)[0]
+    tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
+    if dialect in ("bigquery", "spark"):  # sqlglot writes TIME_TO_UNIX (no such BigQuery function),
+        # and Spark's UNIX_TIMESTAMP reads a string: both have UNIX_SECONDS(TIMESTAMP)
+        tree = tree.transform(lambda node: exp.Anonymous(this="UNIX_SECONDS", expressions=[
+            exp.Anonymous(this="TIMESTAMP", expressions=[node.this])]) if isinstance(node, exp.TimeToUnix) else node)  # fmt: skip
+    try:
+        return tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+    except sqlglot.errors.UnsupportedError as err:
+        raise CompileError(f"dialect {dialect}: sqlglot cannot translate the plan: {str(err).splitlines()[0]}") from None
 
 
 _col, _number = column, number
@@ -147,7 +169,8 @@ _col, _number = column, number
 def _round12(x: str, dialect: str) -> str:
     """``x`` rounded to 12 significant digits, as units.round_significant does."""
     digits = f"11 - CAST(FLOOR(LOG10(ABS({x}))) AS INTEGER)"
-    if dialect == "postgres":
+    if dialect == "postgres":  # PostgreSQL rounds and takes logarithms of numeric, not double
+        digits = f"11 - CAST(FLOOR(LOG10(CAST(ABS({x}) AS NUMERIC))) AS INTEGER)"
         rounded = f"CAST(ROUND(CAST({x} AS NUMERIC), {digits}) AS DOUBLE)"
     else:
         rounded = f"ROUND({x}, {digits})"
@@ -312,7 +335,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     series = (f"SELECT person_id, taken_at, CAST(EPOCH(taken_at) AS BIGINT) AS t, {pivot} "
               f"FROM ({lab}) AS lab GROUP BY person_id, taken_at")  # fmt: skip
     # -- the previous result of a rising test (per draw) ---------------------------------------
-    rise_window = f"(PARTITION BY person_id ORDER BY t RANGE BETWEEN {rise_max} PRECEDING AND {rise_min} PRECEDING)"
+    rise_window = f"(PARTITION BY person_id ORDER BY t ASC NULLS FIRST RANGE BETWEEN {rise_max} PRECEDING AND {rise_min} PRECEDING)"
     level1 = ["*"]
     for test in rise_tests:
         k = ids[test]
@@ -321,7 +344,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
         level1 += [f"{prev_v} AS p{k}", f"{prev_t} AS pt{k}"]
     rises = "SELECT " + ", ".join(level1) + f" FROM ({series}) AS series"
     # -- each test's latest result carried forward; the last draw of each day -------------------
-    carry = "(PARTITION BY person_id ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    carry = "(PARTITION BY person_id ORDER BY t ASC NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     level2 = ["person_id", "taken_at", "t"]
     for test in tests:
         k = ids[test]
@@ -333,7 +356,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
             rise = _round12(f"((v{k} - p{k}) / {hours} * 24)", dialect)
             marked = f"CASE WHEN v{k} IS NOT NULL THEN COALESCE({rise}, {_NO_RISE!r}) END"
             level2.append(f"{_last_nonnull(marked, carry, dialect)} AS r{k}")
-    level2.append("LEAD(taken_at) OVER (PARTITION BY person_id ORDER BY t) AS next_taken_at")
+    level2.append("LEAD(taken_at) OVER (PARTITION BY person_id ORDER BY t ASC NULLS FIRST) AS next_taken_at")
     carried = "SELECT " + ", ".join(level2) + f" FROM ({rises}) AS rises"
 
     # -- facts at each lab day (its last draw) ------------------------------------------------

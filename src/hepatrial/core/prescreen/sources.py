@@ -55,7 +55,7 @@ class Source:
         if not folder.is_dir():
             raise SourceError(str(folder), "is not a folder")
         found: dict[str, str] = {}
-        for name in (*OMOP_TABLES, "condition_occurrence", *FLAT_TABLES, "conditions"):
+        for name in (*OMOP_TABLES, *FLAT_TABLES, "conditions"):
             for ext, reader in (("parquet", "read_parquet"), ("csv", "read_csv")):
                 file = folder / f"{name}.{ext}"
                 if file.is_file():
@@ -80,7 +80,7 @@ class Source:
         if kind not in ("omop", "flat"):
             raise SourceError("--source-kind", f"omop or flat, got {kind!r}")
         prefix = f'"{schema}".' if schema else ""
-        names = (*OMOP_TABLES, "condition_occurrence") if kind == "omop" else (*FLAT_TABLES, "conditions")
+        names = OMOP_TABLES if kind == "omop" else (*FLAT_TABLES, "conditions")
         return cls(kind, {name: f"{prefix}{name}" for name in names}, f"{kind} tables in {schema or 'the default schema'}")
 
     # --- the three relations -------------------------------------------------------------

@@ -18,7 +18,11 @@ from hepatrial.core.protocol import Protocol
 from hepatrial.core.report.build import build_report
 from hepatrial.core.report.html import render
 from hepatrial.core.report.pdf import render_pdf
-from hepatrial.core.report.settings import SIMULATED_FILE, mark_simulated, report_settings
+from hepatrial.core.report.settings import (
+    SIMULATED_FILE,
+    mark_simulated,
+    report_settings,
+)
 
 
 class AdamFileError(ValueError):

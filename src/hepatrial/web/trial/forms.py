@@ -20,7 +20,14 @@ from django.utils.translation import gettext_lazy as _
 
 from hepatrial.core.candidate import History
 from hepatrial.core.labs import LAB_TESTS
-from hepatrial.web.trial.models import Consent, DataQuery, Deviation, DsmbDecision, EligibilityDecision, SaeReport
+from hepatrial.web.trial.models import (
+    Consent,
+    DataQuery,
+    Deviation,
+    DsmbDecision,
+    EligibilityDecision,
+    SaeReport,
+)
 
 DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 LAB_ROWS = 12
