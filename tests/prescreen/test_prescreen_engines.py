@@ -71,7 +71,6 @@ def test_the_sql_for_a_cluster_reads_back_and_gives_duckdbs_answer(protocol, omo
     dialect it runs over the same tables and gives the same candidates and funnel."""
     native = compile_protocol(protocol, Source.database("omop"), "duckdb")
     printed = compile_protocol(protocol, Source.database("omop"), dialect)
-    assert printed.setup == ()
     answers = []
     for plan, read in ((native, "duckdb"), (printed, dialect)):
         con = duckdb.connect()
@@ -89,8 +88,8 @@ def test_the_sql_for_a_cluster_reads_back_and_gives_duckdbs_answer(protocol, omo
 
 def test_the_postgresql_script_parses_and_an_unknown_dialect_is_refused(protocol):
     plan = compile_protocol(protocol, Source.database("omop", "cdm"), "postgres")
-    assert len(plan.setup) == 2 and "pg_temp.hepatrial_last" in plan.script()
-    for statement in plan.statements()[2:]:
+    assert "IGNORE NULLS" not in plan.script() and "MAX(CASE WHEN" in plan.script()
+    for statement in plan.statements():
         sqlglot.parse_one(statement, read="postgres")
     with pytest.raises(CompileError, match="dialect: one of"):
         translate("SELECT 1", "oracle")

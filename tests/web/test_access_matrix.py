@@ -34,7 +34,7 @@ from hepatrial.services.enrollment import do_enroll, do_record_consent
 from hepatrial.services.forms import do_save_form
 from hepatrial.services.queries import do_close_query, do_raise_query
 from hepatrial.services.screening import do_decide_eligibility, do_screen
-from hepatrial.web.trial.models import Role
+from hepatrial.web.trial.models import PrescreenRun, Role
 
 PERSONAS = ("coordinator_a", "coordinator_b", "investigator_a", "monitor_a", "data_manager", "statistician", "admin", "anonymous")
 #: The name of every person screened at a site in the world below -> the personas who may read it.
@@ -61,6 +61,7 @@ W_RANGE = lambda w: {"site": "SYSU3", "lab_test": "alt", "sex": "any", "uln": "3
 W_DISMISS = lambda w: {"reason": "expected fluctuation"}  # noqa: E731
 W_DSMB = lambda w: {"decision": "continue", "decided_on": w["day0"], "reason": "acceptable"}  # noqa: E731
 W_SAE = lambda w: {"kind": "initial", "narrative": "x"}  # noqa: E731
+W_PRESCREEN = lambda w: {"source": "no-such-source", "site": w["site_a"]}  # noqa: E731
 DEVIATION = lambda w: {"type": "other", "occurred_on": w["day0"], "description": "Visit missed", "action": "Rescheduled"}  # noqa: E731
 
 F_A = "subjects/{subject}/visits/day_0/lab_panel"
@@ -111,6 +112,11 @@ MATRIX = [
     ("password_change",          "POST", "/password/",                            {},         (200, 200, 200, 200, 200, 200, 200, 302)),
     ("home",                     "GET",  "/",                                     None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("screening_new",            "GET",  "/screenings/new/",                      None,       (200, 200, 200, 403, 403, 403, 403, 302)),
+    ("prescreen",                "GET",  "/prescreen/",                           None,       (200, 200, 200, 403, 403, 403, 403, 302)),
+    ("prescreen",                "POST", "/prescreen/",                           W_PRESCREEN, (422, 422, 422, 403, 403, 403, 403, 302)),
+    ("prescreen_run",            "GET",  "/prescreen/{prescreen_run}/",           None,       (200, 404, 200, 403, 403, 403, 403, 302)),
+    ("prescreen_progress",       "GET",  "/prescreen/{prescreen_run}/progress.json", None,    (200, 404, 200, 403, 403, 403, 403, 302)),
+    ("screening_new",            "GET",  "/screenings/new/?prescreen={prescreen_run}&person=7", None, (404, 404, 404, 403, 403, 403, 403, 302)),
     ("screening_detail",         "GET",  "/screenings/{new}/",                    None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("screening_detail",         "GET",  "/screenings/{screening_b}/",            None,       (404, 200, 404, 404, 200, 200, 200, 302)),
     ("screening_decide",         "GET",  "/screenings/{new}/decide/",             None,       (405, 405, 405, 405, 405, 405, 405, 302)),
@@ -263,7 +269,11 @@ def _world(personas: Personas) -> dict:
     query_b = do_raise_query(personas.actor("data_manager"), entry_b, "inr", "?")
     new = do_screen(coordinator, personas.site_a, example("eligible-aclf"), {"name": NAME["a"]})
     tz = ZoneInfo(personas.site_a.time_zone)
+    prescreen_run = PrescreenRun.objects.create(site=personas.site_a, source="omop", protocol_id="NCT05940610",
+                                                started_by=coordinator.user, created_at=past)  # fmt: skip
     return {
+        "site_a": personas.site_a.pk,
+        "prescreen_run": prescreen_run.pk,
         "new": new.pk,
         "ready": ready(personas.site_a, coordinator, investigator).pk,
         "screening_b": subject_b.screening_id,

@@ -235,10 +235,7 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
     started = time.perf_counter()
     try:
         plan = compile_protocol(protocol, source, "postgres" if engine.name == "postgresql" else "duckdb", vocabulary)
-        setup, create, candidates_sql, funnel_sql, patients_sql = (plan.statements()[: len(plan.setup)],
-                                                                  *plan.statements()[len(plan.setup):])  # fmt: skip
-        for statement in setup:
-            engine.execute(statement)
+        create, candidates_sql, funnel_sql, patients_sql = plan.statements()
         engine.execute("DROP TABLE IF EXISTS hepatrial_prescreen")
         _with_progress(engine, create, progress)
         columns, rows = engine.fetch(candidates_sql)
@@ -283,8 +280,6 @@ def all_days(protocol: Protocol, source: Source, *, database: str | None = None,
     engine = open_engine(database)
     try:
         plan = compile_protocol(protocol, source, "postgres" if engine.name == "postgresql" else "duckdb", vocabulary)
-        for statement in plan.setup:
-            engine.execute(statement)
         columns, rows = engine.fetch(plan.days_query())
     finally:
         engine.close()

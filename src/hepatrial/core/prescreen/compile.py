@@ -11,9 +11,11 @@ rules then compile to SQL expressions in three-valued logic, which is SQL's own 
 unknown), with the evaluator's one exception handled: a comparison chain is unknown as soon
 as one operand is.
 
-Written in DuckDB's dialect and translated by sqlglot for the others; two constructs have no
-PostgreSQL spelling and are emitted for it directly: ``last_value(x IGNORE NULLS)`` (a small
-aggregate created in ``pg_temp``) and ``arg_min`` (``array_agg ... ORDER BY``).
+Written in DuckDB's dialect and translated by sqlglot for the others (a construct sqlglot
+cannot translate is an error, never dropped). PostgreSQL has no ``IGNORE NULLS``: there the
+last non-null value is the largest ``[time, value]`` pair of the frame; it rounds and takes
+logarithms of doubles its own way too; and a subquery whose values are read many times is
+fenced so that it is computed once.
 """
 
 from __future__ import annotations
@@ -46,11 +48,6 @@ _NO_RISE = -1.0e300
 #: Where the candidates query restricts the lab rows to the candidates (removed otherwise).
 _PERSONS_MARK = "/*persons*/"
 
-_PG_SETUP = (
-    "CREATE OR REPLACE FUNCTION pg_temp.hepatrial_last_step(anyelement, anyelement) RETURNS anyelement "
-    "LANGUAGE sql IMMUTABLE AS 'SELECT COALESCE($2, $1)'",
-    "CREATE OR REPLACE AGGREGATE pg_temp.hepatrial_last(anyelement) (SFUNC = pg_temp.hepatrial_last_step, STYPE = anyelement)",
-)
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,6 @@ class CompiledPlan:
     person_sql: str
     raw_lab_sql: str
     condition_sql: str | None
-    setup: tuple[str, ...]
     assumptions: tuple[tuple[str, bool, str], ...]
     #: The plan's stages in order (lab, series, rises, carried, facts, days), each a query.
     stages: tuple[tuple[str, str], ...] = ()
@@ -112,9 +108,8 @@ class CompiledPlan:
         )
 
     def statements(self) -> list[str]:
-        """The script a database runs: set-up, the per-patient table, candidates, funnel, patients."""
+        """The script a database runs: the per-patient table, candidates, funnel, patients."""
         return [
-            *self.setup,
             f"CREATE TEMPORARY TABLE hepatrial_prescreen AS {self.summary_sql()}",
             self.candidates_sql(),
             self._render("SELECT depth, COUNT(*) AS patients FROM hepatrial_prescreen GROUP BY depth ORDER BY depth"),
@@ -169,12 +164,18 @@ _col, _number = column, number
 def _round12(x: str, dialect: str) -> str:
     """``x`` rounded to 12 significant digits, as units.round_significant does."""
     digits = f"11 - CAST(FLOOR(LOG10(ABS({x}))) AS INTEGER)"
-    if dialect == "postgres":  # PostgreSQL rounds and takes logarithms of numeric, not double
-        digits = f"11 - CAST(FLOOR(LOG10(CAST(ABS({x}) AS NUMERIC))) AS INTEGER)"
-        rounded = f"CAST(ROUND(CAST({x} AS NUMERIC), {digits}) AS DOUBLE)"
+    if dialect == "postgres":  # PostgreSQL's round() takes no digits for a double; its log() is base 10
+        digits = f"(11 - FLOOR(LOG(ABS({x}))))"
+        rounded = f"(ROUND({x} * POWER(10.0, {digits})) / POWER(10.0, {digits}))"
     else:
         rounded = f"ROUND({x}, {digits})"
     return f"(CASE WHEN {x} = 0 THEN {x} ELSE {rounded} END)"
+
+
+def _barrier(dialect: str) -> str:
+    """Ends a subquery PostgreSQL must compute once: flattened, its expressions would be
+    computed again in every aggregate that reads them."""
+    return " OFFSET 0" if dialect == "postgres" else ""
 
 
 def _round_half_up(x: str, digits: int, dialect: str) -> str:
@@ -184,8 +185,9 @@ def _round_half_up(x: str, digits: int, dialect: str) -> str:
 
 
 def _last_nonnull(x: str, window: str, dialect: str) -> str:
-    if dialect == "postgres":
-        return f"pg_temp.hepatrial_last({x}) OVER {window}"
+    """The last non-null ``x`` of the window frame (ordered by ``t``)."""
+    if dialect == "postgres":  # no IGNORE NULLS: the largest [t, x] pair is the last non-null x
+        return f"(MAX(CASE WHEN {x} IS NOT NULL THEN [CAST(t AS DOUBLE), {x}] END) OVER {window})[2]"
     return f"LAST_VALUE({x} IGNORE NULLS) OVER {window}"
 
 
@@ -323,7 +325,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
            f"CASE WHEN u.factor = 1.0 THEN r.value ELSE {converted} END AS value, u.low, u.high "
            f"FROM (SELECT * FROM ({raw_lab}) AS raw {_PERSONS_MARK}) AS r JOIN ({_unit_table(tests)}) AS u "
            f"ON u.test_id = r.test_id AND u.unit = COALESCE(LOWER(REPLACE(TRIM(r.unit), ' ', '')), '')) AS l "
-           f"WHERE l.value BETWEEN l.low AND l.high")  # fmt: skip
+           f"WHERE l.value BETWEEN l.low AND l.high{_barrier(dialect)}")  # fmt: skip
     # -- one row per patient and draw time ------------------------------------------------
     # a test reported twice at one time with two values: which is right cannot be told, so
     # neither counts (the candidate file refuses it the same way)
@@ -394,7 +396,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     birth = (f"SELECT person_id, sex, CASE WHEN birth_year IS NOT NULL AND birth_month IS NOT NULL AND birth_day IS NOT NULL "
              f"THEN birth_year * 10000 + birth_month * 100 + birth_day END AS birth_ymd FROM ({person_sql}) AS person")  # fmt: skip
     fact_sql = (f"SELECT {', '.join(facts)} FROM ({last_draw}) AS s LEFT JOIN ({birth}) AS p ON p.person_id = s.person_id"
-                f"{condition_join}")  # fmt: skip
+                f"{condition_join}{_barrier(dialect)}")  # fmt: skip
 
     # -- fields, scores, criteria -----------------------------------------------------------------
     type_sql = {"bool": "BOOLEAN", "number": "DOUBLE", "string": "VARCHAR"}
@@ -467,7 +469,6 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
         person_sql=person_sql,
         raw_lab_sql=raw_lab,
         condition_sql=condition_sql,
-        setup=_PG_SETUP if dialect == "postgres" else (),
         assumptions=tuple((a.field, a.value, a.why) for a in vocabulary.assumptions),
         stages=(("lab", lab), ("series", series), ("rises", rises), ("carried", carried), ("facts", fact_sql),
                 ("depth", depth_sql), ("scored", scored), ("days", days)),

@@ -458,3 +458,30 @@ class AeProposal(models.Model):
 
     class Meta:
         ordering = ["-sampled_on", "-pk"]
+
+
+class PrescreenRun(models.Model):
+    """A pre-screening of a data source for a site (issue #7): a background job and what it found."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="prescreen_runs")
+    source = models.CharField(_("source"), max_length=200, help_text=_("A folder of the pre-screening directory."))
+    protocol_id = models.CharField(max_length=40)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="Percent done, as the engine reports it.")
+    error = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="Funnel, assumptions and candidates (each explained).")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"pre-screening {self.pk} ({self.site.code}, {self.source}, {self.status})"

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hepatrial.web.trial import sae_pdf, views
+from hepatrial.web.trial import prescreen_views, sae_pdf, views
 from hepatrial.web.trial.safety_labs import safety_labs
 
 FORM = "subjects/<str:subject_id>/visits/<slug:visit_id>/<slug:form_id>/"
@@ -12,6 +12,9 @@ urlpatterns = [
     path("password/", views.PasswordChange.as_view(), name="password_change"),
     path("", views.home, name="home"),
     path("screenings/new/", views.screening_new, name="screening_new"),
+    path("prescreen/", prescreen_views.prescreen_page, name="prescreen"),
+    path("prescreen/<int:pk>/", prescreen_views.prescreen_run, name="prescreen_run"),
+    path("prescreen/<int:pk>/progress.json", prescreen_views.prescreen_progress, name="prescreen_progress"),
     path("screenings/<int:pk>/", views.screening_detail, name="screening_detail"),
     path("screenings/<int:pk>/decide/", views.screening_decide, name="screening_decide"),
     path("screenings/<int:pk>/consent/", views.screening_consent, name="screening_consent"),

@@ -96,6 +96,7 @@ from hepatrial.services.safety import (
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.trial.charts import ae_grade_bars, sae_timeline
 from hepatrial.web.trial.forms import (
+    LAB_ROWS,
     AuditFilterForm,
     ConsentForm,
     DecisionForm,
@@ -240,15 +241,33 @@ def screening_new(request):
         else:
             status, error = 422, _("The screening data has errors; nothing was saved.")
     else:
-        form = ScreeningForm(sites=sites)
-        rows = lab_rows()
-        site = sites[0]
+        initial, labs, prefilled_from = _prescreen_prefill(request, actor)
+        form = ScreeningForm(sites=sites, initial=initial)
+        rows = lab_rows(initial=labs)
+        site = next((s for s in sites if str(s.pk) == initial.get("site")), sites[0])
     return render(
         request,
         "trial/screening_new.html",
-        {"form": form, "rows": rows, "error": error, "site_tz": site.time_zone},
+        {"form": form, "rows": rows, "error": error, "site_tz": site.time_zone,
+         "prefilled_from": prefilled_from if request.method == "GET" else None},
         status=status,
     )
+
+
+def _prescreen_prefill(request, actor: Actor):
+    """?prescreen=RUN&person=ID: the initial values of a pre-screening candidate (or none)."""
+    from hepatrial.services.prescreen import prescreen_candidate, screening_prefill
+    from hepatrial.web.trial.prescreen_views import run_for
+
+    run_id, person = request.GET.get("prescreen", ""), request.GET.get("person", "")
+    if not run_id.isdigit() or not person:
+        return {}, [], None
+    run = run_for(actor, int(run_id))
+    candidate = prescreen_candidate(run, person)
+    if candidate is None:
+        raise Http404(_("No such candidate in this pre-screening."))
+    initial, labs = screening_prefill(run, candidate)
+    return initial, labs[:LAB_ROWS], {"run": run, "person": person}
 
 
 def _render_screening(request, screening: Screening, *, status: int = 200, error: str | None = None,

@@ -1,0 +1,149 @@
+"""The pre-screening pages (issue #7): a coordinator starts a run on one of the listed data
+sources, the run saves its progress and result, its candidates open into a pre-filled
+screening form, and every start and finish is audited. Only screening roles of the run's
+site see it."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from hepatrial.core.prescreen.synth import synthesize, write_extract
+from hepatrial.services.prescreen import do_start_prescreen, execute_prescreen
+from hepatrial.web.trial.models import AuditEvent, PrescreenRun, Screening
+
+
+@pytest.fixture(scope="module")
+def extract_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prescreen")
+    write_extract(synthesize(1500, seed=4, end=date(2026, 11, 1)), root / "omop-demo")
+    (root / "not-a-source").mkdir()
+    return root
+
+
+@pytest.fixture
+def sources(extract_folder, monkeypatch):
+    monkeypatch.setenv("HEPATRIAL_PRESCREEN_DIR", str(extract_folder))
+    return extract_folder
+
+
+def login(personas, name: str) -> Client:
+    client = Client()
+    client.force_login(personas.users[name])
+    return client
+
+
+def finished_run(personas) -> PrescreenRun:
+    actor = personas.actor("coordinator_a")
+    run = do_start_prescreen(actor, personas.site_a, "omop-demo", background=False)
+    return execute_prescreen(run.pk, actor)
+
+
+@pytest.mark.django_db
+def test_the_page_lists_the_sources_and_starts_a_run(personas, sources, django_capture_on_commit_callbacks):
+    client = login(personas, "coordinator_a")
+    page = client.get("/prescreen/")
+    assert page.status_code == 200
+    assert b"omop-demo" in page.content and b"not-a-source" not in page.content
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post("/prescreen/", {"source": "omop-demo", "site": personas.site_a.pk})
+    run = PrescreenRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/prescreen/{run.pk}/"
+    assert run.status == "queued" and len(callbacks) == 1  # the background job starts on commit
+    assert AuditEvent.objects.filter(action="start_prescreen", object_id=str(run.pk)).count() == 1
+    waiting = client.get(f"/prescreen/{run.pk}/")
+    assert b"run-progress" in waiting.content
+    assert client.get(f"/prescreen/{run.pk}/progress.json").json() == {"status": "queued", "progress": 0.0, "error": ""}
+
+
+@pytest.mark.django_db
+def test_a_bad_source_is_refused_and_nothing_is_saved(personas, sources):
+    client = login(personas, "coordinator_a")
+    response = client.post("/prescreen/", {"source": "../../etc", "site": personas.site_a.pk})
+    assert response.status_code == 422 and b"Choose one of the data sources listed" in response.content
+    assert client.post("/prescreen/", {"source": "omop-demo", "site": personas.site_b.pk}).status_code == 422
+    assert not PrescreenRun.objects.exists() and not AuditEvent.objects.filter(action="start_prescreen").exists()
+
+
+@pytest.mark.django_db
+def test_a_finished_run_shows_funnel_candidates_and_reasons(personas, sources):
+    run = finished_run(personas)
+    assert run.status == "done" and run.progress == 100.0 and run.result["candidates_total"] > 0
+    finish = AuditEvent.objects.get(action="finish_prescreen", object_id=str(run.pk))
+    assert finish.route == "background" and finish.new["candidates"] == run.result["candidates_total"]
+    page = login(personas, "coordinator_a").get(f"/prescreen/{run.pk}/")
+    text = page.content.decode()
+    assert page.status_code == 200 and "patients in the source" in text and "I3 met" in text
+    first = run.result["candidates"][0]
+    assert f'id="candidate-{first["person_id"]}"' in text
+    assert "to check: encephalopathy_grade not given" in text  # I5's reason, from one-candidate screening
+    assert "Assumed dialysis_twice_past_week = false" in text
+
+
+@pytest.mark.django_db
+def test_a_candidate_opens_into_a_prefilled_screening_form_that_screens(personas, sources):
+    run = finished_run(personas)
+    candidate = run.result["candidates"][0]
+    client = login(personas, "coordinator_a")
+    form = client.get(f"/screenings/new/?prescreen={run.pk}&person={candidate['person_id']}")
+    text = form.content.decode()
+    assert form.status_code == 200 and 'id="prefilled"' in text
+    data = candidate["candidate_file"]
+    assert f'value="{data["age"]}"' in text
+    assert re.search(r'name="lab-0-test".*?<option value="\w+" selected', text, re.S)
+    assert 'name="dialysis_twice_past_week"' in text and not re.search(
+        r'name="dialysis_twice_past_week"[^>]*>\s*<option value="">[^<]*</option>\s*<option value="yes"[^>]*>[^<]*</option>\s*<option value="no" selected',
+        text)  # the assumption is not filled in
+    # the coordinator posts the form as shown, with the clinician's answers added
+    post = {"site": str(personas.site_a.pk), "id": "PS-1", "assessed_at": _value(text, "assessed_at"),
+            "age": str(data["age"]), "sex": data.get("sex", ""), "presentation": "ACLF", "chronic_liver_disease": "yes",
+            "weeks_insult_to_complication": "2", "encephalopathy_grade": "1", "ascites": "mild",
+            "dialysis_twice_past_week": "no"}  # fmt: skip
+    for i, lab in enumerate(reversed(data["labs"])):
+        post.update({f"lab-{i}-test": lab["test"], f"lab-{i}-value": str(lab["value"]),
+                     f"lab-{i}-unit": _unit(text, i), f"lab-{i}-at": _value(text, f"lab-{i}-at")})  # fmt: skip
+    response = client.post("/screenings/new/", post)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    screening = Screening.objects.get()
+    statuses = {c["id"]: c["status"] for c in screening.result["criteria"]}
+    assert statuses["I3"] == "met" and statuses["I4"] == "met" and statuses["E4"] == "not_met"
+
+
+@pytest.mark.django_db
+def test_only_screening_roles_of_the_site_see_a_run(personas, sources):
+    run = finished_run(personas)
+    assert login(personas, "coordinator_b").get(f"/prescreen/{run.pk}/").status_code == 404
+    assert login(personas, "coordinator_b").get(f"/screenings/new/?prescreen={run.pk}&person=1").status_code == 404
+    for name in ("monitor_a", "statistician", "data_manager", "dsmb"):
+        assert login(personas, name).get("/prescreen/").status_code == 403, name
+        assert login(personas, name).get(f"/prescreen/{run.pk}/").status_code == 403, name
+    assert Client().get("/prescreen/").status_code == 302  # to the login page
+    assert login(personas, "investigator_a").get(f"/prescreen/{run.pk}/").status_code == 200
+    assert login(personas, "coordinator_a").get(f"/screenings/new/?prescreen={run.pk}&person=nobody").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_source_gone_before_the_run_fails_with_the_reason(personas, sources):
+    actor = personas.actor("coordinator_a")
+    run = do_start_prescreen(actor, personas.site_a, "omop-demo", background=False)
+    (sources / "omop-demo").rename(sources / "moved-away")
+    try:
+        run = execute_prescreen(run.pk, actor)
+    finally:
+        (sources / "moved-away").rename(sources / "omop-demo")
+    assert run.status == "failed" and "no longer a data source" in run.error and run.result is None
+    page = login(personas, "coordinator_a").get(f"/prescreen/{run.pk}/")
+    assert b"The pre-screening failed" in page.content
+
+
+def _value(html: str, name: str) -> str:
+    return re.search(rf'name="{name}"[^>]*value="([^"]*)"', html).group(1)
+
+
+def _unit(html: str, row: int) -> str:
+    select = re.search(rf'<select name="lab-{row}-unit".*?</select>', html, re.S).group(0)
+    chosen = re.search(r'<option value="([^"]*)" selected', select)
+    return chosen.group(1) if chosen else ""
