@@ -165,10 +165,11 @@ def run_hepatrial(folder: Path, database: str | None):
     source = Source.database("omop", "bench") if database else Source.folder(folder)
     plan = compile_protocol(load_protocol(), source, "postgres" if database else "duckdb")
     started = time.perf_counter()
-    statements = plan.statements()
-    engine.execute("DROP TABLE IF EXISTS hepatrial_prescreen")
-    engine.execute(statements[0])
-    columns, rows = engine.fetch(statements[1])
+    create, redo, drop, insert, candidates, *_rest = plan.statements()
+    for statement in ("DROP TABLE IF EXISTS hepatrial_prescreen", "DROP TABLE IF EXISTS hepatrial_prescreen_redo",
+                      create, redo, drop, insert):  # fmt: skip
+        engine.execute(statement)
+    columns, rows = engine.fetch(candidates)
     i, j = columns.index("person_id"), columns.index("taken_at")
     return time.perf_counter() - started, {(int(r[i]), r[j]) for r in rows}
 

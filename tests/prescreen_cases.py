@@ -89,10 +89,15 @@ LABS = [
     (9, "creatinine", 90, "umol/L", "2024-08-01 23:30:00"),
     (9, "sodium", 141, "mEq/L", "2024-08-01 23:30:00"),
     (9, "albumin", 31, "g/L", "2024-08-01 23:30:00"),
+    # 10: five draws in the 12 h before the latest (every 2 h): the previous result for the rise
+    # is the draw 24 h back, beyond the lag plan's reach, so the exact plan takes over.
+    (10, "total_bilirubin", 100, "umol/L", "2024-09-01 08:00:00"),
+    *[(10, "total_bilirubin", 150 + 10 * i, "umol/L", f"2024-09-02 0{2 * i}:00:00") for i in range(5)],
+    (10, "inr", 1.9, None, "2024-09-02 08:00:00"),
 ]
 PATIENTS = [(1, "2000-02-29", "female"), (2, "1970-06-15", "male"), (3, "1980-01-01", "female"), (4, "1990-12-31", "male"),
             (5, None, None), (6, "1975-05-05", "male"), (7, "1966-07-01", "female"), (8, "1960-01-01", "male"),
-            (9, "1958-08-02", "female")]  # fmt: skip
+            (9, "1958-08-02", "female"), (10, "1970-01-01", "male")]  # fmt: skip
 CONDITIONS = [(2, "C22.9", "2024-05-01"), (3, "K74.6", "2010-01-01"), (6, "B18.1", "2024-06-08"), (9, "D65", "2024-08-02")]
 
 

@@ -443,14 +443,16 @@ def prescreen_synth(persons: int, out_dir: str, seed: int, end_date: str | None,
               help="The time zone of the source's clock times (IANA name, e.g. Asia/Shanghai).")  # fmt: skip
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Write candidates and funnel here.")
 @click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "parquet", "json"]))
+@click.option("--days", "write_days_too", is_flag=True,
+              help="With --out (csv or parquet): also write days.*, every patient and lab day with each criterion's status.")  # fmt: skip
 @click.option("--explain", "explain", default=5, show_default=True, type=click.IntRange(0),
               help="Print this many candidates with the reason for every criterion.")  # fmt: skip
 @click.option("--print-sql", is_flag=True, help="Print the compiled SQL for --dialect and stop (nothing is run).")
 @click.option("--dialect", default="duckdb", show_default=True, type=click.Choice(["duckdb", "postgres", "spark", "trino", "bigquery"]))
 @JSON_OPTION
 def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: str | None, schema: str | None,
-                  source_kind: str, tz_name: str, out_dir: str | None, fmt: str, explain: int, print_sql: bool,
-                  dialect: str, as_json: bool) -> None:  # fmt: skip
+                  source_kind: str, tz_name: str, out_dir: str | None, fmt: str, write_days_too: bool, explain: int,
+                  print_sql: bool, dialect: str, as_json: bool) -> None:  # fmt: skip
     """Pre-screen a population: the protocol's criteria, compiled to SQL, for every patient and
     lab day of an OMOP CDM extract or a flat lab table (a folder of Parquet/CSV files, or
     tables in a database). Prints the funnel and the candidates, each explained criterion by
@@ -460,7 +462,7 @@ def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: st
     from hepatrial.core.criteria.sql import CompileError
     from hepatrial.core.prescreen.compile import compile_protocol
     from hepatrial.core.prescreen.sources import Source, SourceError
-    from hepatrial.prescreen.engine import EngineError, run_prescreen
+    from hepatrial.prescreen.engine import EngineError, run_prescreen, write_days
     from hepatrial.prescreen.output import (
         explain_text,
         funnel_text,
@@ -469,6 +471,8 @@ def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: st
     )
 
     protocol = _protocol(protocol_ref, as_json)
+    if write_days_too and (not out_dir or fmt == "json" or database):
+        _fail([{"field": "--days", "problem": "needs --out with --format csv or parquet, on DuckDB"}], "bad --days", as_json)
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -498,6 +502,10 @@ def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: st
     except (EngineError, CompileError) as err:
         _fail([{"field": "--database" if database else "SOURCE_DIR", "problem": str(err)}], "pre-screening failed", as_json)
     written = write_result(result, out_dir, fmt) if out_dir else []
+    if write_days_too:
+        days_path = Path(out_dir) / f"days.{fmt}"
+        write_days(protocol, source, str(days_path), fmt)
+        written.append(days_path)
     if as_json:
         _echo_json({**result_json(result), "written": [str(p) for p in written]})
         return

@@ -578,6 +578,13 @@ def test_prescreen_run_prints_the_funnel_and_explains_candidates(tmp_path):
     rows = list(csv.DictReader((tmp_path / "res" / "candidates.csv").open(encoding="utf-8")))
     assert rows and {r["I3"] for r in rows} == {"met"} and all(r["disagreements"] == "" for r in rows)
     assert int(re.search(r"^(\d+) candidates\.$", result.stdout, re.M).group(1)) == len(rows)
+    days = run("prescreen", "run", folder, "--explain", "0", "--out", tmp_path / "all", "--days")
+    assert days.exit_code == 0, days.output
+    every_day = list(csv.DictReader((tmp_path / "all" / "days.csv").open(encoding="utf-8")))
+    assert len({r["person_id"] for r in every_day}) == 1500 and {r["i5"] for r in every_day} == {"to_check"}
+    assert {r["i3"] for r in every_day} == {"met", "not_met", "unknown"}
+    assert sum(r["candidate"] == "true" for r in every_day) >= len(rows)
+    assert run("prescreen", "run", folder, "--days").exit_code == 2  # --days needs --out
     as_json = run("prescreen", "run", folder, "--json", "--explain", "0")
     data = json.loads(as_json.stdout)
     assert len(data["candidates"]) == len(rows) and data["candidates"][0]["candidate_file"]["assessed_at"] == "2024-11-07T19:48:00Z"

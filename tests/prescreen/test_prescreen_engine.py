@@ -11,12 +11,15 @@ import pytest
 from prescreen_cases import disagreements, protocol_with
 
 from hepatrial.core.prescreen.sources import Source, SourceError
-from hepatrial.prescreen.engine import run_prescreen
+from hepatrial.prescreen.engine import all_days, run_prescreen
 
 
 def test_sql_and_one_candidate_screening_agree_on_10000_persons(protocol, omop_10k):
-    """The differential test of issue #7: every patient, every lab day, every criterion."""
+    """The differential test of issue #7: every patient, every lab day, every criterion; and
+    the two plans (previous results by lags, by RANGE frames) give the same rows."""
     compared, problems, days = disagreements(protocol, Source.folder(omop_10k))
+    _plan, exact = all_days(protocol, Source.folder(omop_10k), exact=True)
+    assert not any(d["needs_more"] for d in days) and exact == days
     persons = {d["person_id"] for d in days}
     assert len(persons) == 10_000 and len(days) > 70_000
     assert compared == len(days) * 10
@@ -74,6 +77,12 @@ def test_every_boundary_of_the_hand_made_table(protocol, flat):
     assert day(9, "2024-08-01 23:30:00")["f__history__dic"] is None  # diagnosed the next day
     # 8 has no labs: no lab day
     assert all(d["person_id"] != 8 for d in days)
+    # 10: the rise reaches past five draws in 12 h to the one 24 h back (the exact plan's)
+    assert day(10, "2024-09-02 08:00:00")["rise__total_bilirubin"] == 90
+    _plan, by_lags = all_days(protocol, Source.folder(flat), exact=False)
+    assert [d["person_id"] for d in by_lags if d["needs_more"]] == [10]
+    assert run_prescreen(protocol, Source.folder(flat)).funnel[-1].patients == len(
+        {d["person_id"] for d in days if d["candidate"]})
 
 
 def test_run_finds_the_seeded_candidates_and_explains_each(protocol, omop_3k):

@@ -83,7 +83,9 @@ def test_the_sql_for_a_cluster_reads_back_and_gives_duckdbs_answer(protocol, omo
             cursor = con.execute(back)
             results.append(cursor.fetchall() if back.lstrip().upper().startswith("SELECT") else None)
         answers.append(results)
-    assert answers[0] == answers[1] and answers[0][1]  # candidates found, the same
+    for i, (mine, theirs) in enumerate(zip(*answers)):
+        assert mine == theirs, (i, [(a, b) for a, b in zip(mine, theirs) if a != b][:2])
+    assert answers[0][4]  # candidates found
 
 
 def test_the_postgresql_script_parses_and_an_unknown_dialect_is_refused(protocol):

@@ -87,15 +87,20 @@ class _Engine:
         pass
 
 
+#: DuckDB's memory for a run: beyond it, it spills to disk (a million patients run in it
+#: at the same speed; DuckDB's own default, 80% of the machine, would take 2 GB).
+DUCKDB_MEMORY = "1GB"
+
+
 class DuckDBEngine(_Engine):
     name = "duckdb"
 
-    def __init__(self, database: str = ":memory:", memory_limit: str | None = None):
+    def __init__(self, database: str = ":memory:", memory_limit: str = DUCKDB_MEMORY):
         import duckdb
 
         self.con = duckdb.connect(database)
-        if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute("SET preserve_insertion_order = false")  # every result is ordered explicitly
 
     def execute(self, sql: str) -> None:
         self._run(sql)
@@ -227,17 +232,19 @@ def sql_status(plan_criterion, value: bool | None) -> str:
 
 
 def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = None, vocabulary: Vocabulary | None = None,
-                  tz: tzinfo = timezone.utc, progress: Callable[[float], None] | None = None,
-                  limit_explained: int | None = None) -> PrescreenResult:  # fmt: skip
+                  tz: tzinfo = timezone.utc, progress: Callable[[float], None] | None = None) -> PrescreenResult:  # fmt: skip
     """Pre-screen ``source`` against ``protocol``: funnel, candidates, each explained."""
     vocabulary = vocabulary or default_vocabulary()
     engine = open_engine(database)
     started = time.perf_counter()
     try:
         plan = compile_protocol(protocol, source, "postgres" if engine.name == "postgresql" else "duckdb", vocabulary)
-        create, candidates_sql, funnel_sql, patients_sql = plan.statements()
+        create, redo, drop, insert, candidates_sql, funnel_sql, patients_sql = plan.statements()
         engine.execute("DROP TABLE IF EXISTS hepatrial_prescreen")
+        engine.execute("DROP TABLE IF EXISTS hepatrial_prescreen_redo")
         _with_progress(engine, create, progress)
+        for statement in (redo, drop, insert):
+            engine.execute(statement)
         columns, rows = engine.fetch(candidates_sql)
         _fc, funnel_rows = engine.fetch(funnel_sql)
         _pc, ((patients,),) = engine.fetch(patients_sql)
@@ -245,7 +252,7 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
     finally:
         engine.close()
     candidates = []
-    for index, row in enumerate(rows):
+    for row in rows:
         record = dict(zip(columns, row))
         statuses = {c.id: sql_status(c, record[c.column]) for c in plan.criteria}
         values = {v.column: record[v.column] for v in plan.values}
@@ -258,8 +265,6 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
             lab_days=int(record["lab_days"]), values=values, statuses=statuses, reasons=reasons, candidate=candidate,
             disagreements=disagreements,
         ))  # fmt: skip
-        if limit_explained is not None and index + 1 >= limit_explained:
-            break
     depth_counts = {int(depth): int(n) for depth, n in funnel_rows}
     with_labs = sum(depth_counts.values())
     funnel = [FunnelStep("patients in the source", None, int(patients)), FunnelStep("with a lab day", None, with_labs)]
@@ -273,17 +278,41 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
     )  # fmt: skip
 
 
-def all_days(protocol: Protocol, source: Source, *, database: str | None = None,
-             vocabulary: Vocabulary | None = None) -> tuple[CompiledPlan, list[dict[str, Any]]]:  # fmt: skip
-    """Every patient and lab day with each criterion's SQL status (for checks and exports)."""
+def all_days(protocol: Protocol, source: Source, *, database: str | None = None, vocabulary: Vocabulary | None = None,
+             exact: bool | None = None) -> tuple[CompiledPlan, list[dict[str, Any]]]:  # fmt: skip
+    """Every patient and lab day with each criterion's SQL status (for checks and exports).
+    By default the lag plan, and the exact plan for the patients it cannot settle;
+    ``exact=True``/``False`` forces one plan (rows needing more are then left as they are)."""
     vocabulary = vocabulary or default_vocabulary()
     engine = open_engine(database)
     try:
         plan = compile_protocol(protocol, source, "postgres" if engine.name == "postgresql" else "duckdb", vocabulary)
-        columns, rows = engine.fetch(plan.days_query())
+        columns, rows = engine.fetch(plan.days_query(exact=bool(exact)))
+        days = [dict(zip(columns, row)) for row in rows]
+        redo = {d["person_id"] for d in days if d["needs_more"]}
+        if redo and exact is None:
+            columns, rows = engine.fetch(plan.days_query(exact=True))
+            again = [dict(zip(columns, row)) for row in rows if row[columns.index("person_id")] in redo]
+            days = sorted([d for d in days if d["person_id"] not in redo] + again, key=lambda d: (d["person_id"], d["t"]))
     finally:
         engine.close()
-    return plan, [dict(zip(columns, row)) for row in rows]
+    return plan, days
+
+
+def write_days(protocol: Protocol, source: Source, path: str, fmt: str = "parquet", *,
+               vocabulary: Vocabulary | None = None) -> int:  # fmt: skip
+    """Every patient and lab day with the values used and each criterion's status, written
+    by DuckDB straight to ``path`` (Parquet or CSV); the number of rows."""
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"format: parquet or csv, got {fmt!r}")
+    engine = DuckDBEngine()
+    try:
+        plan = compile_protocol(protocol, source, "duckdb", vocabulary or default_vocabulary())
+        quoted = "'" + str(path).replace("'", "''") + "'"
+        engine.execute(f"COPY ({plan.days_export_sql()}) TO {quoted} (FORMAT {fmt.upper()}{', HEADER' if fmt == 'csv' else ''})")
+        return engine.fetch(f"SELECT COUNT(*) FROM read_{fmt}({quoted})")[1][0][0]
+    finally:
+        engine.close()
 
 
 def person_rows(protocol: Protocol, source: Source, persons_sql: str, *, database: str | None = None,

@@ -4,9 +4,11 @@ Used by the tests and the benchmark; each table is replaced."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 
@@ -35,10 +37,13 @@ def load_folder(url: str, folder: str | Path, schema: str, batch_rows: int = 200
             con.execute(f"CREATE TABLE {name} ({columns})")
             names = ", ".join(f'"{f.name}"' for f in file.schema_arrow)
             total = 0
-            with con.cursor().copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+            # CSV text in batches: an empty field is NULL, an empty string is written quoted
+            options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+            with con.cursor().copy(f"COPY {name} ({names}) FROM STDIN (FORMAT csv)") as copy:
                 for batch in file.iter_batches(batch_size=batch_rows):
-                    for row in zip(*(column.to_pylist() for column in batch.columns)):
-                        copy.write_row(row)
+                    buffer = io.BytesIO()
+                    pa_csv.write_csv(batch, buffer, options)
+                    copy.write(buffer.getvalue())
                     total += batch.num_rows
             con.execute(f"ANALYZE {name}")
             counts[path.stem] = total

@@ -2,14 +2,19 @@
 (:mod:`hepatrial.core.screening`) evaluated for every patient and lab day of a source.
 
 The plan reads the lab rows once. It converts each result to its test's canonical unit,
-drops what one-candidate screening would refuse (an unknown unit, an impossible value),
-pivots the results into one row per patient and draw time, and runs ordered windows per
-patient over that series: the previous result for a daily rise (a RANGE frame of the
-protocol's daily-rise window), then each test's latest result carried forward. A patient's
-*lab day* is assessed at its last draw, as a clinician screening that evening would be; the
-rules then compile to SQL expressions in three-valued logic, which is SQL's own (``NULL`` is
-unknown), with the evaluator's one exception handled: a comparison chain is unknown as soon
-as one operand is.
+drops what one-candidate screening would refuse (an unknown unit, an impossible value, a
+test given twice at one time with two values), pivots the results into one row per patient
+and draw time, and runs ordered windows per patient over that series. A patient's *lab day*
+is assessed at its last draw, as a clinician screening that evening would be; the rules
+then compile to SQL expressions in three-valued logic, which is SQL's own (``NULL`` is
+unknown; :mod:`hepatrial.core.criteria.sql`).
+
+Two plans give the same rows. On DuckDB, one window pass carries each test's latest result
+forward and finds a rising test's previous result among the LAGS draws before the latest
+(``_carried_by_lags``); a patient with more draws than that within the daily-rise minimum
+is marked and evaluated again by the other plan, which finds the previous result with a
+RANGE frame and carries the rise forward in a second pass (the only plan on the other
+engines). Times are whole microseconds since 1970, as exact as the source's timestamps.
 
 Written in DuckDB's dialect and translated by sqlglot for the others (a construct sqlglot
 cannot translate is an error, never dropped). PostgreSQL has no ``IGNORE NULLS``: there the
@@ -47,6 +52,10 @@ _NO_RISE = -1.0e300
 
 #: Where the candidates query restricts the lab rows to the candidates (removed otherwise).
 _PERSONS_MARK = "/*persons*/"
+#: Where the plan's windowed series goes (by lags, or by RANGE frames: see _carried_by_lags).
+_CARRIED = "/*carried*/"
+#: Draws looked back by the lag plan for a rise's previous result.
+LAGS = 2
 
 
 
@@ -81,6 +90,8 @@ class CompiledPlan:
     values: tuple[ValueColumn, ...]
     days_sql: str  # one row per patient and lab day, every value and status
     depth_sql: str  # one row per patient and lab day: the funnel depth only
+    exact_days_sql: str  # the same two by RANGE frames (no limit of LAGS draws; see _carried_by_lags)
+    exact_depth_sql: str
     person_sql: str
     raw_lab_sql: str
     condition_sql: str | None
@@ -88,29 +99,39 @@ class CompiledPlan:
     #: The plan's stages in order (lab, series, rises, carried, facts, days), each a query.
     stages: tuple[tuple[str, str], ...] = ()
 
-    def summary_sql(self) -> str:
+    def summary_sql(self, exact: bool = False, persons_sql: str | None = None) -> str:
         """One row per patient: the deepest funnel step reached on any lab day, the first
-        qualifying time, and how many lab days qualify."""
+        qualifying time, how many lab days qualify, and whether the patient needs the exact
+        (RANGE-frame) plan; for the persons ``persons_sql`` selects, if given."""
+        depth = self.exact_depth_sql if exact else self.depth_sql
+        restrict = f"WHERE person_id IN ({persons_sql})" if persons_sql else ""
         return self._render(
             "SELECT person_id, MAX(depth) AS depth, MIN(t) FILTER (WHERE candidate) AS first_t, "
-            "COUNT(*) FILTER (WHERE candidate) AS candidate_days, COUNT(*) AS lab_days "
-            f"FROM ({self.depth_sql.replace(_PERSONS_MARK, '')}) AS days GROUP BY person_id"
+            "COUNT(*) FILTER (WHERE candidate) AS candidate_days, COUNT(*) AS lab_days, "
+            "MAX(CASE WHEN needs_more THEN 1 ELSE 0 END) AS needs_more "
+            f"FROM ({depth.replace(_PERSONS_MARK, restrict)}) AS days GROUP BY person_id"
         )
 
     def candidates_sql(self, table: str = "hepatrial_prescreen") -> str:
-        """The values and statuses of each candidate at its first qualifying time: the plan
-        run again on the candidates' lab rows only (``table`` holds the summary)."""
+        """The values and statuses of each candidate at its first qualifying time: the exact
+        plan run again on the candidates' lab rows only (``table`` holds the summary)."""
         only = f"SELECT person_id FROM {table} WHERE first_t IS NOT NULL"
-        days = self.days_sql.replace(_PERSONS_MARK, f"WHERE person_id IN ({only})")
+        days = self.exact_days_sql.replace(_PERSONS_MARK, f"WHERE person_id IN ({only})")
         return self._render(
             f"SELECT s.candidate_days, s.lab_days, d.* FROM ({days}) AS d JOIN {table} AS s "
             f"ON s.person_id = d.person_id AND s.first_t = d.t ORDER BY d.t, d.person_id"
         )
 
     def statements(self) -> list[str]:
-        """The script a database runs: the per-patient table, candidates, funnel, patients."""
+        """The script a database runs: the per-patient table (patients the lag plan cannot
+        settle evaluated again by the exact plan), the candidates, the funnel, the patients."""
+        redo = "SELECT person_id FROM hepatrial_prescreen_redo"
         return [
             f"CREATE TEMPORARY TABLE hepatrial_prescreen AS {self.summary_sql()}",
+            self._render("CREATE TEMPORARY TABLE hepatrial_prescreen_redo AS "
+                         "SELECT person_id FROM hepatrial_prescreen WHERE needs_more = 1"),  # fmt: skip
+            self._render(f"DELETE FROM hepatrial_prescreen WHERE person_id IN ({redo})"),
+            f"INSERT INTO hepatrial_prescreen {self.summary_sql(exact=True, persons_sql=redo)}",
             self.candidates_sql(),
             self._render("SELECT depth, COUNT(*) AS patients FROM hepatrial_prescreen GROUP BY depth ORDER BY depth"),
             self._render(f"SELECT COUNT(*) AS patients FROM ({self.person_sql}) AS p"),
@@ -132,9 +153,27 @@ class CompiledPlan:
                                     f"{where} GROUP BY person_id, field")  # fmt: skip
         return {name: self._render(sql) for name, sql in queries.items()}
 
-    def days_query(self) -> str:
-        """Every patient and lab day, with the values and each criterion's status."""
-        days = self.days_sql.replace(_PERSONS_MARK, "")
+    def days_export_sql(self) -> str:
+        """Every patient and lab day: the values used and each criterion's status as text
+        (met, not_met, unknown, to_check), the exact plan for patients the lag plan cannot settle."""
+        statuses = ", ".join(
+            f"CASE WHEN {c.column} THEN 'met' WHEN NOT {c.column} THEN 'not_met' "
+            f"ELSE '{'to_check' if c.to_check else 'unknown'}' END AS {c.id.lower()}"
+            for c in self.criteria
+        )
+        values = ", ".join(v.column for v in self.values)
+        fast = self.days_sql.replace(_PERSONS_MARK, "")
+        redo = f"SELECT person_id FROM ({fast}) AS f WHERE needs_more"
+        exact = self.exact_days_sql.replace(_PERSONS_MARK, f"WHERE person_id IN ({redo})")
+        both = (f"SELECT * FROM ({fast}) AS f WHERE person_id NOT IN ({redo}) "
+                f"UNION ALL SELECT * FROM ({exact}) AS e")  # fmt: skip
+        return self._render(f"SELECT person_id, taken_at AS assessed_at, {values}, {statuses}, candidate "
+                            f"FROM ({both}) AS days ORDER BY person_id, assessed_at")  # fmt: skip
+
+    def days_query(self, exact: bool = False) -> str:
+        """Every patient and lab day, with the values and each criterion's status (check
+        ``needs_more``: a row that has it must be taken from the exact plan)."""
+        days = (self.exact_days_sql if exact else self.days_sql).replace(_PERSONS_MARK, "")
         return self._render(f"SELECT * FROM ({days}) AS days ORDER BY person_id, t")
 
     def _render(self, duckdb_sql: str) -> str:
@@ -189,6 +228,49 @@ def _last_nonnull(x: str, window: str, dialect: str) -> str:
     if dialect == "postgres":  # no IGNORE NULLS: the largest [t, x] pair is the last non-null x
         return f"(MAX(CASE WHEN {x} IS NOT NULL THEN [CAST(t AS DOUBLE), {x}] END) OVER {window})[2]"
     return f"LAST_VALUE({x} IGNORE NULLS) OVER {window}"
+
+
+def _carried_by_lags(series: str, tests: tuple[str, ...], ids: dict[str, int], rise_tests: list[str],
+                     rise_min: int, rise_max: int) -> str:  # fmt: skip
+    """The windowed series in one sort (DuckDB): each test's latest result carried forward,
+    and for a rising test its previous result found among the LAGS draws before the latest.
+    The previous result is the latest draw at least ``rise_min`` before the latest one; the
+    draws before it are newest first, so the first of them old enough is it. When none of
+    the LAGS is old enough and there are more draws (more than LAGS draws within
+    ``rise_min``), the row says ``needs_more`` and the patient is evaluated again with the
+    RANGE-frame plan, which has no such limit."""
+    order = "(PARTITION BY person_id ORDER BY t ASC NULLS FIRST)"
+    carry = "(PARTITION BY person_id ORDER BY t ASC NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    windows = ["person_id", "taken_at", "t", "LEAD(taken_at) OVER " + order + " AS next_taken_at"]
+    for test in tests:
+        k = ids[test]
+        windows += [f"LAST_VALUE(v{k} IGNORE NULLS) OVER {carry} AS l{k}",
+                    f"MAX(CASE WHEN v{k} IS NOT NULL THEN t END) OVER {carry} AS lt{k}"]  # fmt: skip
+        if test in rise_tests:
+            windows.append(f"v{k}")
+            for j in range(1, LAGS + 2):
+                windows += [f"LAG(v{k}, {j} IGNORE NULLS) OVER {order} AS g{k}_{j}",
+                            f"LAG(CASE WHEN v{k} IS NOT NULL THEN t END, {j} IGNORE NULLS) OVER {order} AS gt{k}_{j}"]  # fmt: skip
+    # the time of a latest result from its epoch seconds (one window fewer than carrying it)
+    projected = ["person_id", "taken_at", "t", "next_taken_at"] + [
+        f"l{ids[t]}, lt{ids[t]}, MAKE_TIMESTAMP(lt{ids[t]}) AS la{ids[t]}" for t in tests]
+    needs_more = []
+    for test in rise_tests:
+        k = ids[test]
+        # the latest draw is this row's, or the one before it; the candidates follow it, newest first
+        latest_t = f"lt{k}"
+        latest_v = f"l{k}"
+        candidates = [(f"CASE WHEN v{k} IS NOT NULL THEN g{k}_{j} ELSE g{k}_{j + 1} END",
+                       f"CASE WHEN v{k} IS NOT NULL THEN gt{k}_{j} ELSE gt{k}_{j + 1} END") for j in range(1, LAGS + 1)]  # fmt: skip
+        old_enough = [f"{ct} <= {latest_t} - {rise_min}" for _cv, ct in candidates]
+        prev_t = "CASE " + " ".join(f"WHEN {ok} THEN {ct}" for ok, (_cv, ct) in zip(old_enough, candidates)) + " END"
+        prev_v = "CASE " + " ".join(f"WHEN {ok} THEN {cv}" for ok, (cv, _ct) in zip(old_enough, candidates)) + " END"
+        hours = f"(CAST({latest_t} - ({prev_t}) AS DOUBLE) / 1000000.0 / 3600.0)"
+        rise = _round12(f"(({latest_v} - ({prev_v})) / {hours} * 24)", "duckdb")
+        projected.append(f"CASE WHEN ({prev_t}) >= {latest_t} - {rise_max} THEN {rise} END AS r{k}")
+        needs_more.append(f"({latest_t} IS NOT NULL AND ({prev_t}) IS NULL AND ({candidates[-1][1]}) IS NOT NULL)")
+    projected.append(f"({' OR '.join(needs_more) if needs_more else 'FALSE'}) AS needs_more")
+    return f"SELECT {', '.join(projected)} FROM (SELECT {', '.join(windows)} FROM ({series}) AS series) AS lagged"
 
 
 def _unit_table(tests: tuple[str, ...]) -> str:
@@ -313,8 +395,9 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     ids = {test: i + 1 for i, test in enumerate(tests)}
     rise_tests = [t for f, t in lab_calls if f == "daily_rise"]
 
-    lookback = round(settings.lookback_hours * 3600)
-    rise_min, rise_max = round(settings.daily_rise_min_hours * 3600), round(settings.daily_rise_max_hours * 3600)
+    # times are whole microseconds since 1970 (t), as exact as the source's timestamps
+    lookback = round(settings.lookback_hours * 3_600_000_000)
+    rise_min, rise_max = round(settings.daily_rise_min_hours * 3_600_000_000), round(settings.daily_rise_max_hours * 3_600_000_000)
 
     # -- lab rows: canonical value; what one-candidate screening refuses is dropped ----------
     # (a unit the test does not take, an impossible value); as core.labs.to_canonical, a
@@ -334,8 +417,12 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
         f"THEN MAX(value) FILTER (WHERE test_id = {k}) END AS v{k}"
         for k in (ids[t] for t in tests)
     )
-    series = (f"SELECT person_id, taken_at, CAST(EPOCH(taken_at) AS BIGINT) AS t, {pivot} "
-              f"FROM ({lab}) AS lab GROUP BY person_id, taken_at")  # fmt: skip
+    if dialect == "duckdb":  # grouping by a number is faster than by a timestamp
+        series = (f"SELECT person_id, MAKE_TIMESTAMP(t) AS taken_at, t, {pivot} "
+                  f"FROM (SELECT *, EPOCH_US(taken_at) AS t FROM ({lab}) AS lab) AS lab GROUP BY person_id, t")  # fmt: skip
+    else:
+        series = (f"SELECT person_id, taken_at, CAST(EPOCH(taken_at) * 1000000 AS BIGINT) AS t, {pivot} "
+                  f"FROM ({lab}) AS lab GROUP BY person_id, taken_at")  # fmt: skip
     # -- the previous result of a rising test (per draw) ---------------------------------------
     rise_window = f"(PARTITION BY person_id ORDER BY t ASC NULLS FIRST RANGE BETWEEN {rise_max} PRECEDING AND {rise_min} PRECEDING)"
     level1 = ["*"]
@@ -354,19 +441,23 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
                    f"MAX(CASE WHEN v{k} IS NOT NULL THEN t END) OVER {carry} AS lt{k}",
                    f"MAX(CASE WHEN v{k} IS NOT NULL THEN taken_at END) OVER {carry} AS la{k}"]  # fmt: skip
         if test in rise_tests:
-            hours = f"(CAST(t - pt{k} AS DOUBLE) / 3600.0)"
+            hours = f"(CAST(t - pt{k} AS DOUBLE) / 1000000.0 / 3600.0)"
             rise = _round12(f"((v{k} - p{k}) / {hours} * 24)", dialect)
             marked = f"CASE WHEN v{k} IS NOT NULL THEN COALESCE({rise}, {_NO_RISE!r}) END"
             level2.append(f"{_last_nonnull(marked, carry, dialect)} AS r{k}")
     level2.append("LEAD(taken_at) OVER (PARTITION BY person_id ORDER BY t ASC NULLS FIRST) AS next_taken_at")
-    carried = "SELECT " + ", ".join(level2) + f" FROM ({rises}) AS rises"
+    level2.append("FALSE AS needs_more")
+    carried_exact = "SELECT " + ", ".join(level2) + f" FROM ({rises}) AS rises"
+    carried_fast = (_carried_by_lags(series, tests, ids, rise_tests, rise_min, rise_max)
+                    if dialect == "duckdb" else carried_exact)  # fmt: skip
+    carried = _CARRIED
 
     # -- facts at each lab day (its last draw) ------------------------------------------------
     last_draw = ("SELECT *, CAST(taken_at AS DATE) AS day, EXTRACT(YEAR FROM taken_at) * 10000 + EXTRACT(MONTH FROM taken_at) * 100 "
                  f"+ EXTRACT(DAY FROM taken_at) AS ymd FROM ({carried}) AS carried "
                  "WHERE next_taken_at IS NULL OR CAST(next_taken_at AS DATE) <> CAST(taken_at AS DATE)")  # fmt: skip
     fresh = {t: f"s.t - s.lt{ids[t]} <= {lookback}" for t in tests}
-    facts = ["s.person_id AS person_id", "s.taken_at AS taken_at", "s.t AS t"]
+    facts = ["s.person_id AS person_id", "s.taken_at AS taken_at", "s.t AS t", "s.needs_more AS needs_more"]
     values: list[ValueColumn] = []
     for test in tests:
         k = ids[test]
@@ -456,7 +547,8 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     days = f"SELECT *, depth = {n} AS candidate FROM ({days}) AS staged"
     # the depth alone, each criterion evaluated only where the earlier ones pass (the funnel)
     lazy = depth([criterion_sql(plan, score_exprs) for plan in plans])
-    depth_sql = f"SELECT person_id, t, depth, depth = {n} AS candidate FROM (SELECT person_id, t, {lazy} AS depth FROM ({fact_sql}) AS facts) AS d"
+    depth_sql = (f"SELECT person_id, t, needs_more, depth, depth = {n} AS candidate FROM "
+                 f"(SELECT person_id, t, needs_more, {lazy} AS depth FROM ({fact_sql}) AS facts) AS d")  # fmt: skip
 
     return CompiledPlan(
         protocol_id=protocol.id,
@@ -464,12 +556,15 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
         tests=tests,
         criteria=tuple(plans),
         values=tuple(values),
-        days_sql=days,
-        depth_sql=depth_sql,
+        days_sql=days.replace(_CARRIED, carried_fast),
+        depth_sql=depth_sql.replace(_CARRIED, carried_fast),
+        exact_days_sql=days.replace(_CARRIED, carried_exact),
+        exact_depth_sql=depth_sql.replace(_CARRIED, carried_exact),
         person_sql=person_sql,
         raw_lab_sql=raw_lab,
         condition_sql=condition_sql,
         assumptions=tuple((a.field, a.value, a.why) for a in vocabulary.assumptions),
-        stages=(("lab", lab), ("series", series), ("rises", rises), ("carried", carried), ("facts", fact_sql),
-                ("depth", depth_sql), ("scored", scored), ("days", days)),
+        stages=(("lab", lab), ("series", series), ("rises", rises), ("carried", carried_exact), ("lags", carried_fast),
+                ("facts", fact_sql.replace(_CARRIED, carried_fast)), ("depth", depth_sql.replace(_CARRIED, carried_fast)),
+                ("scored", scored.replace(_CARRIED, carried_fast)), ("days", days.replace(_CARRIED, carried_fast))),
     )
