@@ -101,11 +101,11 @@ PATIENTS = [(1, "2000-02-29", "female"), (2, "1970-06-15", "male"), (3, "1980-01
 CONDITIONS = [(2, "C22.9", "2024-05-01"), (3, "K74.6", "2010-01-01"), (6, "B18.1", "2024-06-08"), (9, "D65", "2024-08-02")]
 
 
-def write_flat(folder: Path) -> Path:
+def write_flat(folder: Path, labs=LABS, patients=PATIENTS, conditions=CONDITIONS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for name, header, rows in (("labs", ["patient_id", "test", "value", "unit", "taken_at"], LABS),
-                               ("patients", ["patient_id", "birth_date", "sex"], PATIENTS),
-                               ("conditions", ["patient_id", "code", "start_date"], CONDITIONS)):  # fmt: skip
+    for name, header, rows in (("labs", ["patient_id", "test", "value", "unit", "taken_at"], labs),
+                               ("patients", ["patient_id", "birth_date", "sex"], patients),
+                               ("conditions", ["patient_id", "code", "start_date"], conditions)):  # fmt: skip
         with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
@@ -113,20 +113,20 @@ def write_flat(folder: Path) -> Path:
     return folder
 
 
-def disagreements(protocol, source: Source, database: str | None = None, person_ids=None) -> tuple[int, list[str], list[dict]]:
+def disagreements(protocol, source: Source, database: str | None = None, person_ids=None,
+                  tz=timezone.utc) -> tuple[int, list[str], list[dict]]:  # fmt: skip
     """Every lab day, every criterion: the SQL status against the one-candidate screening's.
     Returns (statuses compared, disagreements, the SQL's days)."""
-    plan, days = all_days(protocol, source, database=database)
+    plan, days = all_days(protocol, source, database=database, tz=tz)
     if person_ids is not None:
         days = [d for d in days if d["person_id"] in person_ids]
-    people = person_rows(protocol, source, f"SELECT person_id FROM ({plan.person_sql}) AS q", database=database)
+    people = person_rows(protocol, source, f"SELECT person_id FROM ({plan.person_sql}) AS q", database=database, tz=tz)
     compared, problems, cache = 0, [], {}
     for day in days:
         person = people[day["person_id"]]
         if person.person_id not in cache:
-            cache = {person.person_id: usable_labs(person.labs, timezone.utc)}
-        _candidate, statuses, reasons = python_statuses(plan, protocol, person, day["taken_at"], timezone.utc,
-                                                        cache[person.person_id])  # fmt: skip
+            cache = {person.person_id: usable_labs(person.labs, tz)}
+        _candidate, statuses, reasons = python_statuses(plan, protocol, person, day["t"], tz, cache[person.person_id])
         for criterion in plan.criteria:
             compared += 1
             mine = sql_status(criterion, day[criterion.column])

@@ -477,8 +477,11 @@ def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: st
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         _fail([{"field": "--timezone", "problem": f"{tz_name!r} is not an IANA time zone (e.g. Asia/Shanghai, UTC)"}], "bad --timezone", as_json)
+    if source_dir and print_sql and dialect != "duckdb":
+        _fail([{"field": "SOURCE_DIR", "problem": f"a folder's files are read by DuckDB only; for --dialect {dialect} "
+                                                  "leave it out and name the tables' schema with --schema"}], "bad source", as_json)  # fmt: skip
     try:
-        if source_dir and not (print_sql and dialect != "duckdb"):
+        if source_dir:
             source = Source.folder(source_dir)
         elif database or print_sql:
             source = Source.database(source_kind, schema)
@@ -504,7 +507,10 @@ def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: st
     written = write_result(result, out_dir, fmt) if out_dir else []
     if write_days_too:
         days_path = Path(out_dir) / f"days.{fmt}"
-        write_days(protocol, source, str(days_path), fmt)
+        try:
+            write_days(protocol, source, str(days_path), fmt, tz=tz)
+        except (EngineError, CompileError) as err:
+            _fail([{"field": "--days", "problem": str(err)}], "pre-screening failed", as_json)
         written.append(days_path)
     if as_json:
         _echo_json({**result_json(result), "written": [str(p) for p in written]})

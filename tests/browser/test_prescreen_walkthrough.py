@@ -20,14 +20,14 @@ def test_prescreen_find_candidates_and_screen_one(chromium_page, live_server, pe
                                                    tmp_path, monkeypatch):  # fmt: skip
     from personas import PASSWORD
 
-    write_extract(synthesize(3000, seed=4, end=date(2026, 11, 1)), tmp_path / "hospital-omop")
+    write_extract(synthesize(3000, seed=4, end=date(2026, 11, 1)), tmp_path / "SYSU3" / "hospital-omop")
     monkeypatch.setenv("HEPATRIAL_PRESCREEN_DIR", str(tmp_path))
     walk = Walk(chromium_page, live_server.url)
     page = walk.page
     print(f"\nscreenshots: {walk.shots}")
     walk.login("coordinator_a", PASSWORD)
     page.click("nav >> text=Pre-screening")
-    page.select_option("#id_source", "hospital-omop")
+    page.select_option("#id_source", label="hospital-omop — OMOP")
     walk.shot("prescreen-choose-source")
     page.click("#prescreen-form button[type=submit]")
     page.wait_for_selector("#run-summary", timeout=60_000)  # the page follows the background job

@@ -136,3 +136,27 @@ def test_a_folder_without_a_source_is_named(tmp_path):
         Source.folder(tmp_path)
     with pytest.raises(SourceError, match="is not a folder"):
         Source.folder(tmp_path / "nowhere")
+
+
+def test_a_daylight_saving_change_is_real_time_in_both_executions(protocol, tmp_path):
+    """Europe/Paris went back an hour on 27 October 2024: 20:00 to 20:00 the next day is 25 h,
+    so a rise of 17.5 umol/L is 16.8 per 24 h (I3 not met), in the SQL as in Python; and the
+    repeated clock hour 02:00-03:00 is one instant for both."""
+    from zoneinfo import ZoneInfo
+
+    from prescreen_cases import write_flat
+
+    labs = [(1, "total_bilirubin", 100, "umol/L", "2024-10-26 20:00:00"), (1, "total_bilirubin", 117.5, "umol/L", "2024-10-27 20:00:00"),
+            (1, "inr", 1.9, None, "2024-10-27 20:00:00"), (2, "total_bilirubin", 100, "umol/L", "2024-10-26 14:30:00"),
+            (2, "total_bilirubin", 130, "umol/L", "2024-10-27 02:30:00"), (2, "inr", 1.9, None, "2024-10-27 02:30:00")]  # fmt: skip
+    folder = write_flat(tmp_path / "paris", labs=labs, patients=[(1, "1970-01-01", "male"), (2, "1970-01-01", "male")])
+    paris = ZoneInfo("Europe/Paris")
+    compared, problems, days = disagreements(protocol, Source.folder(folder), tz=paris)
+    assert problems == [] and compared == 40
+    first = next(d for d in days if d["person_id"] == 1 and d["taken_at"].day == 27)
+    assert first["rise__total_bilirubin"] == 16.8 and first["c__i3"] is False  # neither bilirubin nor its rise
+    second = next(d for d in days if d["person_id"] == 2 and d["taken_at"].day == 27)
+    assert second["rise__total_bilirubin"] == pytest.approx(30 / 13 * 24)  # 02:30 read as the second (CET) 02:30
+    assert run_prescreen(protocol, Source.folder(folder), tz=paris).funnel[4].patients == 1  # I3: person 2 only
+    utc_days = all_days(protocol, Source.folder(folder))[1]
+    assert next(d for d in utc_days if d["person_id"] == 1 and d["taken_at"].day == 27)["rise__total_bilirubin"] == 17.5

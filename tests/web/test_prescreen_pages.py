@@ -6,7 +6,7 @@ site see it."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.test import Client
@@ -19,8 +19,9 @@ from hepatrial.web.trial.models import AuditEvent, PrescreenRun, Screening
 @pytest.fixture(scope="module")
 def extract_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("prescreen")
-    write_extract(synthesize(1500, seed=4, end=date(2026, 11, 1)), root / "omop-demo")
-    (root / "not-a-source").mkdir()
+    write_extract(synthesize(1500, seed=4, end=date(2026, 11, 1)), root / "SYSU3" / "omop-demo")
+    (root / "SYSU3" / "not-a-source").mkdir()
+    (root / "GZ2").mkdir()
     return root
 
 
@@ -49,7 +50,7 @@ def test_the_page_lists_the_sources_and_starts_a_run(personas, sources, django_c
     assert page.status_code == 200
     assert b"omop-demo" in page.content and b"not-a-source" not in page.content
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client.post("/prescreen/", {"source": "omop-demo", "site": personas.site_a.pk})
+        response = client.post("/prescreen/", {"source": f"{personas.site_a.pk}:omop-demo"})
     run = PrescreenRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/prescreen/{run.pk}/"
     assert run.status == "queued" and len(callbacks) == 1  # the background job starts on commit
@@ -62,10 +63,41 @@ def test_the_page_lists_the_sources_and_starts_a_run(personas, sources, django_c
 @pytest.mark.django_db
 def test_a_bad_source_is_refused_and_nothing_is_saved(personas, sources):
     client = login(personas, "coordinator_a")
-    response = client.post("/prescreen/", {"source": "../../etc", "site": personas.site_a.pk})
+    response = client.post("/prescreen/", {"source": f"{personas.site_a.pk}:../../etc"})
     assert response.status_code == 422 and b"Choose one of the data sources listed" in response.content
-    assert client.post("/prescreen/", {"source": "omop-demo", "site": personas.site_b.pk}).status_code == 422
+    assert client.post("/prescreen/", {"source": f"{personas.site_b.pk}:omop-demo"}).status_code == 422
+    # a site's data is its own: site B's coordinator sees no source and cannot start site A's
+    other = login(personas, "coordinator_b")
+    assert b"omop-demo" not in other.get("/prescreen/").content
+    assert other.post("/prescreen/", {"source": f"{personas.site_a.pk}:omop-demo"}).status_code == 422
     assert not PrescreenRun.objects.exists() and not AuditEvent.objects.filter(action="start_prescreen").exists()
+
+
+@pytest.mark.django_db
+def test_one_run_at_a_time_per_site_and_a_dead_job_is_failed(personas, sources):
+    actor = personas.actor("coordinator_a")
+    first = do_start_prescreen(actor, personas.site_a, "omop-demo", background=False)
+    client = login(personas, "coordinator_a")
+    busy = client.post("/prescreen/", {"source": f"{personas.site_a.pk}:omop-demo"})
+    assert busy.status_code == 409 and PrescreenRun.objects.count() == 1
+    # no job runs it (as after a restart): after a while it is marked failed, and a new run may start
+    PrescreenRun.objects.filter(pk=first.pk).update(created_at=first.created_at - timedelta(minutes=10))
+    assert b"interrupted" in client.get(f"/prescreen/{first.pk}/").content
+    assert PrescreenRun.objects.get(pk=first.pk).status == "failed"
+    assert do_start_prescreen(actor, personas.site_a, "omop-demo", background=False).status == "queued"
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_fails_the_run_with_its_message(personas, sources, monkeypatch):
+    import hepatrial.prescreen.engine as engine
+
+    def broken(*args, **kwargs):
+        raise ValueError("something unforeseen")
+
+    monkeypatch.setattr(engine, "run_prescreen", broken)
+    run = finished_run(personas)
+    assert run.status == "failed" and run.error == "ValueError: something unforeseen" and run.finished_at
+    assert AuditEvent.objects.get(action="finish_prescreen").new["status"] == "failed"
 
 
 @pytest.mark.django_db
@@ -77,6 +109,10 @@ def test_a_finished_run_shows_funnel_candidates_and_reasons(personas, sources):
     page = login(personas, "coordinator_a").get(f"/prescreen/{run.pk}/")
     text = page.content.decode()
     assert page.status_code == 200 and "patients in the source" in text and "I3 met" in text
+    assert AuditEvent.objects.filter(action="view_prescreen", object_id=str(run.pk), username="coordinator_a").count() == 1
+    firsts = [c["first_qualifying_at"] for c in run.result["candidates"]]
+    assert firsts == sorted(firsts, reverse=True)  # the most recent first
+    assert "dialysis_twice_past_week" not in run.result["candidates"][0]["candidate_file"]  # assumed, not data
     first = run.result["candidates"][0]
     assert f'id="candidate-{first["person_id"]}"' in text
     assert "to check: encephalopathy_grade not given" in text  # I5's reason, from one-candidate screening
@@ -102,8 +138,10 @@ def test_a_candidate_opens_into_a_prefilled_screening_form_that_screens(personas
             "age": str(data["age"]), "sex": data.get("sex", ""), "presentation": "ACLF", "chronic_liver_disease": "yes",
             "weeks_insult_to_complication": "2", "encephalopathy_grade": "1", "ascites": "mild",
             "dialysis_twice_past_week": "no"}  # fmt: skip
-    for i, lab in enumerate(reversed(data["labs"])):
-        post.update({f"lab-{i}-test": lab["test"], f"lab-{i}-value": str(lab["value"]),
+    rows = len(re.findall(r'name="lab-\d+-value"[^>]*value="', text))
+    assert 0 < rows <= 12
+    for i in range(rows):
+        post.update({f"lab-{i}-test": _selected(text, f"lab-{i}-test"), f"lab-{i}-value": _value(text, f"lab-{i}-value"),
                      f"lab-{i}-unit": _unit(text, i), f"lab-{i}-at": _value(text, f"lab-{i}-at")})  # fmt: skip
     response = client.post("/screenings/new/", post)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -129,11 +167,11 @@ def test_only_screening_roles_of_the_site_see_a_run(personas, sources):
 def test_a_source_gone_before_the_run_fails_with_the_reason(personas, sources):
     actor = personas.actor("coordinator_a")
     run = do_start_prescreen(actor, personas.site_a, "omop-demo", background=False)
-    (sources / "omop-demo").rename(sources / "moved-away")
+    (sources / "SYSU3" / "omop-demo").rename(sources / "SYSU3" / "moved-away")
     try:
         run = execute_prescreen(run.pk, actor)
     finally:
-        (sources / "moved-away").rename(sources / "omop-demo")
+        (sources / "SYSU3" / "moved-away").rename(sources / "SYSU3" / "omop-demo")
     assert run.status == "failed" and "no longer a data source" in run.error and run.result is None
     page = login(personas, "coordinator_a").get(f"/prescreen/{run.pk}/")
     assert b"The pre-screening failed" in page.content
@@ -141,6 +179,11 @@ def test_a_source_gone_before_the_run_fails_with_the_reason(personas, sources):
 
 def _value(html: str, name: str) -> str:
     return re.search(rf'name="{name}"[^>]*value="([^"]*)"', html).group(1)
+
+
+def _selected(html: str, name: str) -> str:
+    select = re.search(rf'<select name="{name}".*?</select>', html, re.S).group(0)
+    return re.search(r'<option value="([^"]*)" selected', select).group(1)
 
 
 def _unit(html: str, row: int) -> str:

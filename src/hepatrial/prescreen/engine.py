@@ -25,7 +25,7 @@ from hepatrial.core.prescreen.facts import (
     candidate_at,
     usable_labs,
 )
-from hepatrial.core.prescreen.sources import Source
+from hepatrial.core.prescreen.sources import OPTIONAL_TABLES, Source
 from hepatrial.core.prescreen.vocabulary import Vocabulary, default_vocabulary
 from hepatrial.core.protocol import Protocol
 from hepatrial.core.screening import STATUS, screen
@@ -100,6 +100,7 @@ class DuckDBEngine(_Engine):
 
         self.con = duckdb.connect(database)
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute("SET TimeZone = 'UTC'")  # a time with a zone in a file is read in UTC, not the server's zone
         self.con.execute("SET preserve_insertion_order = false")  # every result is ordered explicitly
 
     def execute(self, sql: str) -> None:
@@ -159,6 +160,31 @@ class PostgresEngine(_Engine):
         self.con.close()
 
 
+def _present(engine: _Engine, source: Source) -> Source:
+    """A database source without the optional tables its schema lacks."""
+    if source.files:
+        return source
+    missing = []
+    for name in OPTIONAL_TABLES:
+        if name in source.tables:
+            schema = f"'{source.schema}'" if source.schema else "current_schema()"
+            _c, ((count,),) = engine.fetch(
+                f"SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '{name}' AND table_schema = {schema}")
+            if not count:
+                missing.append(name)
+    return source.without(*missing)
+
+
+def _dialect(engine: _Engine) -> str:
+    return "postgres" if engine.name == "postgresql" else "duckdb"
+
+
+def _zone_name(tz: tzinfo) -> str:
+    """The IANA name of ``tz`` (UTC for timezone.utc)."""
+    name = getattr(tz, "key", None) or str(tz)
+    return "UTC" if name in ("UTC", "Etc/UTC", "UTC+00:00") else name
+
+
 def open_engine(database: str | None) -> _Engine:
     """DuckDB in memory (None), a DuckDB file, or PostgreSQL (postgresql://...)."""
     if database and database.startswith(("postgresql://", "postgres://")):
@@ -193,25 +219,32 @@ def _persons(engine: _Engine, plan: CompiledPlan, persons_sql: str) -> dict[Any,
     people: dict[Any, PersonRows] = {}
     queries = plan.source_rows_sql(persons_sql)
     for pid, year, month, day, sex in engine.fetch(queries["person"])[1]:
-        people[pid] = PersonRows(pid, (year, month, day), sex)
-    for pid, test_id, taken_at, value, unit in engine.fetch(queries["lab"])[1]:
-        people.setdefault(pid, PersonRows(pid)).labs.append((plan.tests[test_id - 1], taken_at, value, unit))
+        if pid in people:  # listed twice: what the rows disagree on is unknown (as the plan reads it)
+            known = people[pid]
+            people[pid] = PersonRows(pid, known.birth if known.birth == (year, month, day) else (None, None, None),
+                                     known.sex if known.sex == sex else None)  # fmt: skip
+        else:
+            people[pid] = PersonRows(pid, (year, month, day), sex)
+    for pid, test_id, taken_at, t, value, unit in engine.fetch(queries["lab"])[1]:
+        people.setdefault(pid, PersonRows(pid)).labs.append((plan.tests[test_id - 1], taken_at, value, unit, int(t)))
     if "condition" in queries:
         for pid, name, start in engine.fetch(queries["condition"])[1]:
+            if start is None:  # no start date: never sets the field (nor does the plan)
+                continue
             start = start if isinstance(start, date) else date.fromisoformat(str(start))
             people.setdefault(pid, PersonRows(pid)).conditions[name] = start
     return people
 
 
-def python_statuses(plan: CompiledPlan, protocol: Protocol, person: PersonRows, at: datetime, tz: tzinfo,
+def python_statuses(plan: CompiledPlan, protocol: Protocol, person: PersonRows, at_us: int, tz: tzinfo,
                     labs=None) -> tuple[Candidate, dict[str, str], dict[str, str]]:  # fmt: skip
-    """Screen ``person`` at ``at`` in Python: the candidate file, statuses and reasons
-    (an unknown in a criterion that needs a clinician is "to check")."""
+    """Screen ``person`` at the instant ``at_us`` (a lab day's ``t``) in Python: the candidate
+    file, statuses and reasons (an unknown in a criterion that needs a clinician is "to check")."""
     assumptions = {name: value for name, value, _why in plan.assumptions}
     settings = protocol.screening
     # every result a criterion can read: the latest within the lookback, and its previous
     history = settings.lookback_hours + settings.daily_rise_max_hours
-    candidate = candidate_at(person, at, tz, assumptions, labs, history)
+    candidate = candidate_at(person, at_us, tz, assumptions, labs, history)
     result = screen(candidate, protocol)
     to_check = {c.id for c in plan.criteria if c.to_check}
     statuses, reasons = {}, {}
@@ -238,10 +271,8 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
     engine = open_engine(database)
     started = time.perf_counter()
     try:
-        plan = compile_protocol(protocol, source, "postgres" if engine.name == "postgresql" else "duckdb", vocabulary)
+        plan = compile_protocol(protocol, _present(engine, source), _dialect(engine), vocabulary, _zone_name(tz))
         create, redo, drop, insert, candidates_sql, funnel_sql, patients_sql = plan.statements()
-        engine.execute("DROP TABLE IF EXISTS hepatrial_prescreen")
-        engine.execute("DROP TABLE IF EXISTS hepatrial_prescreen_redo")
         _with_progress(engine, create, progress)
         for statement in (redo, drop, insert):
             engine.execute(statement)
@@ -257,7 +288,7 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
         statuses = {c.id: sql_status(c, record[c.column]) for c in plan.criteria}
         values = {v.column: record[v.column] for v in plan.values}
         person = people.get(record["person_id"], PersonRows(record["person_id"]))
-        candidate, py_statuses, reasons = python_statuses(plan, protocol, person, record["taken_at"], tz)
+        candidate, py_statuses, reasons = python_statuses(plan, protocol, person, int(record["t"]), tz)
         disagreements = [f"{cid}: SQL {statuses[cid]}, one-candidate screening {py_statuses[cid]}"
                          for cid in statuses if statuses[cid] != py_statuses[cid]]  # fmt: skip
         candidates.append(PrescreenCandidate(
@@ -270,7 +301,7 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
     funnel = [FunnelStep("patients in the source", None, int(patients)), FunnelStep("with a lab day", None, with_labs)]
     for i, criterion in enumerate(plan.criteria):
         reached = sum(n for depth, n in depth_counts.items() if depth > i)
-        label = f"{criterion.id} {'met' if criterion.kind == 'inclusion' else 'not met'}"
+        label = f"{criterion.id} {'met' if criterion.kind == 'inclusion' else 'not met'}{' or to check' if criterion.to_check else ''}"
         funnel.append(FunnelStep(label, criterion.id, reached, criterion.to_check))
     return PrescreenResult(
         protocol_id=protocol.id, source=source.label, engine=engine.name, patients=int(patients), funnel=funnel,
@@ -279,14 +310,14 @@ def run_prescreen(protocol: Protocol, source: Source, *, database: str | None = 
 
 
 def all_days(protocol: Protocol, source: Source, *, database: str | None = None, vocabulary: Vocabulary | None = None,
-             exact: bool | None = None) -> tuple[CompiledPlan, list[dict[str, Any]]]:  # fmt: skip
+             exact: bool | None = None, tz: tzinfo = timezone.utc) -> tuple[CompiledPlan, list[dict[str, Any]]]:  # fmt: skip
     """Every patient and lab day with each criterion's SQL status (for checks and exports).
     By default the lag plan, and the exact plan for the patients it cannot settle;
     ``exact=True``/``False`` forces one plan (rows needing more are then left as they are)."""
     vocabulary = vocabulary or default_vocabulary()
     engine = open_engine(database)
     try:
-        plan = compile_protocol(protocol, source, "postgres" if engine.name == "postgresql" else "duckdb", vocabulary)
+        plan = compile_protocol(protocol, _present(engine, source), _dialect(engine), vocabulary, _zone_name(tz))
         columns, rows = engine.fetch(plan.days_query(exact=bool(exact)))
         days = [dict(zip(columns, row)) for row in rows]
         redo = {d["person_id"] for d in days if d["needs_more"]}
@@ -300,14 +331,14 @@ def all_days(protocol: Protocol, source: Source, *, database: str | None = None,
 
 
 def write_days(protocol: Protocol, source: Source, path: str, fmt: str = "parquet", *,
-               vocabulary: Vocabulary | None = None) -> int:  # fmt: skip
+               vocabulary: Vocabulary | None = None, tz: tzinfo = timezone.utc) -> int:  # fmt: skip
     """Every patient and lab day with the values used and each criterion's status, written
     by DuckDB straight to ``path`` (Parquet or CSV); the number of rows."""
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"format: parquet or csv, got {fmt!r}")
     engine = DuckDBEngine()
     try:
-        plan = compile_protocol(protocol, source, "duckdb", vocabulary or default_vocabulary())
+        plan = compile_protocol(protocol, source, "duckdb", vocabulary or default_vocabulary(), _zone_name(tz))
         quoted = "'" + str(path).replace("'", "''") + "'"
         engine.execute(f"COPY ({plan.days_export_sql()}) TO {quoted} (FORMAT {fmt.upper()}{', HEADER' if fmt == 'csv' else ''})")
         return engine.fetch(f"SELECT COUNT(*) FROM read_{fmt}({quoted})")[1][0][0]
@@ -316,12 +347,12 @@ def write_days(protocol: Protocol, source: Source, path: str, fmt: str = "parque
 
 
 def person_rows(protocol: Protocol, source: Source, persons_sql: str, *, database: str | None = None,
-                vocabulary: Vocabulary | None = None) -> dict[Any, PersonRows]:  # fmt: skip
+                vocabulary: Vocabulary | None = None, tz: tzinfo = timezone.utc) -> dict[Any, PersonRows]:  # fmt: skip
     """The source rows of the persons ``persons_sql`` selects (a query of person ids)."""
     vocabulary = vocabulary or default_vocabulary()
     engine = open_engine(database)
     try:
-        plan = compile_protocol(protocol, source, "postgres" if engine.name == "postgresql" else "duckdb", vocabulary)
+        plan = compile_protocol(protocol, _present(engine, source), _dialect(engine), vocabulary, _zone_name(tz))
         return _persons(engine, plan, persons_sql)
     finally:
         engine.close()

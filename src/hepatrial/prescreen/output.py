@@ -72,11 +72,23 @@ def result_json(result: PrescreenResult) -> dict[str, Any]:
                 "criteria": [{"id": cid, "kind": criteria[cid].kind, "status": status,
                               "reason": reason_text(status, c.reasons[cid])} for cid, status in c.statuses.items()],  # fmt: skip
                 "disagreements": c.disagreements,
-                "candidate_file": c.candidate.model_dump(mode="json", exclude_none=True),
+                "candidate_file": candidate_file(result, c),
             }
             for c in result.candidates
         ],
     }
+
+
+def candidate_file(result: PrescreenResult, c: PrescreenCandidate) -> dict[str, Any]:
+    """The candidate file at the first qualifying time, without what pre-screening assumed
+    (the clinician answers it): for `hepatrial screen` and the screening form."""
+    data = c.candidate.model_dump(mode="json", exclude_none=True)
+    for field, _value, _why in result.plan.assumptions:
+        if field.startswith("history."):
+            data.get("history", {}).pop(field.removeprefix("history."), None)
+        else:
+            data.pop(field, None)
+    return data
 
 
 def write_result(result: PrescreenResult, out: str | Path, fmt: str = "csv") -> list[Path]:
@@ -121,7 +133,7 @@ def funnel_text(result: PrescreenResult) -> list[str]:
     width = max(len(step.label) for step in result.funnel)
     lines = []
     for step in result.funnel:
-        note = "  (to check by a clinician unless the data excludes)" if step.to_check else ""
+        note = "  (a clinician's to check: passes unless the data excludes)" if step.to_check else ""
         lines.append(f"  {step.label:<{width}}  {step.patients:>10,}{note}")
     return lines
 

@@ -2,15 +2,19 @@
 run goes on in the background (its progress saved as it goes), and its candidates open into
 a pre-filled screening form.
 
-Sources are folders of the pre-screening directory (``HEPATRIAL_PRESCREEN_DIR``, default
-``HEPATRIAL_HOME/prescreen``), each an OMOP extract or a flat lab table as
-``hepatrial prescreen run`` reads them: a user picks a name from the list, never types a path.
+Sources are folders of the site's own folder in the pre-screening directory
+(``HEPATRIAL_PRESCREEN_DIR``, default ``HEPATRIAL_HOME/prescreen``, then the site code:
+``prescreen/SYSU3/omop-2026-11``), each an OMOP extract or a flat lab table as
+``hepatrial prescreen run`` reads them. A hospital's data is seen by its own site's staff
+only; a user picks a name from the list, never types a path. Viewing a run's candidates
+and opening one are audited, like starting and finishing a run.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,16 +24,20 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from hepatrial.core.labs import accepted_unit, lab_test
+from hepatrial.core.candidate import Candidate
+from hepatrial.core.criteria.sql import CompileError
 from hepatrial.core.prescreen.sources import Source, SourceError
+from hepatrial.core.screening import CandidateFacts
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
-from hepatrial.services.errors import ActionError, Invalid
+from hepatrial.services.errors import ActionError, Conflict, Invalid
 from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import PrescreenRun, Site
 
-#: Candidates kept with a run (the funnel counts them all).
+#: Candidates kept with a run, the most recent first (the funnel counts them all).
 KEEP_CANDIDATES = 500
+#: A queued or running run with no live job this long after it started was cut off by a restart.
+INTERRUPTED_AFTER = timedelta(minutes=2)
 #: The fields a candidate file holds that pre-screening takes from data (not assumptions).
 PREFILLED = ("age", "sex", "chronic_liver_disease")
 
@@ -39,9 +47,9 @@ def prescreen_dir() -> Path:
     return Path(configured) if configured else Path(settings.HOME) / "prescreen"
 
 
-def prescreen_sources() -> dict[str, Source]:
-    """The readable sources of the pre-screening directory, by folder name."""
-    folder = prescreen_dir()
+def prescreen_sources(site: Site) -> dict[str, Source]:
+    """The readable sources of ``site``'s folder of the pre-screening directory, by folder name."""
+    folder = prescreen_dir() / site.code
     sources: dict[str, Source] = {}
     if folder.is_dir():
         for child in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -56,15 +64,28 @@ def prescreen_sources() -> dict[str, Source]:
 def do_start_prescreen(actor: Actor, site: Site, source_name: str, *, background: bool = True) -> PrescreenRun:
     """Queue a pre-screening of ``source_name`` for ``site``; it starts when this commits."""
     require(actor, "screen", site)
-    if source_name not in prescreen_sources():
+    if source_name not in prescreen_sources(site):
         raise Invalid(_("Choose one of the data sources listed."), errors={"source": [_("not a data source")]})
+    busy = PrescreenRun.objects.select_for_update().filter(
+        site=site, status__in=(PrescreenRun.Status.QUEUED, PrescreenRun.Status.RUNNING))
+    if any(not _interrupted(run) for run in busy):
+        raise Conflict(_("A pre-screening of this site is still running; wait for it to finish."))
     protocol = current_protocol()
     run = PrescreenRun.objects.create(site=site, source=source_name, protocol_id=protocol.id, started_by=actor.user,
                                       created_at=timezone.now())  # fmt: skip
     record(actor, "start_prescreen", run, new={"source": source_name, "protocol": protocol.id}, site=site)
     if background:
-        transaction.on_commit(lambda: threading.Thread(target=_in_thread, args=(run.pk, actor), daemon=True).start())
+        transaction.on_commit(lambda: _start(run.pk, actor))
     return run
+
+
+#: Runs whose background job is alive in this process.
+_LIVE: set[int] = set()
+
+
+def _start(run_id: int, actor: Actor) -> None:
+    _LIVE.add(run_id)
+    threading.Thread(target=_in_thread, args=(run_id, actor), daemon=True).start()
 
 
 def _in_thread(run_id: int, actor: Actor) -> None:
@@ -72,7 +93,24 @@ def _in_thread(run_id: int, actor: Actor) -> None:
     try:
         execute_prescreen(run_id, actor)
     finally:
+        _LIVE.discard(run_id)
         connection.close()  # this thread's own database connection
+
+
+def _interrupted(run: PrescreenRun) -> bool:
+    """A queued or running run whose job is not alive here (the server restarted meanwhile)."""
+    return run.pk not in _LIVE and run.created_at < timezone.now() - INTERRUPTED_AFTER
+
+
+def settle_interrupted(runs) -> None:
+    """Mark the runs whose job died with the server as failed (they would wait for ever)."""
+    for run in runs:
+        if run.status in (PrescreenRun.Status.QUEUED, PrescreenRun.Status.RUNNING) and _interrupted(run):
+            with transaction.atomic():
+                PrescreenRun.objects.filter(pk=run.pk, status=run.status).update(
+                    status=PrescreenRun.Status.FAILED, error=_("interrupted: the server stopped during the run"),
+                    finished_at=timezone.now())  # fmt: skip
+            run.refresh_from_db()
 
 
 def execute_prescreen(run_id: int, actor: Actor) -> PrescreenRun:
@@ -85,26 +123,35 @@ def execute_prescreen(run_id: int, actor: Actor) -> PrescreenRun:
         raise ActionError(_("This pre-screening has already run."))
     PrescreenRun.objects.filter(pk=run_id).update(status=PrescreenRun.Status.RUNNING)
     last = {"saved": 0.0}
+    owner = threading.get_ident()
 
-    def progress(percent: float) -> None:
+    def progress(percent: float) -> None:  # called from the engine's watcher thread (and at the end, here)
         if percent - last["saved"] >= 5 or percent >= 100:
             last["saved"] = percent
-            PrescreenRun.objects.filter(pk=run_id).update(progress=min(percent, 99.0))
+            try:
+                PrescreenRun.objects.filter(pk=run_id).update(progress=min(percent, 99.0))
+            finally:
+                if threading.get_ident() != owner:
+                    connection.close()  # the watcher thread's own connection
 
     try:
-        source = prescreen_sources().get(run.source)
+        source = prescreen_sources(run.site).get(run.source)
         if source is None:
             raise SourceError(run.source, "is no longer a data source")
         result = run_prescreen(current_protocol(), source, tz=ZoneInfo(run.site.time_zone), progress=progress)
         data = result_json(result)
         data["candidates_total"] = len(data["candidates"])
-        data["candidates"] = data["candidates"][:KEEP_CANDIDATES]
+        data["candidates"] = sorted(data["candidates"], key=lambda c: c["first_qualifying_at"], reverse=True)[:KEEP_CANDIDATES]
         status, error = PrescreenRun.Status.DONE, ""
-    except (SourceError, EngineError) as err:
+    except (SourceError, EngineError, CompileError) as err:
         data, status, error = None, PrescreenRun.Status.FAILED, str(err)
+    except Exception as err:  # noqa: BLE001 - a run must end, failed, whatever went wrong
+        data, status, error = None, PrescreenRun.Status.FAILED, f"{type(err).__name__}: {err}"
     with transaction.atomic():
         run = PrescreenRun.objects.select_for_update().get(pk=run_id)
         run.status, run.error, run.result = status, error, data
+        run.patients = data["patients"] if data else None
+        run.candidates = data["candidates_total"] if data else None
         run.progress = 100.0 if status == PrescreenRun.Status.DONE else run.progress
         run.finished_at = timezone.now()
         run.save()
@@ -113,6 +160,15 @@ def execute_prescreen(run_id: int, actor: Actor) -> PrescreenRun:
             summary.update(patients=data["patients"], candidates=data["candidates_total"])
         record(Actor(actor.user, route="background"), "finish_prescreen", run, new=summary, site=run.site)
     return run
+
+
+@transaction.atomic
+def record_view(actor: Actor, run: PrescreenRun, person_id: str | None = None) -> None:
+    """Audit that ``actor`` saw a run's candidates (or opened one, ``person_id``)."""
+    if person_id is None:
+        record(actor, "view_prescreen", run, site=run.site)
+    else:
+        record(actor, "open_prescreen_candidate", run, new={"person": person_id}, site=run.site)
 
 
 def prescreen_candidate(run: PrescreenRun, person_id: str) -> dict[str, Any] | None:
@@ -137,15 +193,22 @@ def screening_prefill(run: PrescreenRun, candidate: dict[str, Any]) -> tuple[dic
     for item, value in (data.get("history") or {}).items():
         if f"history.{item}" not in _assumed(run):
             initial[f"history_{item}"] = "yes" if value else "no"
-    labs = [{"test": lab["test"], "value": lab["value"], "unit": _spelled(lab), "at": _local(lab["at"], tz)}
-            for lab in reversed(data.get("labs", []))]  # fmt: skip
+    # the results the criteria read first (each test's latest and, for a rise, its previous
+    # one), then the others, newest first: the form has a limited number of rows
+    candidate = Candidate.model_validate(data)
+    facts = CandidateFacts(candidate, current_protocol().screening)
+    used = []
+    for test in dict.fromkeys(lab.test for lab in candidate.labs):
+        latest = facts.latest_result(test)
+        if latest is not None:
+            used.append(latest)
+            previous = facts.previous_result(test, latest)
+            if previous is not None:
+                used.append(previous)
+    rest = sorted((lab for lab in candidate.labs if lab not in used), key=lambda lab: lab.at, reverse=True)
+    labs = [{"test": lab.test, "value": lab.value, "unit": lab.unit_spelled or "", "at": lab.at.astimezone(tz).strftime("%Y-%m-%dT%H:%M")}
+            for lab in [*used, *rest]]  # fmt: skip
     return initial, labs
-
-
-def _spelled(lab: dict[str, Any]) -> str:
-    """The unit as the form lists it ("" for a ratio): "{INR}" -> "", "umol/l" -> "umol/L"."""
-    spelled = accepted_unit(lab_test(lab["test"]), lab.get("unit"))
-    return "" if spelled == "ratio" else spelled
 
 
 def _assumed(run: PrescreenRun) -> set[str]:

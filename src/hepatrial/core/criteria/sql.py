@@ -11,6 +11,8 @@ caller names.
 
 from __future__ import annotations
 
+import re
+
 from hepatrial.core.criteria.ast import (
     Arith,
     BoolOp,
@@ -41,7 +43,7 @@ def quote(text: str) -> str:
 def column(prefix: str, name: str) -> str:
     """The column holding ``prefix`` of ``name`` (``latest__total_bilirubin``, ``c__i1``): lower
     case, as PostgreSQL folds an unquoted name."""
-    return f"{prefix}__{name.replace('.', '__')}".lower()
+    return f"{prefix}__{re.sub(r'[^a-z0-9_]', '_', name.replace('.', '__').lower())}"
 
 
 def number(value: float) -> str:

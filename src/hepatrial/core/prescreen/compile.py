@@ -95,6 +95,7 @@ class CompiledPlan:
     person_sql: str
     raw_lab_sql: str
     condition_sql: str | None
+    instant_sql: str  # the instant of a row's taken_at, in microseconds (as the plan computes it)
     assumptions: tuple[tuple[str, bool, str], ...]
     #: The plan's stages in order (lab, series, rises, carried, facts, days), each a query.
     stages: tuple[tuple[str, str], ...] = ()
@@ -134,7 +135,7 @@ class CompiledPlan:
             f"INSERT INTO hepatrial_prescreen {self.summary_sql(exact=True, persons_sql=redo)}",
             self.candidates_sql(),
             self._render("SELECT depth, COUNT(*) AS patients FROM hepatrial_prescreen GROUP BY depth ORDER BY depth"),
-            self._render(f"SELECT COUNT(*) AS patients FROM ({self.person_sql}) AS p"),
+            self._render(f"SELECT COUNT(DISTINCT person_id) AS patients FROM ({self.person_sql}) AS p"),
         ]
 
     def script(self) -> str:
@@ -146,7 +147,7 @@ class CompiledPlan:
         where = f"WHERE person_id IN ({persons_sql})"
         queries = {
             "person": f"SELECT person_id, birth_year, birth_month, birth_day, sex FROM ({self.person_sql}) AS p {where}",
-            "lab": f"SELECT person_id, test_id, taken_at, value, unit FROM ({self.raw_lab_sql}) AS r {where}",
+            "lab": f"SELECT person_id, test_id, taken_at, {self.instant_sql} AS t, value, unit FROM ({self.raw_lab_sql}) AS r {where}",
         }
         if self.condition_sql:
             queries["condition"] = (f"SELECT person_id, field, MIN(start_date) AS start_date FROM ({self.condition_sql}) AS c "
@@ -158,7 +159,7 @@ class CompiledPlan:
         (met, not_met, unknown, to_check), the exact plan for patients the lag plan cannot settle."""
         statuses = ", ".join(
             f"CASE WHEN {c.column} THEN 'met' WHEN NOT {c.column} THEN 'not_met' "
-            f"ELSE '{'to_check' if c.to_check else 'unknown'}' END AS {c.id.lower()}"
+            f"ELSE '{'to_check' if c.to_check else 'unknown'}' END AS {c.column.removeprefix('c__')}"
             for c in self.criteria
         )
         values = ", ".join(v.column for v in self.values)
@@ -211,6 +212,14 @@ def _round12(x: str, dialect: str) -> str:
     return f"(CASE WHEN {x} = 0 THEN {x} ELSE {rounded} END)"
 
 
+def _instant_us(column: str, time_zone: str, dialect: str) -> str:
+    """Microseconds since 1970-01-01 UTC of the clock time ``column`` in ``time_zone``."""
+    clock = column if time_zone == "UTC" else f"TIMEZONE({quote(time_zone)}, {column})"
+    if dialect == "duckdb":
+        return f"EPOCH_US({clock})"
+    return f"CAST(EPOCH({clock}) * 1000000 AS BIGINT)"
+
+
 def _barrier(dialect: str) -> str:
     """Ends a subquery PostgreSQL must compute once: flattened, its expressions would be
     computed again in every aggregate that reads them."""
@@ -231,7 +240,7 @@ def _last_nonnull(x: str, window: str, dialect: str) -> str:
 
 
 def _carried_by_lags(series: str, tests: tuple[str, ...], ids: dict[str, int], rise_tests: list[str],
-                     rise_min: int, rise_max: int) -> str:  # fmt: skip
+                     rise_min: int, rise_max: int, time_zone: str) -> str:  # fmt: skip
     """The windowed series in one sort (DuckDB): each test's latest result carried forward,
     and for a rising test its previous result found among the LAGS draws before the latest.
     The previous result is the latest draw at least ``rise_min`` before the latest one; the
@@ -246,6 +255,8 @@ def _carried_by_lags(series: str, tests: tuple[str, ...], ids: dict[str, int], r
         k = ids[test]
         windows += [f"LAST_VALUE(v{k} IGNORE NULLS) OVER {carry} AS l{k}",
                     f"MAX(CASE WHEN v{k} IS NOT NULL THEN t END) OVER {carry} AS lt{k}"]  # fmt: skip
+        if time_zone != "UTC":  # the clock time of the latest result (a clock can go back an hour)
+            windows.append(f"LAST_VALUE(CASE WHEN v{k} IS NOT NULL THEN taken_at END IGNORE NULLS) OVER {carry} AS la{k}")
         if test in rise_tests:
             windows.append(f"v{k}")
             for j in range(1, LAGS + 2):
@@ -253,7 +264,8 @@ def _carried_by_lags(series: str, tests: tuple[str, ...], ids: dict[str, int], r
                             f"LAG(CASE WHEN v{k} IS NOT NULL THEN t END, {j} IGNORE NULLS) OVER {order} AS gt{k}_{j}"]  # fmt: skip
     # the time of a latest result from its epoch seconds (one window fewer than carrying it)
     projected = ["person_id", "taken_at", "t", "next_taken_at"] + [
-        f"l{ids[t]}, lt{ids[t]}, MAKE_TIMESTAMP(lt{ids[t]}) AS la{ids[t]}" for t in tests]
+        f"l{ids[t]}, lt{ids[t]}, {f'MAKE_TIMESTAMP(lt{ids[t]})' if time_zone == 'UTC' else f'la{ids[t]}'} AS la{ids[t]}"
+        for t in tests]
     needs_more = []
     for test in rise_tests:
         k = ids[test]
@@ -271,6 +283,18 @@ def _carried_by_lags(series: str, tests: tuple[str, ...], ids: dict[str, int], r
         needs_more.append(f"({latest_t} IS NOT NULL AND ({prev_t}) IS NULL AND ({candidates[-1][1]}) IS NOT NULL)")
     projected.append(f"({' OR '.join(needs_more) if needs_more else 'FALSE'}) AS needs_more")
     return f"SELECT {', '.join(projected)} FROM (SELECT {', '.join(windows)} FROM ({series}) AS series) AS lagged"
+
+
+#: What str.strip() removes at the ends of a unit (Unicode's other spaces are not expected in units).
+_STRIP = " \t\n\r\x0b\x0c"
+
+
+def _unit_key(unit: str) -> str:
+    """A reported unit as core.labs reads it: missing or exactly empty is no unit (''); else
+    stripped of whitespace at both ends, spaces removed, lower case (units.normalize_unit),
+    and a unit of only whitespace matches nothing (it is refused, not read as no unit)."""
+    stripped = f"LOWER(REPLACE(TRIM(BOTH {quote(_STRIP)} FROM {unit}), ' ', ''))"
+    return f"CASE WHEN {unit} IS NULL OR {unit} = '' THEN '' WHEN {stripped} = '' THEN ' ' ELSE {stripped} END"
 
 
 def _unit_table(tests: tuple[str, ...]) -> str:
@@ -357,10 +381,15 @@ SQL_SCORES = ("meld", "meld_na", "meld_3_0")
 
 
 def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb",
-                     vocabulary: Vocabulary | None = None) -> CompiledPlan:  # fmt: skip
-    """The SQL that evaluates ``protocol``'s criteria for every patient and lab day of ``source``."""
+                     vocabulary: Vocabulary | None = None, time_zone: str = "UTC") -> CompiledPlan:  # fmt: skip
+    """The SQL that evaluates ``protocol``'s criteria for every patient and lab day of ``source``,
+    whose clock times are in ``time_zone`` (an IANA name): durations are real elapsed time,
+    across a daylight-saving change too; days are the clock's."""
     if dialect not in DIALECTS:
         raise CompileError(f"dialect: one of {', '.join(DIALECTS)}, got {dialect!r}")
+    if time_zone != "UTC" and dialect not in ("duckdb", "postgres"):
+        raise CompileError(f"time zone {time_zone}: only DuckDB and PostgreSQL convert a clock time to an instant here; "
+                           "give the cluster's times in UTC (--timezone UTC)")  # fmt: skip
     vocabulary = vocabulary or default_vocabulary()
     rules = protocol.bound_rules
     settings = protocol.screening
@@ -407,7 +436,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     lab = (f"SELECT person_id, test_id, taken_at, value FROM (SELECT r.person_id, r.test_id, r.taken_at, "
            f"CASE WHEN u.factor = 1.0 THEN r.value ELSE {converted} END AS value, u.low, u.high "
            f"FROM (SELECT * FROM ({raw_lab}) AS raw {_PERSONS_MARK}) AS r JOIN ({_unit_table(tests)}) AS u "
-           f"ON u.test_id = r.test_id AND u.unit = COALESCE(LOWER(REPLACE(TRIM(r.unit), ' ', '')), '')) AS l "
+           f"ON u.test_id = r.test_id AND u.unit = {_unit_key('r.unit')}) AS l "
            f"WHERE l.value BETWEEN l.low AND l.high{_barrier(dialect)}")  # fmt: skip
     # -- one row per patient and draw time ------------------------------------------------
     # a test reported twice at one time with two values: which is right cannot be told, so
@@ -417,11 +446,12 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
         f"THEN MAX(value) FILTER (WHERE test_id = {k}) END AS v{k}"
         for k in (ids[t] for t in tests)
     )
-    if dialect == "duckdb":  # grouping by a number is faster than by a timestamp
+    instant = _instant_us("taken_at", time_zone, dialect)
+    if dialect == "duckdb" and time_zone == "UTC":  # grouping by a number is faster than by a timestamp
         series = (f"SELECT person_id, MAKE_TIMESTAMP(t) AS taken_at, t, {pivot} "
-                  f"FROM (SELECT *, EPOCH_US(taken_at) AS t FROM ({lab}) AS lab) AS lab GROUP BY person_id, t")  # fmt: skip
+                  f"FROM (SELECT *, {instant} AS t FROM ({lab}) AS lab) AS lab GROUP BY person_id, t")  # fmt: skip
     else:
-        series = (f"SELECT person_id, taken_at, CAST(EPOCH(taken_at) * 1000000 AS BIGINT) AS t, {pivot} "
+        series = (f"SELECT person_id, taken_at, {instant} AS t, {pivot} "
                   f"FROM ({lab}) AS lab GROUP BY person_id, taken_at")  # fmt: skip
     # -- the previous result of a rising test (per draw) ---------------------------------------
     rise_window = f"(PARTITION BY person_id ORDER BY t ASC NULLS FIRST RANGE BETWEEN {rise_max} PRECEDING AND {rise_min} PRECEDING)"
@@ -448,7 +478,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     level2.append("LEAD(taken_at) OVER (PARTITION BY person_id ORDER BY t ASC NULLS FIRST) AS next_taken_at")
     level2.append("FALSE AS needs_more")
     carried_exact = "SELECT " + ", ".join(level2) + f" FROM ({rises}) AS rises"
-    carried_fast = (_carried_by_lags(series, tests, ids, rise_tests, rise_min, rise_max)
+    carried_fast = (_carried_by_lags(series, tests, ids, rise_tests, rise_min, rise_max, time_zone)
                     if dialect == "duckdb" else carried_exact)  # fmt: skip
     carried = _CARRIED
 
@@ -484,8 +514,12 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
             facts.append(f"CASE WHEN c.{_col('first', f)} <= s.day THEN TRUE END AS {_col('f', f)}")
             values.append(ValueColumn(_col("f", f), f"{f} (a diagnosis on or before the lab day)"))
     person_sql = source.person()
-    birth = (f"SELECT person_id, sex, CASE WHEN birth_year IS NOT NULL AND birth_month IS NOT NULL AND birth_day IS NOT NULL "
-             f"THEN birth_year * 10000 + birth_month * 100 + birth_day END AS birth_ymd FROM ({person_sql}) AS person")  # fmt: skip
+    # one row per patient; a patient listed twice with two birth dates (or sexes) has neither
+    ymd = ("CASE WHEN birth_year IS NOT NULL AND birth_month IS NOT NULL AND birth_day IS NOT NULL "
+           "THEN birth_year * 10000 + birth_month * 100 + birth_day END")  # fmt: skip
+    birth = (f"SELECT person_id, CASE WHEN COUNT(sex) = COUNT(*) AND MIN(sex) = MAX(sex) THEN MIN(sex) END AS sex, "
+             f"CASE WHEN COUNT({ymd}) = COUNT(*) AND MIN({ymd}) = MAX({ymd}) THEN MIN({ymd}) END AS birth_ymd "
+             f"FROM ({person_sql}) AS person GROUP BY person_id")  # fmt: skip
     fact_sql = (f"SELECT {', '.join(facts)} FROM ({last_draw}) AS s LEFT JOIN ({birth}) AS p ON p.person_id = s.person_id"
                 f"{condition_join}{_barrier(dialect)}")  # fmt: skip
 
@@ -517,6 +551,10 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
                  for f in score_inputs(n.func) if f not in LAB_TESTS}  # fmt: skip
         clinician = tuple(sorted(f for f in read if f not in PERSON_FIELDS and f not in assumed))
         plans.append(CriterionPlan(criterion.id, kind, criterion.text, _col("c", criterion.id), clinician))
+    columns = [plan.column for plan in plans]
+    if len(set(columns)) != len(columns):
+        raise CompileError("criteria ids that differ only in case or punctuation (I1a, I1A, I1.a) "
+                           "would share a SQL column: " + ", ".join(p.id for p in plans))  # fmt: skip
 
     def criterion_sql(plan: CriterionPlan, scores_as: dict[str, str]) -> str:
         try:
@@ -563,6 +601,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
         person_sql=person_sql,
         raw_lab_sql=raw_lab,
         condition_sql=condition_sql,
+        instant_sql=instant,
         assumptions=tuple((a.field, a.value, a.why) for a in vocabulary.assumptions),
         stages=(("lab", lab), ("series", series), ("rises", rises), ("carried", carried_exact), ("lags", carried_fast),
                 ("facts", fact_sql.replace(_CARRIED, carried_fast)), ("depth", depth_sql.replace(_CARRIED, carried_fast)),

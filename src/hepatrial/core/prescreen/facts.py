@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,7 +31,8 @@ class PersonRows:
     person_id: Any
     birth: tuple[int | None, int | None, int | None] = (None, None, None)  # year, month, day
     sex: str | None = None
-    labs: list[tuple[str, datetime, float, str | None]] = field(default_factory=list)  # test, taken_at, value, unit
+    #: test, clock time, value, unit, and the instant (microseconds since 1970 UTC) the plan gave the clock time
+    labs: list[tuple[str, datetime, float, str | None, int]] = field(default_factory=list)
     conditions: dict[str, date] = field(default_factory=dict)  # field -> first start date
 
 
@@ -44,15 +45,25 @@ def age_at(birth: tuple[int | None, int | None, int | None], day: date) -> int |
     return age if 0 <= age <= 120 else None
 
 
-def usable_labs(rows: list[tuple[str, datetime, float, str | None]], tz: tzinfo) -> list[LabResult]:
-    """The results the candidate file accepts, each once (see the module's rules)."""
-    accepted: dict[tuple[str, datetime], list[LabResult]] = defaultdict(list)
-    for test, taken_at, value, unit in rows:
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def instant(microseconds: int, tz: tzinfo) -> datetime:
+    """The instant ``microseconds`` after 1970 UTC, on the clock of ``tz`` (exact)."""
+    return (EPOCH + timedelta(microseconds=int(microseconds))).astimezone(tz)
+
+
+def usable_labs(rows: list[tuple[str, datetime, float, str | None, int]], tz: tzinfo) -> list[LabResult]:
+    """The results the candidate file accepts, each once (see the module's rules). Each is
+    placed at the instant the compiled plan gave its clock time, so that both executions
+    measure the same durations (a clock time repeated by a daylight-saving change included)."""
+    accepted: dict[tuple[str, int], list[LabResult]] = defaultdict(list)
+    for test, _clock, value, unit, t in rows:
         try:
-            lab = LabResult(test=test, value=float(value), unit=unit, at=taken_at.replace(tzinfo=tz).isoformat())
+            lab = LabResult(test=test, value=float(value), unit=unit, at=instant(t, tz).isoformat())
         except ValidationError:
             continue
-        accepted[(test, taken_at)].append(lab)
+        accepted[(test, t)].append(lab)
     usable = []
     for same in accepted.values():
         if len({lab.canonical_value for lab in same}) == 1:
@@ -60,17 +71,17 @@ def usable_labs(rows: list[tuple[str, datetime, float, str | None]], tz: tzinfo)
     return sorted(usable, key=lambda lab: (lab.at, lab.test))
 
 
-def candidate_at(person: PersonRows, at: datetime, tz: tzinfo, assumptions: dict[str, bool],
+def candidate_at(person: PersonRows, at_us: int, tz: tzinfo, assumptions: dict[str, bool],
                  labs: list[LabResult] | None = None, history_hours: float | None = None) -> Candidate:  # fmt: skip
-    """The candidate file of ``person`` assessed at ``at`` (a local clock time), with the
-    results of the ``history_hours`` before it (all earlier results when None)."""
-    assessed = at.replace(tzinfo=tz)
+    """The candidate file of ``person`` assessed at the instant ``at_us`` (microseconds since
+    1970 UTC), with the results of the ``history_hours`` before it (all earlier when None)."""
+    assessed = instant(at_us, tz)
     since = assessed - timedelta(hours=history_hours) if history_hours is not None else None
     usable = labs if labs is not None else usable_labs(person.labs, tz)
     history: dict[str, Any] = {}
     top: dict[str, Any] = {}
     for name, start in person.conditions.items():
-        if start <= at.date():
+        if start <= assessed.date():
             if name.startswith("history."):
                 history[name.removeprefix("history.")] = True
             else:
@@ -83,7 +94,7 @@ def candidate_at(person: PersonRows, at: datetime, tz: tzinfo, assumptions: dict
     return Candidate(
         id=re.sub(r"[^A-Za-z0-9._:/-]", "-", f"P{person.person_id}")[:64],
         assessed_at=assessed.isoformat(),
-        age=age_at(person.birth, at.date()),
+        age=age_at(person.birth, assessed.date()),
         sex=person.sex,
         labs=[lab for lab in usable if lab.at <= assessed and (since is None or lab.at >= since)],
         history=history,

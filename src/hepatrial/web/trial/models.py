@@ -478,6 +478,8 @@ class PrescreenRun(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0, help_text="Percent done, as the engine reports it.")
     error = models.TextField(blank=True)
+    patients = models.PositiveIntegerField(null=True, blank=True)
+    candidates = models.PositiveIntegerField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True, help_text="Funnel, assumptions and candidates (each explained).")
 
     class Meta:

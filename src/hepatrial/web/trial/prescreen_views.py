@@ -16,6 +16,8 @@ from hepatrial.services.prescreen import (
     do_start_prescreen,
     prescreen_dir,
     prescreen_sources,
+    record_view,
+    settle_interrupted,
 )
 from hepatrial.web.trial.models import PrescreenRun
 
@@ -49,30 +51,36 @@ def run_for(actor: Actor, pk: int) -> PrescreenRun:
 def prescreen_page(request):
     actor = _actor(request)
     sites = _screening_sites(actor)
-    sources = prescreen_sources()
+    sources = [(site, name, source) for site in sites for name, source in prescreen_sources(site).items()]
     status, error = 200, None
     if request.method == "POST":
-        site = next((s for s in sites if str(s.pk) == request.POST.get("site")), None)
+        site_pk, _sep, name = request.POST.get("source", "").partition(":")
+        site = next((s for s in sites if str(s.pk) == site_pk), None)
         if site is None:
-            status, error = 422, _("Choose one of your sites.")
+            status, error = 422, _("Choose one of the data sources listed.")
         else:
             try:
-                run = do_start_prescreen(actor, site, request.POST.get("source", ""))
+                run = do_start_prescreen(actor, site, name)
             except ActionError as err:
                 status, error = err.status, err.message
             else:
                 messages.success(request, _("Pre-screening started."))
                 return redirect("prescreen_run", pk=run.pk)
-    runs = PrescreenRun.objects.filter(site__in=sites).select_related("site", "started_by")[:20]
+    runs = list(PrescreenRun.objects.filter(site__in=sites).select_related("site", "started_by").defer("result")[:20])
+    settle_interrupted(runs)
     return render(request, "trial/prescreen.html", {
-        "sites": sites, "sources": sources, "runs": runs, "error": error, "folder": prescreen_dir(),
+        "sources": sources, "runs": runs, "error": error, "folder": prescreen_dir(), "sites": sites,
     }, status=status)  # fmt: skip
 
 
 @login_required
 def prescreen_run(request, pk: int):
-    run = run_for(_actor(request), pk)
+    actor = _actor(request)
+    run = run_for(actor, pk)
+    settle_interrupted([run])
     result = run.result or {}
+    if result.get("candidates"):
+        record_view(actor, run)
     candidates = []
     for c in result.get("candidates", []):
         values = c["values"]
@@ -93,4 +101,5 @@ def prescreen_run(request, pk: int):
 @login_required
 def prescreen_progress(request, pk: int):
     run = run_for(_actor(request), pk)
+    settle_interrupted([run])
     return JsonResponse({"status": run.status, "progress": round(run.progress, 1), "error": run.error})

@@ -256,7 +256,11 @@ def screening_new(request):
 
 def _prescreen_prefill(request, actor: Actor):
     """?prescreen=RUN&person=ID: the initial values of a pre-screening candidate (or none)."""
-    from hepatrial.services.prescreen import prescreen_candidate, screening_prefill
+    from hepatrial.services.prescreen import (
+        prescreen_candidate,
+        record_view,
+        screening_prefill,
+    )
     from hepatrial.web.trial.prescreen_views import run_for
 
     run_id, person = request.GET.get("prescreen", ""), request.GET.get("person", "")
@@ -267,6 +271,7 @@ def _prescreen_prefill(request, actor: Actor):
     if candidate is None:
         raise Http404(_("No such candidate in this pre-screening."))
     initial, labs = screening_prefill(run, candidate)
+    record_view(actor, run, person)
     return initial, labs[:LAB_ROWS], {"run": run, "person": person}
 
 
