@@ -440,7 +440,7 @@ def prescreen_synth(persons: int, out_dir: str, seed: int, end_date: str | None,
 @click.option("--source-kind", default="omop", show_default=True, type=click.Choice(["omop", "flat"]),
               help="With --database or --print-sql: OMOP tables (person, measurement ...) or a flat lab table (labs, patients).")  # fmt: skip
 @click.option("--timezone", "tz_name", default="UTC", show_default=True,
-              help="The time zone of the source's clock times (IANA name, e.g. Asia/Shanghai).")  # fmt: skip
+              help="The time zone of the source's clock times (IANA name, e.g. Asia/Shanghai): durations are real elapsed time in it.")  # fmt: skip
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Write candidates and funnel here.")
 @click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "parquet", "json"]))
 @click.option("--days", "write_days_too", is_flag=True,
@@ -488,7 +488,7 @@ def prescreen_run(source_dir: str | None, protocol_ref: str | None, database: st
         else:
             _fail([{"field": "SOURCE_DIR", "problem": "give a folder of Parquet/CSV files, or --database"}], "no source", as_json)
         if print_sql:
-            plan = compile_protocol(protocol, source, dialect)
+            plan = compile_protocol(protocol, source, dialect, time_zone="UTC" if tz_name in ("UTC", "Etc/UTC") else tz_name)
             click.echo(plan.script())
             return
         bar_state = {"done": 0}

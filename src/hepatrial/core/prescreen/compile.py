@@ -294,7 +294,7 @@ def _unit_key(unit: str) -> str:
     stripped of whitespace at both ends, spaces removed, lower case (units.normalize_unit),
     and a unit of only whitespace matches nothing (it is refused, not read as no unit)."""
     stripped = f"LOWER(REPLACE(TRIM(BOTH {quote(_STRIP)} FROM {unit}), ' ', ''))"
-    return f"CASE WHEN {unit} IS NULL OR {unit} = '' THEN '' WHEN {stripped} = '' THEN ' ' ELSE {stripped} END"
+    return f"CASE WHEN {unit} IS NULL OR {unit} = '' THEN '' ELSE COALESCE(NULLIF({stripped}, ''), ' ') END"
 
 
 def _unit_table(tests: tuple[str, ...]) -> str:
@@ -433,10 +433,14 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     # converted value is the product rounded to 12 significant digits
     raw_lab = source.raw_lab(tests, vocabulary)
     converted = _round12("(r.value * u.factor)", dialect)
+    # units are few: each distinct spelling is read once (stripping a string per row is slow)
+    rows = f"(SELECT * FROM ({raw_lab}) AS raw {_PERSONS_MARK})"
+    spellings = (f"SELECT d.test_id, d.raw_unit, u.factor, u.low, u.high FROM (SELECT DISTINCT test_id, "
+                 f"COALESCE(unit, '') AS raw_unit FROM {rows} AS r) AS d JOIN ({_unit_table(tests)}) AS u "
+                 f"ON u.test_id = d.test_id AND u.unit = {_unit_key('d.raw_unit')}")  # fmt: skip
     lab = (f"SELECT person_id, test_id, taken_at, value FROM (SELECT r.person_id, r.test_id, r.taken_at, "
            f"CASE WHEN u.factor = 1.0 THEN r.value ELSE {converted} END AS value, u.low, u.high "
-           f"FROM (SELECT * FROM ({raw_lab}) AS raw {_PERSONS_MARK}) AS r JOIN ({_unit_table(tests)}) AS u "
-           f"ON u.test_id = r.test_id AND u.unit = {_unit_key('r.unit')}) AS l "
+           f"FROM {rows} AS r JOIN ({spellings}) AS u ON u.test_id = r.test_id AND u.raw_unit = COALESCE(r.unit, '')) AS l "
            f"WHERE l.value BETWEEN l.low AND l.high{_barrier(dialect)}")  # fmt: skip
     # -- one row per patient and draw time ------------------------------------------------
     # a test reported twice at one time with two values: which is right cannot be told, so
@@ -518,8 +522,8 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
     ymd = ("CASE WHEN birth_year IS NOT NULL AND birth_month IS NOT NULL AND birth_day IS NOT NULL "
            "THEN birth_year * 10000 + birth_month * 100 + birth_day END")  # fmt: skip
     birth = (f"SELECT person_id, CASE WHEN COUNT(sex) = COUNT(*) AND MIN(sex) = MAX(sex) THEN MIN(sex) END AS sex, "
-             f"CASE WHEN COUNT({ymd}) = COUNT(*) AND MIN({ymd}) = MAX({ymd}) THEN MIN({ymd}) END AS birth_ymd "
-             f"FROM ({person_sql}) AS person GROUP BY person_id")  # fmt: skip
+             f"CASE WHEN COUNT(ymd) = COUNT(*) AND MIN(ymd) = MAX(ymd) THEN MIN(ymd) END AS birth_ymd "
+             f"FROM (SELECT person_id, sex, {ymd} AS ymd FROM ({person_sql}) AS p) AS person GROUP BY person_id")  # fmt: skip
     fact_sql = (f"SELECT {', '.join(facts)} FROM ({last_draw}) AS s LEFT JOIN ({birth}) AS p ON p.person_id = s.person_id"
                 f"{condition_join}{_barrier(dialect)}")  # fmt: skip
 
