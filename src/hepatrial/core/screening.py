@@ -145,6 +145,11 @@ class CandidateFacts:
 STATUS = {True: "met", False: "not_met", None: "unknown"}
 
 
+def excludes(kind: str, status: str) -> bool:
+    """Whether a criterion of ``kind`` (inclusion/exclusion) with ``status`` excludes the candidate."""
+    return (kind == "inclusion" and status == "not_met") or (kind == "exclusion" and status == "met")
+
+
 @dataclass(frozen=True)
 class CriterionResult:
     id: str
@@ -157,9 +162,7 @@ class CriterionResult:
 
     @property
     def excludes(self) -> bool:
-        return (self.kind == "inclusion" and self.status == "not_met") or (
-            self.kind == "exclusion" and self.status == "met"
-        )
+        return excludes(self.kind, self.status)
 
     def to_dict(self) -> dict[str, Any]:
         return {

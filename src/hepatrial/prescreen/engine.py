@@ -30,7 +30,6 @@ from hepatrial.core.prescreen.vocabulary import Vocabulary, default_vocabulary
 from hepatrial.core.protocol import Protocol
 from hepatrial.core.screening import STATUS, screen
 
-SQL_STATUS = {True: "met", False: "not_met", None: "unknown"}
 
 
 class EngineError(RuntimeError):
@@ -258,7 +257,7 @@ def python_statuses(plan: CompiledPlan, protocol: Protocol, person: PersonRows, 
 
 
 def sql_status(plan_criterion, value: bool | None) -> str:
-    status = SQL_STATUS[value]
+    status = STATUS[value]
     if value is None and plan_criterion.to_check:
         return STATUS_TO_CHECK
     return status

@@ -106,7 +106,7 @@ def write_result(result: PrescreenResult, out: str | Path, fmt: str = "csv") -> 
                                      ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
         return [candidates, funnel]
     rows = [candidate_row(result, c) for c in result.candidates]
-    header = list(candidate_row(result, result.candidates[0]).keys()) if rows else _empty_header(result)
+    header = list(rows[0]) if rows else _empty_header(result)
     for path, table, columns in ((candidates, rows, header), (funnel, funnel_rows(result), ["step", "criterion", "patients", "to_check"])):
         if fmt == "csv":
             with path.open("w", newline="", encoding="utf-8") as handle:

@@ -318,7 +318,8 @@ def _unit_table(tests: tuple[str, ...]) -> str:
 def _score_sql(name: str, c: dict[str, str], dialect: str) -> str:
     """A MELD-family score from the latest values (canonical units), as core.scores.meld computes it."""
     m = meld_module
-    mg = {t: _round12(f"({c[t]} * {_number(1 / _inverse(t))})", dialect) for t in ("total_bilirubin", "creatinine")}
+    # as core.scores.panel converts them (units.convert: the factor, then 12 significant digits)
+    mg = {t: _round12(f"({c[t]} * {_number(_factor(t, 'umol/L', 'mg/dL'))})", dialect) for t in ("total_bilirubin", "creatinine")}
     bili = f"(CASE WHEN {mg['total_bilirubin']} < 1.0 THEN 1.0 ELSE {mg['total_bilirubin']} END)"
     inr = f"(CASE WHEN {c['inr']} < 1.0 THEN 1.0 ELSE {c['inr']} END)"
     positive = f"{c['total_bilirubin']} > 0 AND {c['creatinine']} > 0 AND {c['inr']} > 0"
@@ -350,7 +351,7 @@ def _score_sql(name: str, c: dict[str, str], dialect: str) -> str:
     na = c["sodium"]
     sodium = (f"(CASE WHEN {na} < {_number(m.SODIUM_LOW_MMOL_L)} THEN {_number(m.SODIUM_LOW_MMOL_L)} "
               f"WHEN {na} > {_number(m.SODIUM_HIGH_MMOL_L)} THEN {_number(m.SODIUM_HIGH_MMOL_L)} ELSE {na} END)")  # fmt: skip
-    alb_g_dl = _round12(f"({c['albumin']} * {_number(1 / 10.0)})", dialect)
+    alb_g_dl = _round12(f"({c['albumin']} * {_number(_factor(None, 'g/L', 'g/dL'))})", dialect)
     albumin = (f"(CASE WHEN {alb_g_dl} < {_number(m.ALBUMIN_LOW_G_DL)} THEN {_number(m.ALBUMIN_LOW_G_DL)} "
                f"WHEN {alb_g_dl} > {_number(m.ALBUMIN_HIGH_G_DL)} THEN {_number(m.ALBUMIN_HIGH_G_DL)} ELSE {alb_g_dl} END)")  # fmt: skip
     ln_b, ln_c = f"LN({bili})", f"LN({creat})"
@@ -368,13 +369,6 @@ def _score_sql(name: str, c: dict[str, str], dialect: str) -> str:
     value = f"(CASE WHEN {rounded} > {m.MELD3_MAX} THEN {m.MELD3_MAX} ELSE {rounded} END)"
     known = f"{positive} AND {na} > 0 AND {c['albumin']} > 0 AND {c['sex']} IS NOT NULL AND {dialysis} IS NOT NULL"
     return f"(CASE WHEN {known} THEN {value} END)"
-
-
-def _inverse(test: str) -> float:
-    """The mg/dL -> umol/L factor of ``test`` (score inputs convert back to mg/dL by its inverse)."""
-    factor = _factor(test, "mg/dL", "umol/L")
-    assert factor is not None
-    return factor
 
 
 SQL_SCORES = ("meld", "meld_na", "meld_3_0")
@@ -553,7 +547,7 @@ def compile_protocol(protocol: Protocol, source: Source, dialect: str = "duckdb"
         read = {n.path for n in walk(rule) if isinstance(n, Field)}
         read |= {f for n in walk(rule) if isinstance(n, Call) and n.func in SCORE_FUNCTIONS
                  for f in score_inputs(n.func) if f not in LAB_TESTS}  # fmt: skip
-        clinician = tuple(sorted(f for f in read if f not in PERSON_FIELDS and f not in assumed))
+        clinician = tuple(sorted(f for f in read if unavailable(f)))
         plans.append(CriterionPlan(criterion.id, kind, criterion.text, _col("c", criterion.id), clinician))
     columns = [plan.column for plan in plans]
     if len(set(columns)) != len(columns):

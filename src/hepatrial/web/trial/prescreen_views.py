@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from hepatrial.core.screening import excludes
 from hepatrial.services.access import Actor, can, visible_sites
 from hepatrial.services.errors import ActionError
 from hepatrial.services.prescreen import (
@@ -24,10 +25,10 @@ from hepatrial.web.trial.models import PrescreenRun
 
 def _css(criterion: dict) -> str:
     """pass / fail (what the status means for eligibility), check (a clinician's), unknown."""
-    status, inclusion = criterion["status"], criterion["kind"] == "inclusion"
+    status = criterion["status"]
     if status in ("to_check", "unknown"):
         return "check" if status == "to_check" else "unknown"
-    return "pass" if (status == "met") == inclusion else "fail"
+    return "fail" if excludes(criterion["kind"], status) else "pass"
 
 
 def _actor(request) -> Actor:
