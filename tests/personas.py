@@ -48,9 +48,8 @@ def personas(db) -> Personas:
     return make_personas()
 
 
-@pytest.fixture
-def subject(personas):
-    """SYSU3-001: the eligible ACLF example screened, confirmed, consented and enrolled at site A."""
+def enroll(personas):
+    """The eligible ACLF example screened, confirmed, consented and enrolled at site A."""
     from datetime import timedelta
 
     from builders import example
@@ -63,6 +62,12 @@ def subject(personas):
     do_decide_eligibility(personas.actor("investigator_a"), screening, "confirmed")
     do_record_consent(personas.actor("coordinator_a"), screening, "1.0", timezone.now() - timedelta(minutes=5))
     return do_enroll(personas.actor("coordinator_a"), screening)
+
+
+@pytest.fixture
+def subject(personas):
+    """SYSU3-001: the eligible ACLF example screened, confirmed, consented and enrolled at site A."""
+    return enroll(personas)
 
 
 #: How many days ago a randomized test subject's day 0 is (so its four doses are in the past).

@@ -892,6 +892,49 @@ def analyze_tte(adtte_file: str, param: str | None, at_days: str | None, ties: s
     click.echo("\n".join(render_arm_comparison(result)))
 
 
+# --- the audit trail ----------------------------------------------------------------------------
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail: check that no row of it was changed, removed or inserted."""
+
+
+@audit_group.command("verify")
+@JSON_OPTION
+def audit_verify(as_json: bool) -> None:
+    """Walk the audit trail's hash chain, row by row in the order written.
+
+    Each row's hash covers the row before it and its own content, so a row
+    changed in the database breaks its own hash, and a row removed or inserted
+    breaks the next one's link. Prints the number of rows and the last hash
+    (worth writing down: a trail rewritten from some row on, hashes and all,
+    ends in another one), or the first row that does not hold; exits 1 then.
+    """
+    _django_setup()
+    from hepatrial.services.audit import verify_chain
+    from hepatrial.web.trial.models import AuditEvent
+
+    total = AuditEvent.objects.count()
+    with click.progressbar(length=total, label="Audit rows", file=sys.stderr, show_pos=True) as bar:
+        verdict = verify_chain(progress=bar.update)
+    broken = verdict.broken
+    row = AuditEvent.objects.filter(pk=broken.key).first() if broken else None
+    if as_json:
+        _echo_json({"ok": verdict.ok, "rows": verdict.rows, "head": verdict.head,
+                    "broken": None if broken is None else {
+                        "position": broken.position, "id": broken.key, "problem": broken.problem,
+                        "at": row.at.isoformat() if row else None, "action": row.action if row else None}})  # fmt: skip
+    elif broken is None:
+        click.echo(f"audit trail verified: {verdict.rows:,} rows, each linked to the one before it.")
+        click.echo(f"last hash: {verdict.head}")
+    else:
+        what = f" ({row.at:%Y-%m-%d %H:%M:%S} UTC, {row.action} {row.model} {row.object_id} by {row.username})" if row else ""
+        click.echo(f"audit trail BROKEN at row {broken.position:,} (id {broken.key}){what}:", err=True)
+        click.echo(f"  {broken.problem}", err=True)
+        click.echo(f"  the {broken.position - 1:,} rows before it hold; last good hash {verdict.head}", err=True)
+    if broken is not None:
+        sys.exit(1)
+
+
 def run() -> None:
     """The console entry point: ``main`` with a last-resort handler.
 

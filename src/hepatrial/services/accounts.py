@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hepatrial.services.access import Actor
-from hepatrial.services.audit import record
+from hepatrial.services.audit import record, record_unattached
 from hepatrial.services.errors import Invalid, NotAllowed
 from hepatrial.web.trial.models import ApiToken, Role, Site, StaffProfile
 
@@ -158,11 +158,8 @@ def record_access(action: str, *, username: str, user=None, route: str = "web", 
     """A login, logout, failed login or password change (21 CFR 11.10(d), 11.300(d)).
 
     Written in its own transaction: a failed login has no other write to join."""
-    from hepatrial.web.trial.models import AuditEvent
-
-    with transaction.atomic():
-        AuditEvent.objects.create(
-            at=timezone.now(), user=user if user is not None and user.is_authenticated else None,
-            username=username[:150], route=route, action=action, model="User",
-            object_id=str(user.pk) if user is not None and user.is_authenticated else "", reason=detail,
-        )  # fmt: skip
+    record_unattached(
+        user=user if user is not None and user.is_authenticated else None,
+        username=username[:150], route=route, action=action, model="User",
+        object_id=str(user.pk) if user is not None and user.is_authenticated else "", reason=detail,
+    )  # fmt: skip

@@ -211,8 +211,10 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """One audited change (21 CFR 11.10(e)): who, when (UTC), what, old, new, why.
 
-    Append-only: the application refuses updates and deletes here; on
-    PostgreSQL a trigger refuses them in the database too (migration 0002).
+    Append-only: the application refuses updates and deletes here; database
+    triggers refuse them too (migration 0002). Tamper-evident: each row carries the
+    hash of the row before it (by key) and its own, over that and its content
+    (``hepatrial.core.audit_chain``); ``hepatrial audit verify`` walks the chain.
     """
 
     at = models.DateTimeField(db_index=True)
@@ -228,6 +230,8 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     site = models.ForeignKey(Site, null=True, on_delete=models.PROTECT, related_name="+")
     subject_id = models.CharField(max_length=32, blank=True, db_index=True)
+    prev_hash = models.CharField(max_length=64, editable=False, default="", help_text="The hash of the row before this one.")
+    hash = models.CharField(max_length=64, editable=False, default="", help_text="SHA-256 over prev_hash and this row's content.")
 
     objects = AuditEventQuerySet.as_manager()
 
