@@ -58,9 +58,9 @@ def _options(command: click.Command) -> list[str]:
 
 def test_the_walk_finds_every_command():
     assert [name for name, _ in COMMANDS] == [
-        "hepatrial analyze", "hepatrial analyze tte", "hepatrial audit", "hepatrial audit verify", "hepatrial demo-trial", "hepatrial import-forms", "hepatrial manage", "hepatrial prescreen", "hepatrial prescreen run", "hepatrial prescreen synth", "hepatrial protocol", "hepatrial protocol check", "hepatrial protocol show",
+        "hepatrial analyze", "hepatrial analyze tte", "hepatrial audit", "hepatrial audit verify", "hepatrial backup", "hepatrial demo-trial", "hepatrial import-forms", "hepatrial manage", "hepatrial prescreen", "hepatrial prescreen run", "hepatrial prescreen synth", "hepatrial protocol", "hepatrial protocol check", "hepatrial protocol show",
         "hepatrial randomization", "hepatrial randomization import", "hepatrial randomization make-list",
-        "hepatrial randomization verify", "hepatrial randomization verify-file",
+        "hepatrial randomization verify", "hepatrial randomization verify-file", "hepatrial restore",
         "hepatrial safety", "hepatrial safety check",
         "hepatrial schema", "hepatrial scores", "hepatrial screen", "hepatrial serve", "hepatrial token",
     ]  # fmt: skip

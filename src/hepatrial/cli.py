@@ -305,9 +305,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("check", databases=["default"], fail_level="ERROR")  # incl. the allocation list's digest
     call_command("collectstatic", interactive=False, verbosity=0)
-    database = settings.DATABASES["default"]
-    where = database["NAME"] if database["ENGINE"].endswith("sqlite3") else f"PostgreSQL {database.get('HOST')}/{database['NAME']}"
-    click.echo(f"hepatrial {__version__}: protocol {protocol.id}, database {where}")
+    click.echo(f"hepatrial {__version__}: protocol {protocol.id}, database {_database_description()}")
     created = ensure_demo()
     if created:
         click.echo("\nA new database: created the demo site SYSU3 and one user per role.")
@@ -890,6 +888,96 @@ def analyze_tte(adtte_file: str, param: str | None, at_days: str | None, ties: s
     click.echo(f"{adtte_file}: PARAMCD {data.param}, arms from {data.arm_column}; "
                f"{result['n']} subjects, {result['events']} events")  # fmt: skip
     click.echo("\n".join(render_arm_comparison(result)))
+
+
+# --- backup and restore -------------------------------------------------------------------------
+def _database_description() -> str:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    return str(database["NAME"]) if database["ENGINE"].endswith("sqlite3") else f"PostgreSQL {database.get('HOST')}/{database['NAME']}"
+
+
+@main.command("backup")
+@click.argument("out_file", type=click.Path(dir_okay=False))
+def backup_command(out_file: str) -> None:
+    """Write a consistent copy of the database to OUT_FILE, with its content digest.
+
+    SQLite: the online backup API, while the app runs; PostgreSQL: pg_dump
+    (custom format) in a snapshot. The content digest (SHA-256 over every
+    table's rows) is printed and written to OUT_FILE.digest.json, which
+    `hepatrial restore` checks the restored database against. A backup never
+    overwrites a file.
+    """
+    _django_setup()
+    from hepatrial.services.backup import backup
+    from hepatrial.services.errors import ActionError
+
+    bars: list = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label="Pages copied", file=sys.stderr, show_pos=True))
+            bars[0].__enter__()
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        content = backup(Path(out_file), progress=progress)
+    except ActionError as err:
+        _fail([{"field": err.field or "(backup)", "problem": err.message}], "no backup written", False)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    click.echo(f"backup of {_database_description()} written to {out_file} ({content.kind}):")
+    click.echo(f"  {content.describe()}")
+
+
+@main.command("restore")
+@click.argument("in_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Replace the database without asking first.")
+def restore_command(in_file: str, yes: bool) -> None:
+    """Replace the database with the backup IN_FILE, then check what was restored.
+
+    Stop `hepatrial serve` first. Prints the restored database's content
+    digest and compares it with the one recorded at backup time
+    (IN_FILE.digest.json), then verifies the audit trail's hash chain; exits 1
+    if either does not hold, 2 if IN_FILE is not a backup of this kind of
+    database.
+    """
+    _django_setup()
+    from hepatrial.services.audit import verify_chain
+    from hepatrial.services.backup import backup_kind, expected_content, restore, sidecar
+    from hepatrial.services.errors import ActionError
+
+    path = Path(in_file)
+    where = _database_description()
+    try:
+        backup_kind(path)
+        expected = expected_content(path)
+        if not yes:
+            click.confirm(f"Replace every row of {where} with the backup {in_file}?", abort=True)
+        content = restore(path)
+    except ActionError as err:
+        _fail([{"field": err.field or "(restore)", "problem": err.message}], "nothing restored", False)
+    click.echo(f"restored {in_file} into {where}:")
+    click.echo(f"  {content.describe()}")
+    failed = False
+    if expected is None:
+        click.echo(f"  no digest was recorded beside the backup ({sidecar(path).name}): nothing to compare with")
+    elif expected.digest == content.digest:
+        click.echo("  the digest matches the one recorded at backup time")
+    else:
+        click.echo(f"the digest DIFFERS from the one recorded at backup time (sha256:{expected.digest})", err=True)
+        failed = True
+    verdict = verify_chain()
+    if verdict.ok:
+        click.echo(f"  audit trail verified: {verdict.rows:,} rows; last hash {verdict.head}")
+    else:
+        click.echo(f"the audit trail is BROKEN at row {verdict.broken.position:,} (id {verdict.broken.key}): "
+                   f"{verdict.broken.problem}", err=True)  # fmt: skip
+        failed = True
+    if failed:
+        sys.exit(1)
 
 
 # --- the audit trail ----------------------------------------------------------------------------

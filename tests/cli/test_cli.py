@@ -469,8 +469,8 @@ def test_help_of_every_command(path, command):
 
 def test_the_command_set():
     assert sorted(" ".join(p) for p, _ in _commands(main)) == [
-        "analyze", "analyze tte", "audit", "audit verify", "demo-trial", "import-forms", "manage", "prescreen", "prescreen run", "prescreen synth", "protocol", "protocol check", "protocol show", "randomization",
-        "randomization import", "randomization make-list", "randomization verify", "randomization verify-file",
+        "analyze", "analyze tte", "audit", "audit verify", "backup", "demo-trial", "import-forms", "manage", "prescreen", "prescreen run", "prescreen synth", "protocol", "protocol check", "protocol show", "randomization",
+        "randomization import", "randomization make-list", "randomization verify", "randomization verify-file", "restore",
         "safety", "safety check", "schema", "scores", "screen", "serve", "token",
     ]  # fmt: skip
 

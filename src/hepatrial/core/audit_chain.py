@@ -53,14 +53,17 @@ def _instant(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def canonical_json(value: Any) -> bytes:
+    """``value`` (JSON data) as canonical bytes: keys sorted, numbers in one spelling."""
+    return json.dumps(_canonical_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def canonical(content: Mapping[str, Any]) -> bytes:
     """``content`` (the FIELDS of one row) as the bytes its hash is taken over."""
     missing = [f for f in FIELDS if f not in content]
     if missing:
         raise ValueError(f"audit content lacks {', '.join(missing)}")
-    row = {f: _canonical_value(content[f]) for f in FIELDS if f != "at"}
-    row["at"] = _instant(content["at"])
-    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return canonical_json({**{f: content[f] for f in FIELDS if f != "at"}, "at": _instant(content["at"])})
 
 
 def link(prev_hash: str, content: Mapping[str, Any]) -> str:
