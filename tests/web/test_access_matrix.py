@@ -22,16 +22,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from builders import example
+from django.db import transaction
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve
 from django.utils import timezone
-from django.db import transaction
 from personas import PASSWORD, Personas, make_personas
 
 from hepatrial.services.access import Actor
 from hepatrial.services.accounts import SYSTEM, do_create_staff
 from hepatrial.services.enrollment import do_enroll, do_record_consent
 from hepatrial.services.forms import do_save_form
+from hepatrial.services.locks import do_lock
 from hepatrial.services.queries import do_close_query, do_raise_query
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.trial.models import PrescreenRun, Role
@@ -62,6 +63,9 @@ W_DISMISS = lambda w: {"reason": "expected fluctuation"}  # noqa: E731
 W_DSMB = lambda w: {"decision": "continue", "decided_on": w["day0"], "reason": "acceptable"}  # noqa: E731
 W_SAE = lambda w: {"kind": "initial", "narrative": "x"}  # noqa: E731
 W_PRESCREEN = lambda w: {"source": "no-such-source", "site": w["site_a"]}  # noqa: E731
+W_SIGN = lambda w: {"visit_id": "day_0", "meaning": "approval", "password": PASSWORD}  # noqa: E731
+W_LOCK = lambda w: {"scope": "visit", "visit_id": "day_7", "reason": "source data verified"}  # noqa: E731
+W_REASON = lambda w: {"reason": "final lock"}  # noqa: E731
 DEVIATION = lambda w: {"type": "other", "occurred_on": w["day0"], "description": "Visit missed", "action": "Rescheduled"}  # noqa: E731
 
 F_A = "subjects/{subject}/visits/day_0/lab_panel"
@@ -128,6 +132,15 @@ MATRIX = [
     ("subject_withdraw",         "POST", "/subjects/{subject}/withdraw/",         W_WITHDRAW, (302, 404, 302, 403, 403, 403, 403, 302)),
     ("subject_randomize",        "GET",  "/subjects/{subject}/randomize/",        None,       (405, 405, 405, 405, 405, 405, 405, 302)),
     ("subject_randomize",        "POST", "/subjects/{subject}/randomize/",        {},         (400, 404, 400, 403, 403, 403, 403, 302)),
+    ("subject_sign",             "GET",  "/subjects/{subject}/sign/",             None,       (405, 405, 405, 405, 405, 405, 405, 302)),
+    ("subject_sign",             "POST", "/subjects/{subject}/sign/",             W_SIGN,     (403, 404, 302, 403, 403, 403, 403, 302)),
+    ("subject_lock",             "GET",  "/subjects/{subject}/lock/",             None,       (405, 405, 405, 405, 405, 405, 405, 302)),
+    ("subject_lock",             "POST", "/subjects/{subject}/lock/",             W_LOCK,     (403, 404, 403, 403, 302, 403, 403, 302)),
+    ("subject_lock",             "POST", "/subjects/{subject_b}/lock/",           W_LOCK,     (404, 403, 404, 404, 302, 403, 403, 302)),
+    ("lock_list",                "GET",  "/locks/",                               None,       (200, 200, 200, 200, 200, 200, 200, 302)),
+    ("lock_list",                "POST", "/locks/",                               W_REASON,   (403, 403, 403, 403, 302, 403, 403, 302)),
+    ("lock_unlock",              "GET",  "/locks/{lock}/unlock/",                 None,       (405, 405, 405, 405, 405, 405, 405, 302)),
+    ("lock_unlock",              "POST", "/locks/{lock}/unlock/",                 W_REASON,   (403, 404, 403, 403, 302, 403, 403, 302)),
     ("form_entry",               "GET",  f"/{F_A}/",                              None,       (200, 404, 200, 200, 200, 200, 200, 302)),
     ("form_entry",               "POST", f"/{F_A}/",                              W_FORM,     (302, 404, 302, 403, 403, 403, 403, 302)),
     ("form_entry_seq",           "GET",  f"/{U_A}/2/",                            None,       (200, 404, 200, 200, 200, 200, 200, 302)),
@@ -269,11 +282,13 @@ def _world(personas: Personas) -> dict:
     query_b = do_raise_query(personas.actor("data_manager"), entry_b, "inr", "?")
     new = do_screen(coordinator, personas.site_a, example("eligible-aclf"), {"name": NAME["a"]})
     tz = ZoneInfo(personas.site_a.time_zone)
+    lock = do_lock(personas.actor("data_manager"), "visit", subject=subject, visit_id="day_14", reason="verified")
     prescreen_run = PrescreenRun.objects.create(site=personas.site_a, source="omop", protocol_id="NCT05940610",
                                                 started_by=coordinator.user, created_at=past)  # fmt: skip
     return {
         "site_a": personas.site_a.pk,
         "prescreen_run": prescreen_run.pk,
+        "lock": lock.pk,
         "new": new.pk,
         "ready": ready(personas.site_a, coordinator, investigator).pk,
         "screening_b": subject_b.screening_id,

@@ -37,6 +37,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "raise_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),
     "answer_query": frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     "close_query": frozenset({Role.MONITOR, Role.DATA_MANAGER}),
+    # locks of a record, a visit or the database (with a reason; unlocked with a reason)
+    "lock": frozenset({Role.DATA_MANAGER}),
+    # electronic signatures of a visit or a casebook (21 CFR 11.50): the investigator's
+    "sign": frozenset({Role.INVESTIGATOR}),
     "view_audit": frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER, Role.ADMIN}),
 }
 

@@ -17,11 +17,19 @@ from django.utils import timezone
 
 from hepatrial.core import audit_chain
 from hepatrial.services.access import Actor
-from hepatrial.web.trial.models import AuditEvent, Site
+from hepatrial.services.errors import Locked
+from hepatrial.web.trial.models import AuditEvent, Lock, Site
 
 #: The PostgreSQL advisory lock that serialises writers of the chain (any constant key
 #: no other part of hepatrial uses).
 CHAIN_LOCK = 7_405_501
+
+#: What still happens while the database is locked (services.locks): reading (the views
+#: that are audited), the locks themselves, signatures, and accounts.
+WHILE_DATABASE_LOCKED = frozenset({
+    "lock", "unlock", "sign", "view_prescreen", "open_prescreen_candidate",
+    "create_user", "create_site", "create_token", "revoke_token", "change_role",
+})  # fmt: skip
 
 
 def jsonable(value: Any) -> Any:
@@ -71,7 +79,7 @@ def record_unattached(**fields: Any) -> AuditEvent:
     """An audit row of no action's (a login, a failed login): its own transaction."""
     with transaction.atomic():
         event = AuditEvent(at=timezone.now(), **fields)
-        _link(event)
+        _link(event, attached=False)
         event.save(force_insert=True)
     return event
 
@@ -81,11 +89,26 @@ def content(event: AuditEvent) -> dict[str, Any]:
     return {name: getattr(event, name) for name in audit_chain.FIELDS}
 
 
-def _link(*events: AuditEvent) -> None:
-    """Chain ``events`` after the last row written, holding the chain until commit."""
+def hold_chain() -> None:
+    """Hold the audit chain until this transaction ends: every other writer waits. On
+    PostgreSQL a transaction-scoped advisory lock (taken again, it is held once); SQLite's
+    IMMEDIATE transactions already hold the whole database from their start."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
+
+
+def _link(*events: AuditEvent, attached: bool = True) -> None:
+    """Chain ``events`` after the last row written, holding the chain until commit. An
+    action's write (``attached``) is refused while the database is locked, unless it is
+    one of WHILE_DATABASE_LOCKED: every route's writes pass here."""
+    hold_chain()
+    if attached and any(event.action not in WHILE_DATABASE_LOCKED for event in events):
+        lock = Lock.objects.filter(scope=Lock.Scope.DATABASE, unlocked_at__isnull=True).select_related("locked_by").first()
+        if lock is not None:
+            from hepatrial.services.locks import describe
+
+            raise Locked(describe(lock))
     prev = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or audit_chain.GENESIS
     for event in events:
         event.prev_hash = prev

@@ -35,3 +35,9 @@ class Invalid(ActionError):
     """Input refused: ``errors`` maps each field to its messages; nothing was saved."""
 
     status = 422
+
+
+class Locked(ActionError):
+    """What the write would change is locked (a record, a visit or the database): see services.locks."""
+
+    status = 409

@@ -28,10 +28,12 @@ from hepatrial.services.dosing import (
 )
 from hepatrial.services.enrollment import no_further_data_since
 from hepatrial.services.errors import Conflict, Invalid, NotFound
+from hepatrial.services.locks import ensure_writable
 from hepatrial.services.protocol import current_protocol
 from hepatrial.services.queries import OPEN_STATES, open_check_query, settle_after_save
 from hepatrial.services.safety import after_save as safety_after_save
 from hepatrial.services.safety import check_ae, is_ae_form
+from hepatrial.services.signatures import void_signatures
 from hepatrial.web.trial.models import DataQuery, Deviation, FormEntry, Subject
 
 
@@ -117,6 +119,7 @@ def do_save_form(
         .filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence)
         .first()
     )
+    ensure_writable(subject, visit_id, entry)  # a lock of the record, its visit or the database
     current_version = entry.version if entry else None
     if expected_version != current_version:
         raise Conflict(_("Someone saved this form after you opened it. Reload it to see their values; nothing was saved."))
@@ -179,6 +182,8 @@ def do_save_form(
         record(actor, action, entry, field=f"{where}.status", old=old_status, new=status, reason=reason, **audit)
     for field, (old, new) in changed.items():
         record(actor, action, entry, field=f"{where}.{field}", old=old, new=new, reason=reason, **audit)
+    if action == "create_form" or changed or old_visit_date != visit_date or old_status != status:
+        void_signatures(actor, subject, visit_id, where)  # what was signed is not what is stored now
 
     if dose is not None and dose.deviation_date is not None and deviation is not None:
         do_report_deviation(actor, subject, type=Deviation.Type.DOSE_WINDOW, occurred_on=dose.deviation_date,

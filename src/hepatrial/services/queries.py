@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from hepatrial.services.access import Actor, require
 from hepatrial.services.audit import record
 from hepatrial.services.errors import ActionError, Invalid
+from hepatrial.services.locks import ensure_writable
 from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import DataQuery, FormEntry, QueryMessage
 
@@ -91,6 +92,7 @@ def settle_after_save(
 @transaction.atomic
 def do_raise_query(actor: Actor, entry: FormEntry, field: str, text: str) -> DataQuery:
     require(actor, "raise_query", entry.subject.site)
+    ensure_writable(entry.subject, entry.visit_id, entry)
     if not current_protocol().form(entry.form_id).has_field(field):
         raise Invalid(_("The form has no field %(f)s.") % {"f": field}, field="field")
     if not text.strip():
@@ -109,6 +111,7 @@ def _transition(actor: Actor, query: DataQuery, permission: str, allowed_from: t
                 kind: str, text: str, text_required: bool) -> DataQuery:  # fmt: skip
     query = DataQuery.objects.select_for_update().select_related("subject__site", "form_entry").get(pk=query.pk)
     require(actor, permission, query.subject.site)
+    ensure_writable(query.subject, query.form_entry.visit_id, query.form_entry)
     if query.state not in allowed_from:
         raise ActionError(_("The query is %(state)s.") % {"state": query.get_state_display()})
     if text_required and not text.strip():

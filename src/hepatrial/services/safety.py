@@ -39,6 +39,7 @@ from hepatrial.services.accounts import SYSTEM
 from hepatrial.services.audit import record
 from hepatrial.services.errors import ActionError, Invalid
 from hepatrial.services.lab_safety import LAB_FORM, propose_from_labs
+from hepatrial.services.locks import ensure_writable
 from hepatrial.services.protocol import current_protocol
 from hepatrial.web.trial.models import (
     AllocationSlot,
@@ -254,6 +255,7 @@ def do_submit_sae_report(actor: Actor, entry: FormEntry, kind: str, narrative: s
     """Submit an SAE report of a serious adverse event: the initial one once, then
     follow-ups (linked to it) and, for a fatal event, the death report."""
     require(actor, "report_sae", entry.subject.site)
+    ensure_writable(entry.subject, entry.visit_id, entry)
     spec = _spec()
     entry = FormEntry.objects.select_for_update().get(pk=entry.pk)
     if spec is None or entry.form_id != spec.ae_form or entry.data.get(spec.serious_field) is not True:

@@ -165,6 +165,70 @@ class FormEntry(models.Model):
         ]
 
 
+class Lock(models.Model):
+    """A data manager's lock of one record (a form entry), a subject's visit or the whole
+    database, with the reason; lifted with a reason (services.locks). Never deleted."""
+
+    class Scope(models.TextChoices):
+        RECORD = "record", _("Record")
+        VISIT = "visit", _("Visit")
+        DATABASE = "database", _("Database")
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    subject = models.ForeignKey(Subject, null=True, blank=True, on_delete=models.PROTECT, related_name="locks")
+    visit_id = models.CharField(max_length=40, blank=True)
+    form_entry = models.ForeignKey(FormEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="locks")
+    locked_at = models.DateTimeField()
+    locked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    unlocked_at = models.DateTimeField(null=True, blank=True)
+    unlocked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    unlock_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-locked_at", "-pk"]
+
+    @property
+    def subject_id_label(self) -> str:
+        return self.subject.subject_id if self.subject else ""
+
+    @property
+    def record_label(self) -> str:
+        e = self.form_entry
+        return f"{e.visit_id}/{e.form_id}" + (f"#{e.sequence}" if e.sequence != 1 else "") if e else ""
+
+    def summary(self) -> dict:
+        return {"scope": self.scope, "subject": self.subject_id_label, "visit": self.visit_id, "form": self.record_label}
+
+
+class Signature(models.Model):
+    """An investigator's electronic signature of a subject's visit (or, with no visit, the
+    whole casebook): printed name, time, meaning, and the hash of what was signed
+    (21 CFR 11.50, 11.70). A later change to that content voids it (services.signatures)."""
+
+    class Meaning(models.TextChoices):
+        APPROVAL = "approval", _("Approval: I approve these data as complete and accurate")
+        REVIEW = "review", _("Review: I have reviewed these data")
+        RESPONSIBILITY = "responsibility", _("Responsibility: I take responsibility for these data")
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="signatures")
+    visit_id = models.CharField(max_length=40, blank=True, help_text="Empty: the subject's whole casebook.")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    printed_name = models.CharField(max_length=150)
+    meaning = models.CharField(max_length=16, choices=Meaning.choices)
+    signed_at = models.DateTimeField()
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the form entries signed (services.signatures).")
+    entries = models.PositiveIntegerField(help_text="How many form entries were signed.")
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-signed_at", "-pk"]
+
+    def summary(self) -> dict:
+        return {"visit": self.visit_id or "(casebook)", "signer": self.printed_name, "meaning": self.meaning,
+                "signed_at": self.signed_at.isoformat(), "content_hash": self.content_hash, "entries": self.entries}  # fmt: skip
+
 class DataQuery(models.Model):
     class State(models.TextChoices):
         OPEN = "open", _("Open")

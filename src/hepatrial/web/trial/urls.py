@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hepatrial.web.trial import prescreen_views, sae_pdf, views
+from hepatrial.web.trial import prescreen_views, record_views, sae_pdf, views
 from hepatrial.web.trial.safety_labs import safety_labs
 
 FORM = "subjects/<str:subject_id>/visits/<slug:visit_id>/<slug:form_id>/"
@@ -22,6 +22,10 @@ urlpatterns = [
     path("subjects/<str:subject_id>/", views.subject_detail, name="subject_detail"),
     path("subjects/<str:subject_id>/withdraw/", views.subject_withdraw, name="subject_withdraw"),
     path("subjects/<str:subject_id>/randomize/", views.subject_randomize, name="subject_randomize"),
+    path("subjects/<str:subject_id>/sign/", record_views.subject_sign, name="subject_sign"),
+    path("subjects/<str:subject_id>/lock/", record_views.subject_lock, name="subject_lock"),
+    path("locks/", record_views.lock_list, name="lock_list"),
+    path("locks/<int:pk>/unlock/", record_views.lock_unlock, name="lock_unlock"),
     path("subjects/<str:subject_id>/deviations/new/", views.deviation_new, name="deviation_new"),
     path("deviations/", views.deviation_list, name="deviation_list"),
     path("allocation/", views.allocation_list, name="allocation_list"),

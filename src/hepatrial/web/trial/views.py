@@ -28,6 +28,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from hepatrial.services.locks import describe as describe_lock
+from hepatrial.services.locks import lock_on
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
 from hepatrial.services.accounts import record_access
 from hepatrial.services.allocation_admin import (
@@ -399,6 +401,9 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "randomization_blockers": blockers,
         "error": error,
     }
+    from hepatrial.web.trial.record_views import record_context  # (it builds on this module)
+
+    context.update(record_context(actor, subject, context["grid"]))
     return render(request, "trial/subject_detail.html", context, status=status)
 
 
@@ -494,7 +499,8 @@ def _render_form(request, subject, visit, spec, entry, form, sequence, *, status
         )
     rows = [{"field": bf, "queries": by_field.get(bf.name, [])} for bf in form.data_fields()]
     other = [item for f, items in by_field.items() if f not in form.spec_field_ids for item in items]
-    may_raise = entry is not None and can(actor, "raise_query", subject.site)
+    lock = lock_on(subject, visit.id, entry)
+    may_raise = entry is not None and can(actor, "raise_query", subject.site) and lock is None
     context = {
         "subject": subject,
         "site": subject.site,
@@ -506,7 +512,9 @@ def _render_form(request, subject, visit, spec, entry, form, sequence, *, status
         "other_queries": other,
         "queries": queries,
         "sequence": sequence,
-        "can_enter": can(actor, "enter_data", subject.site),
+        "can_enter": can(actor, "enter_data", subject.site) and lock is None,
+        "lock": (lock, describe_lock(lock)) if lock else None,
+        "can_lock_record": entry is not None and lock is None and can(actor, "lock", subject.site),
         "raise_form": raise_form
         or (RaiseQueryForm(field_choices=[(f.id, f.label) for f in spec.fields]) if may_raise else None),
         "can_view_audit": can(actor, "view_audit", subject.site),
