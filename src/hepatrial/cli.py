@@ -590,6 +590,71 @@ def token_command(username: str, name: str) -> None:
     click.echo(token)
 
 
+@main.group("staff")
+def staff_group() -> None:
+    """Staff accounts: add one, change a role (each audited, done as an administrator)."""
+
+
+def _sites(codes: tuple[str, ...]):
+    from hepatrial.web.trial.models import Site
+
+    found = {s.code: s for s in Site.objects.filter(code__in=codes)}
+    missing = [c for c in codes if c not in found]
+    if missing:
+        _fail([{"field": "--site", "problem": f"no site {c!r}"} for c in missing], "bad site", False)
+    return [found[c] for c in codes]
+
+
+def _admin(username: str):
+    """The administrator ``username`` acting from the command line (audited by name)."""
+    from hepatrial.services.access import Actor
+    from hepatrial.web.trial.models import Role
+
+    actor = Actor(_staff_user(username, "--as"), route="system")
+    if actor.role != Role.ADMIN:
+        _fail([{"field": "--as", "problem": f"{username} is not an administrator: only an administrator manages accounts"}],
+              "refused", False)  # fmt: skip
+    return actor
+
+
+@staff_group.command("add")
+@click.argument("username")
+@click.argument("role")
+@click.option("--site", "sites", multiple=True, metavar="CODE", help="A site the user works at (repeat for several).")
+@click.option("--as", "admin", required=True, help="The administrator doing it (audited).")
+def staff_add(username: str, role: str, sites: tuple[str, ...], admin: str) -> None:
+    """Create the staff user USERNAME with ROLE; a generated password is printed once."""
+    _django_setup()
+    from hepatrial.services.accounts import do_create_staff
+    from hepatrial.services.errors import ActionError
+
+    try:
+        _user, password = do_create_staff(_admin(admin), username, role, _sites(sites))
+    except ActionError as err:
+        _fail([{"field": err.field or "ROLE", "problem": err.message}], "no user created", False)
+    click.echo(f"{username} ({role}{', ' + ', '.join(sites) if sites else ''}) created; password, shown once:")
+    click.echo(password)
+
+
+@staff_group.command("role")
+@click.argument("username")
+@click.argument("role")
+@click.option("--site", "sites", multiple=True, metavar="CODE", help="A site the user works at (repeat for several).")
+@click.option("--reason", required=True, help="Why the role changes (audited).")
+@click.option("--as", "admin", required=True, help="The administrator doing it (audited).")
+def staff_role(username: str, role: str, sites: tuple[str, ...], reason: str, admin: str) -> None:
+    """Give USERNAME the role ROLE and the sites given (replacing the old ones)."""
+    _django_setup()
+    from hepatrial.services.accounts import do_change_role
+    from hepatrial.services.errors import ActionError
+
+    try:
+        do_change_role(_admin(admin), username, role, _sites(sites), reason)
+    except ActionError as err:
+        _fail([{"field": err.field or "ROLE", "problem": err.message}], "role not changed", False)
+    click.echo(f"{username} is now {role}{' at ' + ', '.join(sites) if sites else ''}.")
+
+
 @main.command("manage", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def manage_command(args: tuple[str, ...]) -> None:

@@ -67,14 +67,19 @@ def chromium(browser_executable: str):
 
 @pytest.fixture
 def chromium_page(chromium):
-    """A fresh page in its own browser context (no cookies or storage shared between tests)."""
+    """A fresh page in its own browser context (no cookies or storage shared between tests).
+    A page that breaks the Content-Security-Policy (an inline script or style, something
+    from elsewhere) fails the test: the browser refused part of it."""
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
     page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
     try:
         yield page
     finally:
         context.close()
+    assert not refused, f"the browser refused parts of a page (Content-Security-Policy): {refused[:3]}"
 
 
 @pytest.fixture

@@ -79,6 +79,28 @@ def do_create_staff(
     return user, password
 
 
+
+@transaction.atomic
+def do_change_role(actor: Actor, username: str, role: str, sites: list[Site], reason: str) -> StaffProfile:
+    """Give ``username`` another role and set of sites (an administrator's, with the reason;
+    the old and new role and sites are audited)."""
+    if not _may_administer(actor):
+        raise NotAllowed(_("Only an administrator changes roles."))
+    if role not in Role.values:
+        raise Invalid(_("Unknown role."), field="role")
+    if not reason.strip():
+        raise Invalid(_("Give the reason."), field="reason")
+    profile = StaffProfile.objects.select_for_update().filter(user__username=username).select_related("user").first()
+    if profile is None:
+        raise Invalid(_("No staff user %(u)s.") % {"u": username}, field="username")
+    old = {"role": profile.role, "sites": sorted(s.code for s in profile.sites.all())}
+    profile.role = role
+    profile.save(update_fields=["role"])
+    profile.sites.set(sites)
+    record(actor, "change_role", profile, old=old, new={"role": role, "sites": sorted(s.code for s in sites)},
+           reason=reason.strip())  # fmt: skip
+    return profile
+
 def ensure_demo() -> list[tuple[str, str, str]] | None:
     """On a database with no site: the demo site and one user per role.
 
@@ -163,3 +185,28 @@ def record_access(action: str, *, username: str, user=None, route: str = "web", 
         username=username[:150], route=route, action=action, model="User",
         object_id=str(user.pk) if user is not None and user.is_authenticated else "", reason=detail,
     )  # fmt: skip
+
+
+#: Failed logins (and failed signature passwords) in a row after which a user is locked
+#: out, and for how long after the last of them (21 CFR 11.300(d); NIST SP 800-63B 5.2.2
+#: asks for a limit on failed attempts).
+LOCKOUT_FAILURES = 5
+LOCKOUT_MINUTES = 15
+FAILED_ATTEMPTS = ("login_failed", "signature_failed")
+
+
+def locked_out_until(username: str):
+    """When ``username``'s lockout ends (None if not locked out): LOCKOUT_FAILURES failed
+    attempts since the last successful login, the last of them less than LOCKOUT_MINUTES
+    ago. Read from the audit trail, where every attempt already is."""
+    from hepatrial.web.trial.models import AuditEvent
+
+    now = timezone.now()
+    window = now - timedelta(minutes=LOCKOUT_MINUTES)
+    last_login = (AuditEvent.objects.filter(username=username[:150], action="login")
+                  .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip
+    failures = list(AuditEvent.objects.filter(username=username[:150], action__in=FAILED_ATTEMPTS, pk__gt=last_login)
+                    .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES])  # fmt: skip
+    if len(failures) < LOCKOUT_FAILURES or failures[0] < window:
+        return None
+    return failures[0] + timedelta(minutes=LOCKOUT_MINUTES)

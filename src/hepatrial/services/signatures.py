@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from hepatrial.core.audit_chain import canonical_json
 from hepatrial.services.access import Actor, require
-from hepatrial.services.accounts import record_access
+from hepatrial.services.accounts import locked_out_until, record_access
 from hepatrial.services.audit import hold_chain, record
 from hepatrial.services.errors import Invalid, NotAllowed
 from hepatrial.services.protocol import current_protocol
@@ -55,6 +55,9 @@ def do_sign(actor: Actor, subject: Subject, *, visit_id: str = "", meaning: str,
         raise Invalid(_("The protocol has no visit %(visit)s.") % {"visit": visit_id}, field="visit_id")
     if meaning not in Signature.Meaning.values:
         raise Invalid(_("Choose what the signature means."), field="meaning")
+    if (until := locked_out_until(actor.user.get_username())) is not None:
+        raise NotAllowed(_("Too many failed attempts: signing is locked until %(until)s UTC.") % {"until": f"{until:%H:%M}"},
+                         field="password")  # fmt: skip
     if not password or not actor.user.check_password(password):
         record_access("signature_failed", username=actor.user.get_username(), user=actor.user, route=actor.route,
                       detail=f"wrong password signing {subject.subject_id} {visit_id or 'casebook'}")  # fmt: skip

@@ -7,6 +7,9 @@ Typed from the environment, with an embedded SQLite database by default:
 - HEPATRIAL_DEBUG         1 for Django's debug pages (never in production)
 - HEPATRIAL_ALLOWED_HOSTS comma-separated host names (default: localhost, 127.0.0.1)
 - HEPATRIAL_PROTOCOL      the protocol the app runs (default: the packaged one)
+- HEPATRIAL_HTTPS         1 when served over HTTPS (behind a TLS proxy that sets X-Forwarded-Proto):
+                          secure cookies, HSTS, HTTP redirected to HTTPS (production; see docs/security.md)
+- HEPATRIAL_SESSION_IDLE_MINUTES  an idle session ends after this many minutes (default 30)
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hepatrial.web.trial.middleware.SecurityHeadersMiddleware",
     "hepatrial.web.trial.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,12 +128,35 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+def _idle_minutes() -> int:
+    raw = os.environ.get("HEPATRIAL_SESSION_IDLE_MINUTES", "30")
+    if not raw.isdigit() or not 1 <= int(raw) <= 24 * 60:
+        raise ValueError(f"HEPATRIAL_SESSION_IDLE_MINUTES: a whole number of minutes from 1 to 1440, got {raw!r}")
+    return int(raw)
+
+
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = 30 * 60  # idle sessions end after 30 minutes
+SESSION_COOKIE_AGE = _idle_minutes() * 60  # an idle session ends (every request renews it)
 SESSION_SAVE_EVERY_REQUEST = True
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+#: Content-Security-Policy of every page (trial.middleware.SecurityHeadersMiddleware): nothing
+#: inline, nothing from elsewhere.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Production: served over HTTPS by a proxy in front of waitress
+if os.environ.get("HEPATRIAL_HTTPS") == "1":
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
 
 # Safety alerts (new SAEs, overdue SAE reports, tripped stopping rules) are e-mailed
 # to HEPATRIAL_SAFETY_EMAILS (comma-separated). With HEPATRIAL_EMAIL_HOST they go by

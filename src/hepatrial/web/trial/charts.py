@@ -300,7 +300,7 @@ def _svg(chart: LabChart, doses: list[Dose], title: str) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lab-chart" id="{escape(ident)}-svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{escape(ident)}-title {escape(ident)}-desc" '
-        f'font-family="sans-serif" style="max-width:100%;height:auto">',
+        f'font-family="sans-serif">',
         f'<title id="{escape(ident)}-title">{escape(title)}</title>',
         f'<desc id="{escape(ident)}-desc">{escape(desc)}</desc>',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="none"/>',

@@ -16,10 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from hepatrial.core.candidate import History
 from hepatrial.core.labs import LAB_TESTS
+from hepatrial.services.accounts import locked_out_until, record_access
 from hepatrial.web.trial.models import (
     Consent,
     DataQuery,
@@ -422,3 +424,17 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args, form_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["form"].choices = [("", _("any")), *form_choices]
+
+
+class LockoutAuthenticationForm(AuthenticationForm):
+    """The login form, refusing a user locked out by repeated failed attempts
+    (services.accounts.locked_out_until) before the password is even checked."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username and (until := locked_out_until(username)) is not None:
+            record_access("login_locked_out", username=username, detail=f"refused until {until:%Y-%m-%d %H:%M} UTC")
+            raise forms.ValidationError(
+                _("Too many failed attempts: this account is locked until %(until)s UTC. Ask an administrator if it was not you."),
+                code="locked_out", params={"until": f"{until:%H:%M}"})  # fmt: skip
+        return super().clean()

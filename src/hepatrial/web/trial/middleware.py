@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.http import HttpResponseBadRequest
 from django.utils import timezone
 
@@ -45,3 +46,23 @@ class RejectNulMiddleware:
     @staticmethod
     def _has_nul(query) -> bool:
         return any("\x00" in key or any("\x00" in v for v in query.getlist(key)) for key in query)
+
+
+class SecurityHeadersMiddleware:
+    """A Content-Security-Policy and a Permissions-Policy on every response. The API's
+    documentation page (Swagger UI, served from ninja's own static files) also needs the
+    styles its script writes into the page."""
+
+    PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        policy = settings.CONTENT_SECURITY_POLICY
+        if request.path.startswith("/api/docs"):
+            policy = policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)
+        return response

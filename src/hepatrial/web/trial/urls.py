@@ -2,12 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from hepatrial.web.trial import prescreen_views, record_views, sae_pdf, views
+from hepatrial.web.trial.forms import LockoutAuthenticationForm
 from hepatrial.web.trial.safety_labs import safety_labs
 
 FORM = "subjects/<str:subject_id>/visits/<slug:visit_id>/<slug:form_id>/"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="trial/login.html"), name="login"),
+    path("login/", auth_views.LoginView.as_view(template_name="trial/login.html", authentication_form=LockoutAuthenticationForm),
+         name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", views.PasswordChange.as_view(), name="password_change"),
     path("", views.home, name="home"),
