@@ -335,3 +335,46 @@ def test_access(shared, world, name, method, path, body, persona, expected):
             assert name not in text, f"{persona} reads {name}"
     if name.startswith("api:") and expected >= 400 and response["Content-Type"].startswith("application/json"):
         assert set(response.json()) == {"detail", "errors"}
+
+
+OTHER_METHODS = ("PUT", "PATCH", "DELETE", "OPTIONS")
+WEB_ROWS = sorted({(name, path) for name, _m, path, _b, _e in MATRIX if not name.startswith("api:")})
+
+
+@pytest.mark.parametrize("method", OTHER_METHODS)
+@pytest.mark.parametrize(("name", "path"), WEB_ROWS, ids=[f"{n}-{p}" for n, p in WEB_ROWS])
+def test_web_pages_refuse_every_other_method(shared, world, name, path, method):
+    """Every web route, for every method the table does not list, answers 405 before any
+    view runs, to staff and anonymous callers alike."""
+    url = path.format(**world)
+    for persona in ("coordinator_a", "anonymous"):
+        client = Client()
+        if persona != "anonymous":
+            client.force_login(shared[0].users[persona])
+        assert getattr(client, method.lower())(url).status_code == 405, (persona, method, url)
+
+
+def test_api_operations_refuse_undeclared_methods(shared, world, client):
+    """Every API path, for every method its operations do not declare, answers 405."""
+    schema = client.get("/api/openapi.json").json()
+    paths = {p.split("?")[0].format(**world): p for _n, _m, p, _b, _e in MATRIX if p.startswith("/api/")}
+    concrete = {}
+    for url in paths:
+        template = next((t for t in schema["paths"] if _matches(t, url)), None)
+        if template is not None:
+            concrete[url] = {m.upper() for m in schema["paths"][template]}
+    checked = 0
+    staff = Client()
+    staff.force_login(shared[0].users["coordinator_a"])
+    for url, declared in concrete.items():
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            if method in declared:
+                continue
+            assert getattr(staff, method.lower())(url).status_code == 405, (method, url)
+            checked += 1
+    assert checked > 40
+
+
+def _matches(template: str, url: str) -> bool:
+    t, u = template.strip("/").split("/"), url.strip("/").split("/")
+    return len(t) == len(u) and all(a == b or (a.startswith("{") and a.endswith("}")) for a, b in zip(t, u))

@@ -53,6 +53,24 @@ def test_cookies_are_httponly_and_forms_need_the_csrf_token(personas):
     assert logged_in.cookies["sessionid"]["httponly"] and logged_in.cookies["sessionid"]["max-age"] == 30 * 60
 
 
+def test_an_idle_session_ends_and_reading_does_not_write_the_session(personas):
+    from django.contrib.sessions.models import Session
+
+    client = Client()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert client.post("/login/", {"username": "coordinator_a", "password": PASSWORD}).status_code == 302
+        expires = Session.objects.get().expire_date
+    with time_machine.travel(start + timedelta(seconds=30), tick=False):
+        assert client.get("/").status_code == 200
+        assert Session.objects.get().expire_date == expires  # a page read within the minute: no write
+    with time_machine.travel(start + timedelta(minutes=20), tick=False):
+        assert client.get("/").status_code == 200  # active: the session goes on
+        assert Session.objects.get().expire_date > expires
+    with time_machine.travel(start + timedelta(minutes=20 + 31), tick=False):
+        assert client.get("/").status_code == 302  # idle for 31 minutes: logged out
+
+
 def test_repeated_failed_logins_lock_the_account_for_a_while(personas):
     client = Client()
     for _ in range(LOCKOUT_FAILURES):

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hepatrial.web.trial.middleware.SecurityHeadersMiddleware",
+    "hepatrial.web.trial.middleware.WebMethodsMiddleware",
     "hepatrial.web.trial.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "hepatrial.web.trial.middleware.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hepatrial.web.trial.middleware.SiteTimeZoneMiddleware",
@@ -136,8 +138,7 @@ def _idle_minutes() -> int:
 
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = _idle_minutes() * 60  # an idle session ends (every request renews it)
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_AGE = _idle_minutes() * 60  # an idle session ends (trial.middleware.IdleSessionMiddleware)
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseNotAllowed
 from django.utils import timezone
 
 
@@ -66,3 +67,43 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)
         return response
+
+
+class IdleSessionMiddleware:
+    """An idle session ends SESSION_COOKIE_AGE seconds after the user's last activity: the
+    session's expiry (its cookie's and its database row's) slides with each write of it.
+
+    It is written at most once a minute, not on every request: writing the session on
+    every page view made each read a database write, and on SQLite every write waits for
+    the one database lock. So a session ends between one minute before and the moment
+    SESSION_COOKIE_AGE after the last activity."""
+
+    TOUCH_SECONDS = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            now = int(time.time())
+            seen = request.session.get("_seen")
+            if seen is None or now - seen >= self.TOUCH_SECONDS:
+                request.session["_seen"] = now  # saved by SessionMiddleware, its expiry renewed
+        return response
+
+
+class WebMethodsMiddleware:
+    """The web pages answer GET, HEAD and POST only (405 otherwise, before any view runs):
+    a view that treats every method but POST as a read must not render for PUT or DELETE.
+    The API declares its own methods per operation."""
+
+    ALLOWED = ("GET", "HEAD", "POST")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in self.ALLOWED and not request.path.startswith("/api/"):
+            return HttpResponseNotAllowed(self.ALLOWED)
+        return self.get_response(request)

@@ -1,0 +1,219 @@
+"""Benchmark: 32 simulated coordinators working in the web app at once, over HTTP against a
+real ``hepatrial serve`` (waitress), on SQLite or PostgreSQL (issue #8).
+
+    uv run python benchmarks/load.py                                    # SQLite in a temp folder
+    uv run python benchmarks/load.py --database-url postgresql://user:pass@127.0.0.1:5432/db
+
+Each coordinator logs in through the login form, then for the run's duration opens a
+subject's page, opens one of its lab panels and saves it with a changed value (and the
+reason for the change), as a person would: cookies, CSRF tokens and all, and a pause
+between one request and the next (``--think``, 1-5 s at random: reading a page and
+typing a lab panel take a person longer, so this is a busy ward). ``--think 0`` makes it
+a stress test: each coordinator sends the next request as soon as the last one answers.
+Each coordinator has a form of their own, so no save conflicts with another's.
+
+Prints one table per database: requests, requests/s, latency p50/p95/p99 by kind
+(login, subject page, form page, form save) and errors. The target (issue #8) is
+p95 < 100 ms for a form save with 0 errors, on a 2-core machine. The clients run in this
+process (threads), on the same machine as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+CLIENTS = 32
+PASSWORD = "load-benchmark-password-2026"
+
+SETUP = r"""
+import json, sys
+import django
+django.setup()
+from django.db import transaction
+from django.utils import timezone
+from hepatrial.services.accounts import SYSTEM, do_create_staff
+from hepatrial.web.trial.models import FormEntry, Site
+clients, password = int(sys.argv[1]), sys.argv[2]
+site = Site.objects.get(code="SYSU3")
+tz = __import__("zoneinfo").ZoneInfo(site.time_zone)
+entries = list(FormEntry.objects.filter(form_id="lab_panel", sequence=1, subject__site=site, visit_id__startswith="day_")
+               .select_related("subject").order_by("subject__subject_id", "visit_id")[:clients])
+assert len(entries) == clients, f"only {len(entries)} lab panels"
+out = []
+for n, e in enumerate(entries):
+    do_create_staff(SYSTEM, f"coord{n:02d}", "coordinator", [site], password)
+    values = {}
+    for k, v in e.data.items():
+        if k == "sample_datetime" and v:
+            values[k] = __import__("datetime").datetime.fromisoformat(v).astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+        elif v is not None:
+            values[k] = str(v).lower() if isinstance(v, bool) else str(v)
+    out.append({"user": f"coord{n:02d}", "subject": e.subject.subject_id, "visit": e.visit_id, "version": e.version,
+                "visit_date": e.visit_date.isoformat() if e.visit_date else "", "values": values})
+print(json.dumps(out))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # a 302 is an answer here, not a hop
+        return None
+
+
+class Coordinator(threading.Thread):
+    def __init__(self, base: str, plan: dict, until: float, results: dict, lock: threading.Lock, think: tuple[float, float]):
+        super().__init__(daemon=True)
+        self.base, self.plan, self.until, self.results, self.lock = base, plan, until, results, lock
+        self.think = think
+        self.rng = random.Random(plan["user"])
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+
+    def _csrf(self) -> str:
+        return next(c.value for c in self.jar if c.name == "csrftoken")
+
+    def _request(self, kind: str, path: str, data: dict | None = None, expect: int = 200) -> None:
+        if self.think[1] > 0:
+            time.sleep(self.rng.uniform(*self.think))
+        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self._csrf()}).encode() if data is not None else None
+        request = urllib.request.Request(self.base + path, data=body, headers={"Referer": self.base + path})
+        started = time.perf_counter()
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                response.read()
+                status = response.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        except OSError as err:
+            status = f"{type(err).__name__}"
+        elapsed = time.perf_counter() - started
+        with self.lock:
+            self.results.setdefault(kind, []).append(elapsed)
+            if status != expect:
+                self.results.setdefault("errors", []).append(f"{kind} {path}: {status}")
+
+    def run(self) -> None:
+        plan = self.plan
+        self._request("login page", "/login/")
+        self._request("login", "/login/", {"username": plan["user"], "password": PASSWORD}, expect=302)
+        form = f"/subjects/{plan['subject']}/visits/{plan['visit']}/lab_panel/"
+        n = 0
+        while time.perf_counter() < self.until:
+            n += 1
+            self._request("subject page", f"/subjects/{plan['subject']}/")
+            self._request("form page", form)
+            bilirubin = 100 + (n % 400) + float(plan["user"][5:]) / 100
+            values = {**plan["values"], "total_bilirubin": f"{bilirubin:.2f}"}
+            errors_before = len(self.results.get("errors", []))
+            self._request("form save", form, {**values, "version": str(plan["version"]), "visit_date": plan["visit_date"],
+                                              "reason": f"load benchmark save {n}"}, expect=302)  # fmt: skip
+            if len(self.results.get("errors", [])) == errors_before:
+                plan["version"] += 1
+
+
+def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: tuple[float, float]) -> dict:
+    port = free_port()
+    log = open(Path(env["HEPATRIAL_HOME"]) / "server.log", "a", encoding="utf-8")
+    server = subprocess.Popen([sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--threads", str(CLIENTS)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/login/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        results: dict = {}
+        lock = threading.Lock()
+        started = time.perf_counter()
+        clients = [Coordinator(base, plan, started + seconds, results, lock, think) for plan in plans]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+        results["wall"] = time.perf_counter() - started
+        results["label"] = label
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def prepare(home: Path, database_url: str | None) -> tuple[dict, list[dict]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEPATRIAL_", "DJANGO_"))}
+    env["HEPATRIAL_HOME"] = str(home)
+    if database_url:
+        env["HEPATRIAL_DATABASE_URL"] = database_url
+    print(f"preparing {label_of(database_url)}: demo trial, {CLIENTS} coordinators ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "hepatrial.cli", "demo-trial", "--subjects", "20", "--seed", "11"], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    made = subprocess.run([sys.executable, "-c", SETUP, str(CLIENTS), PASSWORD], env={**env, "DJANGO_SETTINGS_MODULE": "hepatrial.web.settings"},
+                          check=True, capture_output=True, text=True)  # fmt: skip
+    return env, json.loads(made.stdout.strip().splitlines()[-1])
+
+
+def label_of(database_url: str | None) -> str:
+    return "PostgreSQL" if database_url else "SQLite"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", action="append", default=[],
+                        help="A new, empty PostgreSQL database to run on as well as SQLite (its tables are created).")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--think", default="1,5", help="A coordinator's pause before each request: MIN,MAX seconds, or 0.")
+    args = parser.parse_args()
+    low, _comma, high = args.think.partition(",")
+    think = (float(low), float(high or low))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hepatrial-load-") as tmp:
+        for n, url in enumerate([None, *args.database_url]):
+            env, plans = prepare(Path(tmp) / f"db{n}", url)
+            rows.append(run_level(env, plans, args.seconds, label_of(url), think))
+    print()
+    print(f"{CLIENTS} coordinators, {args.seconds:.0f} s each, pausing {args.think} s before each request; latency in ms")
+    print()
+    print("| database | kind | requests | requests/s | p50 | p95 | p99 | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        errors = r.get("errors", [])
+        for kind in ("login", "subject page", "form page", "form save"):
+            times = r.get(kind, [])
+            errs = sum(1 for e in errors if e.startswith(kind + " "))
+            print(f"| {r['label']} | {kind} | {len(times):,} | {len(times) / r['wall']:.1f} | {percentile(times, 50) * 1000:.0f} | "
+                  f"{percentile(times, 95) * 1000:.0f} | {percentile(times, 99) * 1000:.0f} | {errs} |")  # fmt: skip
+        total = sum(len(r.get(k, [])) for k in ("login page", "login", "subject page", "form page", "form save"))
+        print(f"| {r['label']} | all | {total:,} | {total / r['wall']:.1f} | | | | {len(errors)} |")
+    for r in rows:
+        for e in r.get("errors", [])[:5]:
+            print(f"{r['label']}: {e}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
