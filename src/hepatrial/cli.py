@@ -592,7 +592,7 @@ def token_command(username: str, name: str) -> None:
 
 @main.group("staff")
 def staff_group() -> None:
-    """Staff accounts: add one, change a role (each audited, done as an administrator)."""
+    """Staff accounts: add one, change a role, lift a lockout (each audited, done as an administrator)."""
 
 
 def _sites(codes: tuple[str, ...]):
@@ -653,6 +653,23 @@ def staff_role(username: str, role: str, sites: tuple[str, ...], reason: str, ad
     except ActionError as err:
         _fail([{"field": err.field or "ROLE", "problem": err.message}], "role not changed", False)
     click.echo(f"{username} is now {role}{' at ' + ', '.join(sites) if sites else ''}.")
+
+
+@staff_group.command("unlock")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why the lockout is lifted, e.g. who called and how they were identified (audited).")
+@click.option("--as", "admin", required=True, help="The administrator doing it (audited).")
+def staff_unlock(username: str, reason: str, admin: str) -> None:
+    """End USERNAME's lockout after repeated failed sign-ins, now."""
+    _django_setup()
+    from hepatrial.services.accounts import do_lift_lockout
+    from hepatrial.services.errors import ActionError
+
+    try:
+        do_lift_lockout(_admin(admin), username, reason)
+    except ActionError as err:
+        _fail([{"field": err.field or "USERNAME", "problem": err.message}], "lockout not lifted", False)
+    click.echo(f"{username} can sign in again; earlier failed attempts no longer count.")
 
 
 @main.command("manage", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -92,9 +92,13 @@ def test_restore_refuses_what_is_not_a_backup_and_asks_first(tmp_path):
         asked = subprocess.run([sys.executable, "-m", "hepatrial.cli", "restore", str(out)], env=env, input="n\n",
                                capture_output=True, text=True, timeout=120)  # fmt: skip
         assert asked.returncode == 1 and "Replace every row" in asked.stdout
-        # a digest that does not match is reported, exit 1
+        # a backup whose content is not what was recorded is refused before anything is replaced
         sidecar = tmp_path / "empty.backup.digest.json"
         recorded = json.loads(sidecar.read_text())
         sidecar.write_text(json.dumps({**recorded, "digest": "0" * 64}))
         mismatch = hepatrial(env, "restore", str(out), "--yes", check=False)
-        assert mismatch.returncode == 1 and "DIFFERS" in mismatch.stderr
+        assert mismatch.returncode == 2 and "does not hold what was backed up" in mismatch.stderr
+        assert "nothing was restored" in mismatch.stderr
+        # a file name with '#' and '?' in it is a file name
+        odd = tmp_path / "trial #1?.backup"
+        assert "backup of" in hepatrial(env, "backup", str(odd)).stdout and odd.exists()

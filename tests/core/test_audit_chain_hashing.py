@@ -46,6 +46,10 @@ def test_the_canonical_form_does_not_depend_on_key_order_time_zone_or_number_spe
     # but a number and its text are different values, and so are true and 1
     assert canonical(row(1, old=1)) != canonical(row(1, old="1"))
     assert canonical(row(1, old=True)) != canonical(row(1, old=1))
+    # no value can pass for another of another type
+    assert canonical(row(1, old={"#": "1.0"})) != canonical(row(1, old=1.0))
+    assert canonical(row(1, old=["n", "1.0"])) != canonical(row(1, old=1.0))
+    assert canonical(row(1, old=None)) != canonical(row(1, old="")) != canonical(row(1, old=[]))
 
 
 def test_every_field_counts():
@@ -62,6 +66,8 @@ def test_bad_content_is_named():
         canonical({k: v for k, v in row(1).items() if k != "reason"})
     with pytest.raises(ValueError, match="finite"):
         canonical(row(1, new=float("nan")))
+    with pytest.raises(ValueError, match="too large"):
+        canonical(row(1, new=10**400))
 
 
 def test_an_intact_chain_verifies_and_gives_its_last_hash():

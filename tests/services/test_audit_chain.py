@@ -141,3 +141,34 @@ def test_the_verify_command(personas, subject):
     assert "changed after it was written" in broken.output
     as_json = json.loads(CliRunner().invoke(main, ["audit", "verify", "--json"]).stdout)
     assert as_json["ok"] is False and as_json["broken"]["id"] == target.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_every_write_takes_the_chain_before_any_row(personas, subject, audit_rows_removable):
+    """On PostgreSQL the chain's advisory lock is taken before the first statement of a
+    transaction that writes or locks rows (services.audit.chain_first), so a writer never
+    holds the chain while waiting for a row another writer holds waiting for the chain.
+    SQLite's IMMEDIATE transactions hold the whole database from their start instead."""
+    from django.db import transaction
+
+    from hepatrial.services.audit import CHAIN_LOCK, chain_first
+    from hepatrial.web.trial.models import Subject
+
+    if connection.vendor != "postgresql":
+        assert chain_first not in connection.execute_wrappers
+        return
+    assert chain_first in connection.execute_wrappers
+
+    def held() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND pid = pg_backend_pid()",
+                           [CHAIN_LOCK])  # fmt: skip
+            return cursor.fetchone()[0] > 0
+
+    with transaction.atomic():
+        assert not held()
+        Subject.objects.filter(pk=subject.pk).first()  # a read
+        assert not held()
+        Subject.objects.select_for_update(no_key=True).filter(pk=subject.pk).first()  # a row lock, no audit yet
+        assert held()
+    assert not held()  # ended with the transaction

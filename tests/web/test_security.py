@@ -149,3 +149,23 @@ def test_the_deployment_check_is_clean_in_production_mode(tmp_path):
     assert "no issues" in production.stdout
     plain = subprocess.run(check, env=env, capture_output=True, text=True)  # plain HTTP (the demo): warned
     assert plain.returncode != 0 and "SESSION_COOKIE_SECURE" in plain.stdout + plain.stderr
+
+
+def test_an_administrator_lifts_a_lockout_and_the_password_change_form_counts_guesses(personas):
+    from hepatrial.cli import main
+
+    signed_in = Client()
+    signed_in.force_login(personas.users["investigator_a"])
+    for _ in range(LOCKOUT_FAILURES):  # guessing the old password on the password-change form
+        page = signed_in.post("/password/", {"old_password": "guess", "new_password1": "x" * 20, "new_password2": "x" * 20})
+        assert page.status_code == 200
+    refused = signed_in.post("/password/", {"old_password": PASSWORD, "new_password1": "n" * 20, "new_password2": "n" * 20})
+    assert refused.status_code == 403 and b"Too many failed attempts" in refused.content
+    assert locked_out_until("investigator_a") is not None
+    lifted = CliRunner().invoke(main, ["staff", "unlock", "investigator_a", "--reason", "called the help desk, identity checked",
+                                       "--as", "admin"])  # fmt: skip
+    assert lifted.exit_code == 0, lifted.output
+    assert locked_out_until("investigator_a") is None
+    event = AuditEvent.objects.get(action="lift_lockout")
+    assert event.username == "admin" and event.old["locked_until"] and "help desk" in event.reason
+    assert Client().post("/login/", {"username": "investigator_a", "password": PASSWORD}).status_code == 302

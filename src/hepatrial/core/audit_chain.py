@@ -28,22 +28,32 @@ FIELDS = ("at", "user_id", "username", "route", "action", "model", "object_id", 
 
 def _number(value: float | int) -> str:
     """A number in one spelling whatever the database gave back (PostgreSQL's jsonb returns
-    1e300 as an integer, -0.0 as 0): the shortest text of the double it is."""
-    as_float = float(value)
+    1e300 as an integer, -0.0 as 0): the shortest text of the double it is. (Whole numbers
+    beyond 2**53 lose their last digits here; no audited value is one.)"""
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise ValueError(f"an audit value is too large a number: {value!r}") from None
     if not math.isfinite(as_float):
         raise ValueError(f"an audit value is not a finite number: {value!r}")
     return repr(as_float + 0.0)  # + 0.0: -0.0 and 0.0 are one number
 
 
 def _canonical_value(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
+    """``value`` with its type spelled out, so that no two values share a form: a text,
+    a number, true/false, null, a list and an object are each [tag, ...]."""
+    if value is None:
+        return ["z"]
+    if isinstance(value, bool):
+        return ["b", value]
+    if isinstance(value, str):
+        return ["s", value]
     if isinstance(value, (int, float)):
-        return {"#": _number(value)}
+        return ["n", _number(value)]
     if isinstance(value, Mapping):
-        return {str(k): _canonical_value(v) for k, v in value.items()}
+        return ["o", {str(k): _canonical_value(v) for k, v in value.items()}]
     if isinstance(value, (list, tuple)):
-        return [_canonical_value(v) for v in value]
+        return ["a", [_canonical_value(v) for v in value]]
     raise TypeError(f"an audit value cannot be hashed: {type(value).__name__}")
 
 

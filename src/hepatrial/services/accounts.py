@@ -90,7 +90,7 @@ def do_change_role(actor: Actor, username: str, role: str, sites: list[Site], re
         raise Invalid(_("Unknown role."), field="role")
     if not reason.strip():
         raise Invalid(_("Give the reason."), field="reason")
-    profile = StaffProfile.objects.select_for_update().filter(user__username=username).select_related("user").first()
+    profile = StaffProfile.objects.select_for_update(no_key=True).filter(user__username=username).select_related("user").first()
     if profile is None:
         raise Invalid(_("No staff user %(u)s.") % {"u": username}, field="username")
     old = {"role": profile.role, "sites": sorted(s.code for s in profile.sites.all())}
@@ -205,8 +205,28 @@ def locked_out_until(username: str):
     window = now - timedelta(minutes=LOCKOUT_MINUTES)
     last_login = (AuditEvent.objects.filter(username=username[:150], action="login")
                   .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip
+    user = get_user_model().objects.filter(username=username).first()
+    if user is not None:  # an administrator lifted a lockout: the count starts again there
+        lifted = (AuditEvent.objects.filter(action="lift_lockout", model="User", object_id=str(user.pk))
+                  .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip
+        last_login = max(last_login, lifted)
     failures = list(AuditEvent.objects.filter(username=username[:150], action__in=FAILED_ATTEMPTS, pk__gt=last_login)
                     .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES])  # fmt: skip
     if len(failures) < LOCKOUT_FAILURES or failures[0] < window:
         return None
     return failures[0] + timedelta(minutes=LOCKOUT_MINUTES)
+
+
+@transaction.atomic
+def do_lift_lockout(actor: Actor, username: str, reason: str) -> None:
+    """End ``username``'s lockout now (an administrator's, with the reason; audited): the
+    failed attempts before it no longer count."""
+    if not _may_administer(actor):
+        raise NotAllowed(_("Only an administrator lifts a lockout."))
+    if not reason.strip():
+        raise Invalid(_("Give the reason."), field="reason")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise Invalid(_("No user %(u)s.") % {"u": username}, field="username")
+    record(actor, "lift_lockout", user, old={"locked_until": until.isoformat() if (until := locked_out_until(username)) else None},
+           reason=reason.strip())  # fmt: skip

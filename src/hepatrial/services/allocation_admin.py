@@ -60,7 +60,7 @@ def _confirm(typed: str, expected: str) -> None:
 
 
 def _locked(slot: AllocationSlot) -> AllocationSlot:
-    return AllocationSlot.objects.select_for_update(of=("self",)).select_related("site").get(pk=slot.pk)
+    return AllocationSlot.objects.select_for_update(of=("self",), no_key=True).select_related("site").get(pk=slot.pk)
 
 
 @transaction.atomic
@@ -110,7 +110,7 @@ def do_allocate_manually(
     (the envelope's time); day 0 becomes its date at the site."""
     require(actor, "manage_allocation")
     # the same lock as randomization: a manual allocation and a randomization of one subject queue
-    imported = AllocationList.objects.select_for_update().filter(protocol_id=current_protocol().id).first()
+    imported = AllocationList.objects.select_for_update(no_key=True).filter(protocol_id=current_protocol().id).first()
     slot = _locked(slot)
     if imported is None or slot.allocation_list_id != imported.pk:
         raise Invalid(_("The slot is not in the protocol's imported list."), field="slot")

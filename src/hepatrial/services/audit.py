@@ -28,7 +28,7 @@ CHAIN_LOCK = 7_405_501
 #: that are audited), the locks themselves, signatures, and accounts.
 WHILE_DATABASE_LOCKED = frozenset({
     "lock", "unlock", "sign", "view_prescreen", "open_prescreen_candidate",
-    "create_user", "create_site", "create_token", "revoke_token", "change_role",
+    "create_user", "create_site", "create_token", "revoke_token", "change_role", "lift_lockout",
 })  # fmt: skip
 
 
@@ -92,10 +92,31 @@ def content(event: AuditEvent) -> dict[str, Any]:
 def hold_chain() -> None:
     """Hold the audit chain until this transaction ends: every other writer waits. On
     PostgreSQL a transaction-scoped advisory lock (taken again, it is held once); SQLite's
-    IMMEDIATE transactions already hold the whole database from their start."""
+    IMMEDIATE transactions already hold the whole database from their start.
+
+    An action that locks rows takes the chain first, and locks rows FOR NO KEY UPDATE
+    (``select_for_update(no_key=True)``), which does not block another transaction's
+    foreign-key checks: so a writer holding the chain never waits for a row held by one
+    waiting for the chain (no deadlock)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def chain_first(execute, sql, params, many, context):
+    """A PostgreSQL connection's execute wrapper: inside a transaction, the chain is held
+    before the first statement that writes or locks rows, whatever action runs it, so no
+    writer ever waits for a row while holding the chain (the advisory lock is re-entrant
+    and ends with the transaction). Installed on every PostgreSQL connection (trial app)."""
+    connection = context["connection"]
+    head = sql.lstrip()[:6].upper()
+    if connection.in_atomic_block and (head in _WRITES or " FOR UPDATE" in sql or " FOR NO KEY UPDATE" in sql):
+        with connection.cursor() as cursor:  # (a cursor of its own: not this wrapper again)
+            cursor.cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
+    return execute(sql, params, many, context)
 
 
 def _link(*events: AuditEvent, attached: bool = True) -> None:

@@ -25,7 +25,7 @@ import sqlite3
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,8 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -109,13 +111,19 @@ def _sqlite_tables(con: sqlite3.Connection) -> list[str]:
     return [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")]
 
 
+def _read_only(path: Path) -> str:
+    """An SQLite URI that opens ``path`` read-only (its characters escaped: a '#' or '?' in
+    a file name would otherwise end the path)."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def sqlite_content(path: Path) -> Content:
     """The content of the SQLite file ``path`` (opened read-only)."""
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con = sqlite3.connect(_read_only(path), uri=True)
     try:
         return _digest("sqlite", con.cursor(), _sqlite_tables(con), _quote)
     finally:
@@ -128,6 +136,7 @@ def _pg_tables(cursor: Any) -> list[str]:
 
 
 def postgres_content(cursor: Any) -> Content:
+    cursor.execute("SET TIME ZONE 'UTC'")  # times spelled the same whoever reads them
     return _digest("postgresql", cursor, _pg_tables(cursor), _quote)
 
 
@@ -182,23 +191,26 @@ def backup(out: Path, progress: Callable[[int, int], None] | None = None) -> Con
     if not out.parent.is_dir():
         raise Invalid(f"no such folder: {out.parent}", field="OUT")
     kind = database_kind()
-    if kind == "sqlite":
-        content = _backup_sqlite(Path(settings.DATABASES["default"]["NAME"]), out, progress)
-    elif kind == "postgresql":
-        content = _backup_postgres(out)
-    else:
+    if kind not in ("sqlite", "postgresql"):
         raise Invalid(f"backups of {kind} databases are not supported", field="(database)")
+    try:
+        content = (_backup_sqlite(Path(settings.DATABASES["default"]["NAME"]), out, progress) if kind == "sqlite"
+                   else _backup_postgres(out))  # fmt: skip
+    except BaseException:
+        out.unlink(missing_ok=True)  # no half-written backup left to be taken for one
+        raise
     sidecar(out).write_text(json.dumps({**asdict(content), "taken_at": timezone.now().isoformat(),
                                         "hepatrial": __version__, "file": out.name}, indent=2) + "\n")  # fmt: skip
     return content
 
 
 def _backup_sqlite(db: Path, out: Path, progress: Callable[[int, int], None] | None) -> Content:
-    source = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=20)
+    source = sqlite3.connect(_read_only(db), uri=True, timeout=20)
     target = sqlite3.connect(out)
     try:
-        # a write by another connection during the copy restarts it: the copy is one moment
-        source.backup(target, pages=1024, progress=(lambda _s, left, total: progress(total - left, total)) if progress else None)
+        # one step, in one read snapshot (WAL: writers go on): copying in steps would restart
+        # at every write of a busy server, and might never end
+        source.backup(target, pages=-1, progress=(lambda _s, left, total: progress(total - left, total)) if progress else None)
         target.execute("PRAGMA journal_mode=DELETE")  # a standalone file, no -wal beside it
     finally:
         target.close()
@@ -225,7 +237,7 @@ def _check_sqlite(path: Path, field: str) -> None:
     with path.open("rb") as f:
         if f.read(16) != SQLITE_MAGIC:
             raise Invalid(f"{path} is not a SQLite database", field=field)
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con = sqlite3.connect(_read_only(path), uri=True)
     try:
         problems = [r[0] for r in con.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:
@@ -269,8 +281,12 @@ def restore(inp: Path) -> Content:
     connections.close_all()  # nothing of the old database stays open in this process
     if kind == "sqlite":
         _check_sqlite(inp, "IN")
+        expected = expected_content(inp)
+        if expected is not None and sqlite_content(inp).digest != expected.digest:
+            raise Invalid(f"{inp} does not hold what was backed up: its content digest differs from the one in "
+                          f"{sidecar(inp).name}; nothing was restored", field="IN")  # fmt: skip
         db = Path(settings.DATABASES["default"]["NAME"])
-        source = sqlite3.connect(f"file:{inp}?mode=ro", uri=True)
+        source = sqlite3.connect(_read_only(inp), uri=True)
         target = sqlite3.connect(db, timeout=20)
         try:
             source.backup(target)

@@ -112,7 +112,7 @@ def check_dose(subject: Subject, visit_id: str, cleaned: dict, entry: FormEntry 
     protocol = current_protocol()
     tz = ZoneInfo(subject.site.time_zone)
     # one dose save of a subject at a time: the order and withdrawal checks read the other doses
-    Subject.objects.select_for_update().filter(pk=subject.pk).first()
+    Subject.objects.select_for_update(no_key=True).filter(pk=subject.pk).first()
     allocation = AllocationSlot.objects.filter(subject=subject).values_list("arm", "allocated_at").first()
     arm, randomized_at = allocation if allocation else (None, None)
     problems, window = dose_problems(

@@ -79,7 +79,7 @@ def do_record_consent(actor: Actor, screening: Screening, version: str, obtained
 def do_withdraw_consent(actor: Actor, consent: Consent, withdrawn_at: datetime, scope: str, reason: str) -> Consent:
     """Withdraw consent: it covers the person, so every consent still open
     (the one named and any earlier version) is withdrawn, each audited."""
-    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    consent = Consent.objects.select_for_update(no_key=True).get(pk=consent.pk)
     screening = consent.screening
     require(actor, "consent", screening.site)
     if consent.withdrawn_at is not None:
@@ -93,7 +93,7 @@ def do_withdraw_consent(actor: Actor, consent: Consent, withdrawn_at: datetime, 
     if not reason.strip():
         raise Invalid(_("A withdrawal needs a reason (the subject's words or 'declined to say')."), field="reason")
     subject_id = getattr(getattr(screening, "subject", None), "subject_id", "")
-    for open_consent in screening.consents.select_for_update().filter(withdrawn_at__isnull=True):
+    for open_consent in screening.consents.select_for_update(no_key=True).filter(withdrawn_at__isnull=True):
         open_consent.withdrawn_at, open_consent.withdrawal_scope = withdrawn_at, scope
         open_consent.save()
         record(actor, "withdraw_consent", open_consent, old=None, new={"withdrawn_at": withdrawn_at, "scope": scope},
@@ -135,7 +135,7 @@ def enrollment_blockers(screening: Screening) -> list[str]:
 @transaction.atomic
 def do_enroll(actor: Actor, screening: Screening) -> Subject:
     """Enroll a confirmed-eligible, consented candidate: the next subject id of the site."""
-    screening = Screening.objects.select_for_update().get(pk=screening.pk)
+    screening = Screening.objects.select_for_update(no_key=True).get(pk=screening.pk)
     site = screening.site
     require(actor, "enroll", site)
     blockers = enrollment_blockers(screening)

@@ -18,7 +18,7 @@ from hepatrial.core.forms import FieldIssue, FormError, validate_form
 from hepatrial.core.protocol import FormSpec, VisitSpec
 from hepatrial.core.schedule import PlannedVisit, planned_visits
 from hepatrial.services.access import Actor, require
-from hepatrial.services.audit import jsonable, record
+from hepatrial.services.audit import hold_chain, jsonable, record
 from hepatrial.services.dosing import (
     DeviationInput,
     check_dose,
@@ -100,6 +100,7 @@ def do_save_form(
     The dosing form is a dose: see :mod:`hepatrial.services.dosing` (``deviation``
     is the protocol deviation an out-of-window dose is saved with)."""
     require(actor, "enter_data", subject.site)
+    hold_chain()  # first, before any row lock: every writer takes the chain, then rows (no deadlock)
     protocol = current_protocol()
     dosing = is_dosing_form(form_id)
     if dosing:
@@ -115,7 +116,7 @@ def do_save_form(
     if any("\x00" in str(k) + str(v) for k, v in (confirmations or {}).items()):
         raise Invalid(_("A confirmation contains a NUL character."), field="confirmations")
     entry = (
-        FormEntry.objects.select_for_update()
+        FormEntry.objects.select_for_update(no_key=True)
         .filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence)
         .first()
     )

@@ -84,7 +84,7 @@ def do_set_reference_range(actor: Actor, site: Site, lab_test: str, sex: str, ll
     source = (source or "").strip()
     if not source:
         raise Invalid(_("Say where the range comes from."), field="source")
-    found = ReferenceRange.objects.select_for_update().filter(site=site, lab_test=lab_test, sex=sex).first()
+    found = ReferenceRange.objects.select_for_update(no_key=True).filter(site=site, lab_test=lab_test, sex=sex).first()
     old = {"lln": found.lln, "uln": found.uln, "source": found.source} if found else None
     made, _created = ReferenceRange.objects.update_or_create(
         site=site, lab_test=lab_test, sex=sex,
@@ -196,7 +196,7 @@ def propose_from_labs(actor: Actor, entry: FormEntry) -> list[AeProposal]:
 @transaction.atomic
 def do_dismiss_proposal(actor: Actor, proposal: AeProposal, reason: str) -> AeProposal:
     require(actor, "decide_ae_proposal", proposal.subject.site)
-    proposal = AeProposal.objects.select_for_update().get(pk=proposal.pk)
+    proposal = AeProposal.objects.select_for_update(no_key=True).get(pk=proposal.pk)
     if proposal.state != AeProposal.State.PROPOSED:
         raise ActionError(_("This proposal is already decided."))
     reason = (reason or "").strip()
@@ -213,7 +213,7 @@ def do_dismiss_proposal(actor: Actor, proposal: AeProposal, reason: str) -> AePr
 def confirm_proposal(actor: Actor, proposal: AeProposal, ae_entry: FormEntry) -> AeProposal:
     """Link the AE recorded from ``proposal`` (called inside the AE save's transaction)."""
     require(actor, "decide_ae_proposal", proposal.subject.site)
-    proposal = AeProposal.objects.select_for_update().get(pk=proposal.pk)
+    proposal = AeProposal.objects.select_for_update(no_key=True).get(pk=proposal.pk)
     if proposal.state != AeProposal.State.PROPOSED or ae_entry.subject_id != proposal.subject_id:
         raise ActionError(_("This proposal is already decided."))
     proposal.state, proposal.ae_entry = AeProposal.State.CONFIRMED, ae_entry

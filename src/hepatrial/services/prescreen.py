@@ -66,7 +66,7 @@ def do_start_prescreen(actor: Actor, site: Site, source_name: str, *, background
     require(actor, "screen", site)
     if source_name not in prescreen_sources(site):
         raise Invalid(_("Choose one of the data sources listed."), errors={"source": [_("not a data source")]})
-    busy = PrescreenRun.objects.select_for_update().filter(
+    busy = PrescreenRun.objects.select_for_update(no_key=True).filter(
         site=site, status__in=(PrescreenRun.Status.QUEUED, PrescreenRun.Status.RUNNING))
     if any(not _interrupted(run) for run in busy):
         raise Conflict(_("A pre-screening of this site is still running; wait for it to finish."))
@@ -148,7 +148,7 @@ def execute_prescreen(run_id: int, actor: Actor) -> PrescreenRun:
     except Exception as err:  # noqa: BLE001 - a run must end, failed, whatever went wrong
         data, status, error = None, PrescreenRun.Status.FAILED, f"{type(err).__name__}: {err}"
     with transaction.atomic():
-        run = PrescreenRun.objects.select_for_update().get(pk=run_id)
+        run = PrescreenRun.objects.select_for_update(no_key=True).get(pk=run_id)
         run.status, run.error, run.result = status, error, data
         run.patients = data["patients"] if data else None
         run.candidates = data["candidates_total"] if data else None

@@ -146,7 +146,7 @@ def do_randomize(actor: Actor, subject: Subject) -> AllocationSlot:
     ``subject.anchor_date`` is set to day 0, as it was saved."""
     require(actor, "randomize", subject.site)
     protocol = current_protocol()
-    imported = AllocationList.objects.select_for_update().filter(protocol_id=protocol.id).first()
+    imported = AllocationList.objects.select_for_update(no_key=True).filter(protocol_id=protocol.id).first()
     if imported is None:
         raise ActionError(_("No allocation list is imported yet."))
     blockers = randomization_blockers(subject)

@@ -257,7 +257,7 @@ def do_submit_sae_report(actor: Actor, entry: FormEntry, kind: str, narrative: s
     require(actor, "report_sae", entry.subject.site)
     ensure_writable(entry.subject, entry.visit_id, entry)
     spec = _spec()
-    entry = FormEntry.objects.select_for_update().get(pk=entry.pk)
+    entry = FormEntry.objects.select_for_update(no_key=True).get(pk=entry.pk)
     if spec is None or entry.form_id != spec.ae_form or entry.data.get(spec.serious_field) is not True:
         raise ActionError(_("Only a serious adverse event is reported as an SAE."))
     if kind not in SaeReport.Kind.values:
@@ -353,7 +353,7 @@ def halt_message(trip: StoppingRuleTrip) -> str:
 @transaction.atomic
 def do_record_dsmb_decision(actor: Actor, trip: StoppingRuleTrip, decision: str, decided_on: date | None, reason: str) -> DsmbDecision:
     require(actor, "record_dsmb_decision")
-    trip = StoppingRuleTrip.objects.select_for_update().get(pk=trip.pk)
+    trip = StoppingRuleTrip.objects.select_for_update(no_key=True).get(pk=trip.pk)
     if DsmbDecision.objects.filter(trip=trip).exists():
         raise ActionError(_("The DSMB's decision on this trip is already recorded."))
     if decision not in DsmbDecision.Decision.values:

@@ -61,7 +61,7 @@ def do_screen(actor: Actor, site: Site, candidate_data: dict[str, Any], identity
 @transaction.atomic
 def do_decide_eligibility(actor: Actor, screening: Screening, decision: str, reason: str = "") -> EligibilityDecision:
     """The investigator confirms the computed verdict, overrides it (with a reason), or declines."""
-    screening = Screening.objects.select_for_update().get(pk=screening.pk)
+    screening = Screening.objects.select_for_update(no_key=True).get(pk=screening.pk)
     require(actor, "decide_eligibility", screening.site)
     choices = EligibilityDecision.Decision
     if decision not in choices.values:

@@ -14,6 +14,8 @@ class TrialConfig(AppConfig):
             user_login_failed,
         )
 
+        from django.db.backends.signals import connection_created
+
         from hepatrial.services.accounts import record_access
         from hepatrial.web.trial import (
             checks,  # noqa: F401  (registers the system checks)
@@ -29,6 +31,13 @@ class TrialConfig(AppConfig):
         def login_failed(sender, credentials, request=None, **kwargs):
             record_access("login_failed", username=str(credentials.get("username", "")))
 
+        def chain_first_on_postgresql(sender, connection, **kwargs):
+            from hepatrial.services.audit import chain_first
+
+            if connection.vendor == "postgresql" and chain_first not in connection.execute_wrappers:
+                connection.execute_wrappers.append(chain_first)
+
+        connection_created.connect(chain_first_on_postgresql, weak=False, dispatch_uid="hepatrial-chain-first")
         user_logged_in.connect(logged_in, weak=False, dispatch_uid="hepatrial-audit-login")
         user_logged_out.connect(logged_out, weak=False, dispatch_uid="hepatrial-audit-logout")
         user_login_failed.connect(login_failed, weak=False, dispatch_uid="hepatrial-audit-login-failed")

@@ -301,6 +301,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
+        # a user's attempts (the sign-in lockout reads them at every login)
+        indexes = [models.Index(fields=["username", "action", "id"], name="audit_user_action")]
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

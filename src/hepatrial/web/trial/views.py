@@ -31,7 +31,7 @@ from django.views.decorators.http import require_POST
 from hepatrial.services.locks import describe as describe_lock
 from hepatrial.services.locks import lock_on
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
-from hepatrial.services.accounts import record_access
+from hepatrial.services.accounts import locked_out_until, record_access
 from hepatrial.services.allocation_admin import (
     do_allocate_manually,
     do_mark_slot_unavailable,
@@ -1123,6 +1123,21 @@ class PasswordChange(auth_views.PasswordChangeView):
 
     template_name = "trial/password_change.html"
     success_url = reverse_lazy("home")
+
+    def post(self, request, *args, **kwargs):
+        # the old password is a password guess like a login's: locked out, refused; wrong, counted
+        username = request.user.get_username()
+        if (until := locked_out_until(username)) is not None:  # the old password is not even checked
+            error = _("Too many failed attempts: locked until %(until)s UTC.") % {"until": f"{until:%H:%M}"}
+            form = self.get_form_class()(user=request.user)
+            return self.render_to_response(self.get_context_data(form=form, error=error), status=403)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        if "old_password" in form.errors:
+            record_access("login_failed", username=self.request.user.get_username(), user=self.request.user,
+                          detail="wrong old password changing the password")  # fmt: skip
+        return super().form_invalid(form)
 
     def form_valid(self, form):
         response = super().form_valid(form)
