@@ -25,7 +25,6 @@ import http.cookiejar
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from serving import free_port, percentile  # benchmarks/serving.py
 
 CLIENTS = 32
 PASSWORD = "load-benchmark-password-2026"
@@ -66,17 +67,6 @@ for n, e in enumerate(entries):
                 "visit_date": e.visit_date.isoformat() if e.visit_date else "", "values": values})
 print(json.dumps(out))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -146,7 +146,8 @@ def lateral_sql() -> tuple[list[str], str]:
 
 
 # --- the approaches, each run in a fresh process ----------------------------------------------------
-def run_floor(folder: Path, _db: str | None):
+def _scan(folder: Path, aggregates: str) -> tuple[float, None]:
+    """One DuckDB scan of the measurement rows the criteria need, computing ``aggregates``."""
     import duckdb
 
     con = duckdb.connect()
@@ -154,21 +155,16 @@ def run_floor(folder: Path, _db: str | None):
     ids = [r[0] for r in con.execute(
         f"SELECT concept_id FROM concept WHERE vocabulary_id = 'LOINC' AND concept_code IN ({', '.join(repr(c) for c in LOINC)})").fetchall()]  # fmt: skip
     started = time.perf_counter()
-    con.execute(f"SELECT COUNT(*), SUM(value_as_number) FROM measurement WHERE measurement_concept_id IN ({', '.join(map(str, ids))})").fetchall()
+    con.execute(f"SELECT {aggregates} FROM measurement WHERE measurement_concept_id IN ({', '.join(map(str, ids))})").fetchall()
     return time.perf_counter() - started, None
+
+
+def run_floor(folder: Path, _db: str | None):
+    return _scan(folder, "COUNT(*), SUM(value_as_number)")
 
 
 def run_columns(folder: Path, _db: str | None):
-    import duckdb
-
-    con = duckdb.connect()
-    _duckdb_views(con, folder)
-    ids = [r[0] for r in con.execute(
-        f"SELECT concept_id FROM concept WHERE vocabulary_id = 'LOINC' AND concept_code IN ({', '.join(repr(c) for c in LOINC)})").fetchall()]  # fmt: skip
-    started = time.perf_counter()
-    con.execute("SELECT COUNT(*), SUM(value_as_number), MAX(person_id), MAX(measurement_datetime), MAX(unit_source_value) "
-                f"FROM measurement WHERE measurement_concept_id IN ({', '.join(map(str, ids))})").fetchall()  # fmt: skip
-    return time.perf_counter() - started, None
+    return _scan(folder, "COUNT(*), SUM(value_as_number), MAX(person_id), MAX(measurement_datetime), MAX(unit_source_value)")
 
 
 def run_hepatrial(folder: Path, database: str | None):

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,19 +32,9 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
+from serving import free_port, percentile  # benchmarks/serving.py
+
 LEVELS = (1, 8, 32, 64)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def prepare(home: Path, database_url: str | None, subjects_needed: int, root: Path) -> tuple[dict, list[str], str]:

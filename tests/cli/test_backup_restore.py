@@ -8,12 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from infra.services import postgres_url
+from infra.services import new_postgres_database
 
 
 def hepatrial(env, *args, check=True):
@@ -37,21 +35,10 @@ def sqlite_home(tmp_path):
 @contextmanager
 def postgres_database(tmp_path):
     """A new database on the test server, dropped afterwards."""
-    import psycopg
-
-    server = postgres_url()
-    name = f"hepatrial_backup_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEPATRIAL_", "DJANGO_"))}
-    env["HEPATRIAL_HOME"] = str(tmp_path / "home")
-    env["HEPATRIAL_DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
-    try:
+    with new_postgres_database("hepatrial_backup") as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HEPATRIAL_", "DJANGO_"))}
+        env.update({"HEPATRIAL_HOME": str(tmp_path / "home"), "HEPATRIAL_DATABASE_URL": url})
         yield env
-    finally:
-        with psycopg.connect(server, autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.parametrize("database", [sqlite_home, postgres_database], ids=["sqlite", "postgresql"])

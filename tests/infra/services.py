@@ -30,7 +30,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -269,3 +269,34 @@ def serve_directory(directory: str | os.PathLike[str]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+# --- for tests that start their own servers ---------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def new_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty database on the test PostgreSQL server (its URL), dropped afterwards:
+    for a test that runs hepatrial's own commands or server on a database of its own."""
+    import uuid
+
+    import psycopg
+
+    server = postgres_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

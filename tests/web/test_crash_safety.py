@@ -16,19 +16,16 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from infra.services import postgres_url
+from infra.services import free_port, new_postgres_database
 
 KILLS = 20
 WRITERS = 4
@@ -39,12 +36,6 @@ def hepatrial(env, *args):
     done = subprocess.run([sys.executable, "-m", "hepatrial.cli", *args], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -67,23 +58,15 @@ def sqlite_trial(tmp_path):
 def postgres_trial(tmp_path):
     import psycopg
 
-    server = postgres_url()
-    name = f"hepatrial_crash_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEPATRIAL_", "DJANGO_"))}
-    env.update({"HEPATRIAL_HOME": str(tmp_path / "home"), "HEPATRIAL_DATABASE_URL": url})
+    with new_postgres_database("hepatrial_crash") as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HEPATRIAL_", "DJANGO_"))}
+        env.update({"HEPATRIAL_HOME": str(tmp_path / "home"), "HEPATRIAL_DATABASE_URL": url})
 
-    def query(sql, params=()):
-        with psycopg.connect(url) as con:
-            return con.execute(sql, params).fetchall()
+        def query(sql, params=()):
+            with psycopg.connect(url) as con:
+                return con.execute(sql, params).fetchall()
 
-    try:
         yield env, query
-    finally:
-        with psycopg.connect(server, autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Server:

@@ -50,7 +50,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -66,6 +65,7 @@ import pytest
 from builders import example
 from django.db import connection, connections
 from django.utils import timezone
+from infra.services import free_port
 
 from hepatrial.core.protocol import packaged_protocols
 from hepatrial.core.randomization import make_list, write_list
@@ -162,12 +162,6 @@ def settings_protocol() -> str:
 
     assert settings.HEPATRIAL_PROTOCOL, "roomy_protocol must be in use"
     return str(settings.HEPATRIAL_PROTOCOL)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from hepatrial.core.forms import FieldIssue, FormError, validate_form
 from hepatrial.core.protocol import FormSpec, VisitSpec
 from hepatrial.core.schedule import PlannedVisit, planned_visits
 from hepatrial.services.access import Actor, require
-from hepatrial.services.audit import hold_chain, jsonable, record
+from hepatrial.services.audit import jsonable, record
 from hepatrial.services.dosing import (
     DeviationInput,
     check_dose,
@@ -100,7 +100,6 @@ def do_save_form(
     The dosing form is a dose: see :mod:`hepatrial.services.dosing` (``deviation``
     is the protocol deviation an out-of-window dose is saved with)."""
     require(actor, "enter_data", subject.site)
-    hold_chain()  # first, before any row lock: every writer takes the chain, then rows (no deadlock)
     protocol = current_protocol()
     dosing = is_dosing_form(form_id)
     if dosing:

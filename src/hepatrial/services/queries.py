@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hepatrial.services.access import Actor, require
-from hepatrial.services.audit import hold_chain, record
+from hepatrial.services.audit import record
 from hepatrial.services.errors import ActionError, Invalid
 from hepatrial.services.locks import ensure_writable
 from hepatrial.services.protocol import current_protocol
@@ -109,7 +109,6 @@ def do_raise_query(actor: Actor, entry: FormEntry, field: str, text: str) -> Dat
 
 def _transition(actor: Actor, query: DataQuery, permission: str, allowed_from: tuple, new_state: str,
                 kind: str, text: str, text_required: bool) -> DataQuery:  # fmt: skip
-    hold_chain()  # first, before any row lock (see services.audit)
     query = DataQuery.objects.select_for_update(of=("self",), no_key=True).select_related("subject__site", "form_entry").get(pk=query.pk)
     require(actor, permission, query.subject.site)
     ensure_writable(query.subject, query.form_entry.visit_id, query.form_entry)
