@@ -4,12 +4,18 @@ Imported by tests/web/conftest.py and tests/services/conftest.py."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hepatrial.services.access import Actor
 from hepatrial.services.accounts import SYSTEM, do_create_site, do_create_staff
+from hepatrial.services.two_factor import DEVICE_NAME, needs_two_factor
 from hepatrial.web.trial.models import Role
 
 PASSWORD = "correct-horse-battery-staple-42"
@@ -40,7 +46,53 @@ def make_personas() -> Personas:
         "dsmb": (Role.DSMB, []),
     }
     users = {name: do_create_staff(SYSTEM, name, role, sites, PASSWORD)[0] for name, (role, sites) in spec.items()}
+    for user in users.values():
+        if needs_two_factor(user):  # the investigator and the administrator
+            give_authenticator(user)
     return Personas(a, b, users)
+
+
+def give_authenticator(user) -> TOTPDevice:
+    """A confirmed authenticator for ``user``, as if set up on the two-factor page. Made
+    directly, not with a first code: a code is accepted once, and tests sign in again
+    and again within one 30-second step (tests/web/test_two_factor.py tests enrolment)."""
+    return TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=True)
+
+
+def authenticator_code(user) -> str:
+    """The code ``user``'s authenticator app would show, at the earliest step the server
+    still accepts (a step after the last one used: one step ahead of the clock at most)."""
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    clock = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    clock.time = time.time()
+    step = max(clock.t(), device.last_t + 1)
+    clock.time = device.t0 + step * device.step
+    return f"{clock.token():06d}"
+
+
+def pass_second_factor(client, user) -> None:
+    """Mark ``client``'s session as having given ``user``'s code (django-otp's session key),
+    the second factor's counterpart of ``force_login``."""
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user, confirmed=True).persistent_id
+    session.save()
+
+
+class SignedInClient(Client):
+    """Django's test client whose ``login`` and ``force_login`` also give the second
+    factor for a user whose role needs one: pages then answer as they do for a user who
+    entered the code. The two-factor tests use django.test.Client, which does not."""
+
+    def _login(self, user, backend=None):
+        super()._login(user, backend)
+        if needs_two_factor(user):
+            pass_second_factor(self, user)
+
+
+@pytest.fixture
+def client():
+    """pytest-django's ``client``, signing in with both factors (SignedInClient)."""
+    return SignedInClient()
 
 
 @pytest.fixture

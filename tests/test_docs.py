@@ -62,7 +62,7 @@ def test_the_walk_finds_every_command():
         "hepatrial randomization", "hepatrial randomization import", "hepatrial randomization make-list",
         "hepatrial randomization verify", "hepatrial randomization verify-file", "hepatrial restore",
         "hepatrial safety", "hepatrial safety check",
-        "hepatrial schema", "hepatrial scores", "hepatrial screen", "hepatrial serve", "hepatrial staff", "hepatrial staff add", "hepatrial staff role", "hepatrial staff unlock", "hepatrial token",
+        "hepatrial schema", "hepatrial scores", "hepatrial screen", "hepatrial serve", "hepatrial staff", "hepatrial staff add", "hepatrial staff reset-two-factor", "hepatrial staff role", "hepatrial staff unlock", "hepatrial token",
     ]  # fmt: skip
 
 

@@ -312,6 +312,9 @@ def serve_command(host: str, port: int, threads: int) -> None:
         click.echo("These passwords are shown ONCE; note them now.\n")
         for username, role, password in created:
             click.echo(f"  {username:<14} {role:<14} {password}")
+        if settings.HEPATRIAL_TWO_FACTOR_ROLES:
+            click.echo(f"\n{' and '.join(settings.HEPATRIAL_TWO_FACTOR_ROLES)} also give a code from an authenticator app "
+                       "(set up at the first sign-in).")  # fmt: skip
         click.echo("")
         _demo_allocation_list(protocol, Path(settings.HOME))
     from hepatrial.web.wsgi import (
@@ -592,7 +595,7 @@ def token_command(username: str, name: str) -> None:
 
 @main.group("staff")
 def staff_group() -> None:
-    """Staff accounts: add one, change a role, lift a lockout (each audited, done as an administrator)."""
+    """Staff accounts: add one, change a role, lift a lockout, reset two-factor sign-in (each audited, done as an administrator)."""
 
 
 def _sites(codes: tuple[str, ...]):
@@ -670,6 +673,23 @@ def staff_unlock(username: str, reason: str, admin: str) -> None:
     except ActionError as err:
         _fail([{"field": err.field or "USERNAME", "problem": err.message}], "lockout not lifted", False)
     click.echo(f"{username} can sign in again; earlier failed attempts no longer count.")
+
+
+@staff_group.command("reset-two-factor")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why, e.g. a lost phone and how the user was identified (audited).")
+@click.option("--as", "admin", required=True, help="The administrator doing it (audited).")
+def staff_reset_two_factor(username: str, reason: str, admin: str) -> None:
+    """Remove USERNAME's authenticator app (a lost or new phone); they set up a new one at their next sign-in."""
+    _django_setup()
+    from hepatrial.services.errors import ActionError
+    from hepatrial.services.two_factor import do_reset_two_factor
+
+    try:
+        do_reset_two_factor(_admin(admin), username, reason)
+    except ActionError as err:
+        _fail([{"field": err.field or "USERNAME", "problem": err.message}], "nothing reset", False)
+    click.echo(f"{username}'s authenticator is removed: they set up a new one at their next sign-in.")
 
 
 @main.command("manage", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -471,7 +471,7 @@ def test_the_command_set():
     assert sorted(" ".join(p) for p, _ in _commands(main)) == [
         "analyze", "analyze tte", "audit", "audit verify", "backup", "demo-trial", "import-forms", "manage", "prescreen", "prescreen run", "prescreen synth", "protocol", "protocol check", "protocol show", "randomization",
         "randomization import", "randomization make-list", "randomization verify", "randomization verify-file", "restore",
-        "safety", "safety check", "schema", "scores", "screen", "serve", "staff", "staff add", "staff role", "staff unlock", "token",
+        "safety", "safety check", "schema", "scores", "screen", "serve", "staff", "staff add", "staff reset-two-factor", "staff role", "staff unlock", "token",
     ]  # fmt: skip
 
 

@@ -1,3 +1,3 @@
 """Personas: see tests/personas.py."""
 
-from personas import PASSWORD, Personas, personas, randomized, subject  # noqa: F401
+from personas import PASSWORD, Personas, client, personas, randomized, subject  # noqa: F401

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve
 from django.utils import timezone
-from personas import PASSWORD, Personas, make_personas
+from personas import PASSWORD, Personas, SignedInClient, make_personas
 
 from hepatrial.services.access import Actor
 from hepatrial.services.accounts import SYSTEM, do_create_staff
@@ -66,6 +66,7 @@ W_PRESCREEN = lambda w: {"source": "no-such-source", "site": w["site_a"]}  # noq
 W_SIGN = lambda w: {"visit_id": "day_0", "meaning": "approval", "password": PASSWORD}  # noqa: E731
 W_LOCK = lambda w: {"scope": "visit", "visit_id": "day_7", "reason": "source data verified"}  # noqa: E731
 W_REASON = lambda w: {"reason": "final lock"}  # noqa: E731
+W_CODE = lambda w: {"code": "000000"}  # noqa: E731
 DEVIATION = lambda w: {"type": "other", "occurred_on": w["day0"], "description": "Visit missed", "action": "Rescheduled"}  # noqa: E731
 
 F_A = "subjects/{subject}/visits/day_0/lab_panel"
@@ -112,6 +113,12 @@ MATRIX = [
     ("login",                    "GET",  "/login/",                               None,       (200, 200, 200, 200, 200, 200, 200, 200)),
     ("logout",                   "GET",  "/logout/",                              None,       (405, 405, 405, 405, 405, 405, 405, 405)),
     ("logout",                   "POST", "/logout/",                              {},         (302, 302, 302, 302, 302, 302, 302, 302)),
+    # the second sign-in step: those who need no code, or gave it, are sent on (home; anonymous to the login page)
+    ("two_factor_verify",        "GET",  "/login/code/",                          None,       (302, 302, 302, 302, 302, 302, 302, 302)),
+    ("two_factor_verify",        "POST", "/login/code/",                          W_CODE,     (302, 302, 302, 302, 302, 302, 302, 302)),
+    # says whether the role uses a second factor and, once set up, that it is on
+    ("two_factor_setup",         "GET",  "/two-factor/",                          None,       (200, 200, 200, 200, 200, 200, 200, 302)),
+    ("two_factor_setup",         "POST", "/two-factor/",                          W_CODE,     (200, 200, 200, 200, 200, 200, 200, 302)),
     ("password_change",          "GET",  "/password/",                            None,       (200, 200, 200, 200, 200, 200, 200, 302)),
     ("password_change",          "POST", "/password/",                            {},         (200, 200, 200, 200, 200, 200, 200, 302)),
     ("home",                     "GET",  "/",                                     None,       (200, 200, 200, 200, 200, 200, 200, 302)),
@@ -319,7 +326,7 @@ def test_access(shared, world, name, method, path, body, persona, expected):
         assert match.namespace == "api"
     else:
         assert match.url_name == name, f"{url} is {match.url_name}, not {name}"
-    client = Client()
+    client = SignedInClient()
     if persona != "anonymous":
         client.force_login(personas.users[persona])
     data = body(world) if callable(body) else body
@@ -337,6 +344,47 @@ def test_access(shared, world, name, method, path, body, persona, expected):
         assert set(response.json()) == {"detail", "errors"}
 
 
+#: A session that gave the password but not the authenticator's code (the investigator's
+#: and the administrator's, trial.middleware.TwoFactorMiddleware) is answered as an
+#: anonymous caller is, except that the pages send it to enter the code instead of to the
+#: login page, and the two-factor pages are open to it:
+HALF_SIGNED_DIFFERS = {
+    ("two_factor_verify", "GET"): 200,
+    ("two_factor_verify", "POST"): 403,  # the wrong code, refused (and audited)
+    ("two_factor_setup", "GET"): 302,  # set up already: to entering the code
+    ("two_factor_setup", "POST"): 302,
+}
+HALF_CASES = [
+    pytest.param(name, method, path, body, persona, id=f"{persona}-password-only-{method}-{path}")
+    for name, method, path, body, _expected in MATRIX
+    for persona in ("investigator_a", "admin")
+]
+
+
+@pytest.mark.parametrize(("name", "method", "path", "body", "persona"), HALF_CASES)
+def test_the_password_alone_reaches_nothing(shared, world, name, method, path, body, persona):
+    """Every row of the table again, for the two roles that sign in with two factors,
+    signed in with the password only."""
+    if name not in set(_named_routes()):
+        pytest.skip(f"route {name} does not exist (yet)")
+    client = Client()  # Django's own: its force_login gives no second factor
+    client.force_login(shared[0].users[persona])
+    url = path.format(**world)
+    data = body(world) if callable(body) else body
+    if name.startswith("api:"):
+        kwargs = {} if data is None else {"data": json.dumps(data), "content_type": "application/json"}
+    else:
+        kwargs = {} if data is None else {"data": data}
+    response = getattr(client, method.lower())(url, **kwargs)
+    anonymous = next(e[-1] for n, m, p, _b, e in MATRIX if (n, m, p) == (name, method, path))
+    expected = HALF_SIGNED_DIFFERS.get((name, method), anonymous)
+    assert response.status_code == expected, response.content[:600]
+    if expected == 302 and name not in ("logout", "two_factor_setup"):
+        assert response["Location"].startswith("/login/code/"), response["Location"]
+    text = response.content.decode("utf-8", "replace")
+    assert not any(identity in text for identity in IDENTITY_READERS), f"{persona} with a password alone reads a name"
+
+
 OTHER_METHODS = ("PUT", "PATCH", "DELETE", "OPTIONS")
 WEB_ROWS = sorted({(name, path) for name, _m, path, _b, _e in MATRIX if not name.startswith("api:")})
 
@@ -348,7 +396,7 @@ def test_web_pages_refuse_every_other_method(shared, world, name, path, method):
     view runs, to staff and anonymous callers alike."""
     url = path.format(**world)
     for persona in ("coordinator_a", "anonymous"):
-        client = Client()
+        client = SignedInClient()
         if persona != "anonymous":
             client.force_login(shared[0].users[persona])
         assert getattr(client, method.lower())(url).status_code == 405, (persona, method, url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from django.test import Client
-from personas import PASSWORD
+from personas import PASSWORD, SignedInClient
 
 from hepatrial.services.accounts import do_create_token
 from hepatrial.web.trial.models import FormEntry, Lock, Signature
@@ -17,7 +17,7 @@ F = "/subjects/SYSU3-001/visits/day_0/lab_panel/"
 
 
 def as_(personas, name):
-    client = Client()
+    client = SignedInClient()
     client.force_login(personas.users[name])
     return client
 

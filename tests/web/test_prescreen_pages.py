@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.test import Client
+from personas import SignedInClient
 
 from hepatrial.core.prescreen.synth import synthesize, write_extract
 from hepatrial.services.prescreen import do_start_prescreen, execute_prescreen
@@ -32,7 +33,7 @@ def sources(extract_folder, monkeypatch):
 
 
 def login(personas, name: str) -> Client:
-    client = Client()
+    client = SignedInClient()
     client.force_login(personas.users[name])
     return client
 

@@ -16,7 +16,7 @@ import time_machine
 from click.testing import CliRunner
 from django.test import Client
 from django.utils import timezone
-from personas import PASSWORD
+from personas import PASSWORD, SignedInClient
 
 from hepatrial.services.accounts import (
     LOCKOUT_FAILURES,
@@ -154,7 +154,7 @@ def test_the_deployment_check_is_clean_in_production_mode(tmp_path):
 def test_an_administrator_lifts_a_lockout_and_the_password_change_form_counts_guesses(personas):
     from hepatrial.cli import main
 
-    signed_in = Client()
+    signed_in = SignedInClient()
     signed_in.force_login(personas.users["investigator_a"])
     for _ in range(LOCKOUT_FAILURES):  # guessing the old password on the password-change form
         page = signed_in.post("/password/", {"old_password": "guess", "new_password1": "x" * 20, "new_password2": "x" * 20})

@@ -192,20 +192,26 @@ def record_access(action: str, *, username: str, user=None, route: str = "web", 
 #: asks for a limit on failed attempts).
 LOCKOUT_FAILURES = 5
 LOCKOUT_MINUTES = 15
-FAILED_ATTEMPTS = ("login_failed", "signature_failed")
+FAILED_ATTEMPTS = ("login_failed", "signature_failed", "second_factor_failed")
 
 
 def locked_out_until(username: str):
     """When ``username``'s lockout ends (None if not locked out): LOCKOUT_FAILURES failed
     attempts since the last successful login, the last of them less than LOCKOUT_MINUTES
-    ago. Read from the audit trail, where every attempt already is."""
+    ago. Read from the audit trail, where every attempt already is.
+
+    For a user who signs in with two factors, a login is complete only with the code
+    (or the enrolment of a new authenticator): a right password alone does not start
+    the count again, or it would give unlimited guesses at the code."""
+    from hepatrial.services.two_factor import needs_two_factor
     from hepatrial.web.trial.models import AuditEvent
 
     now = timezone.now()
     window = now - timedelta(minutes=LOCKOUT_MINUTES)
-    last_login = (AuditEvent.objects.filter(username=username[:150], action="login")
+    user = get_user_model().objects.select_related("staff").filter(username=username).first()
+    logins = ("login_second_factor", "enrol_two_factor") if user is not None and needs_two_factor(user) else ("login",)
+    last_login = (AuditEvent.objects.filter(username=username[:150], action__in=logins)
                   .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip
-    user = get_user_model().objects.filter(username=username).first()
     if user is not None:  # an administrator lifted a lockout: the count starts again there
         lifted = (AuditEvent.objects.filter(action="lift_lockout", model="User", object_id=str(user.pk))
                   .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip

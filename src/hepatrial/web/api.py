@@ -63,6 +63,7 @@ from hepatrial.services.queries import (
 )
 from hepatrial.services.randomization import do_randomize
 from hepatrial.services.screening import do_decide_eligibility, do_screen
+from hepatrial.services.two_factor import needs_two_factor
 from hepatrial.web.api_schemas import (
     ConsentIn,
     ConsentOut,
@@ -142,6 +143,8 @@ class SessionWithCsrf(APIKeyCookie):
     def __call__(self, request: HttpRequest):
         if not request.user.is_authenticated:
             return None
+        if needs_two_factor(request.user) and not request.user.is_verified():
+            raise AuthenticationError(message=_("Finish signing in: enter your authenticator code at /login/code/."))
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
             raise HttpError(403, _("CSRF check failed: send the X-CSRFToken header (csrf_token from GET /api/me)."))
         return _staff(request.user)

@@ -10,6 +10,8 @@ Typed from the environment, with an embedded SQLite database by default:
 - HEPATRIAL_HTTPS         1 when served over HTTPS (behind a TLS proxy that sets X-Forwarded-Proto):
                           secure cookies, HSTS, HTTP redirected to HTTPS (production; see docs/security.md)
 - HEPATRIAL_SESSION_IDLE_MINUTES  an idle session ends after this many minutes (default 30)
+- HEPATRIAL_TWO_FACTOR_ROLES  comma-separated roles that sign in with an authenticator app's
+                          code after the password (default: investigator,admin; see docs/security.md)
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",  # two-factor sign-in (services.two_factor)
     "ninja",  # serves the API docs' own static files (no CDN)
     "hepatrial.web.trial",
 ]
@@ -61,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "hepatrial.web.trial.middleware.IdleSessionMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "hepatrial.web.trial.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hepatrial.web.trial.middleware.SiteTimeZoneMiddleware",
@@ -136,6 +142,19 @@ def _idle_minutes() -> int:
         raise ValueError(f"HEPATRIAL_SESSION_IDLE_MINUTES: a whole number of minutes from 1 to 1440, got {raw!r}")
     return int(raw)
 
+
+def _two_factor_roles() -> tuple[str, ...]:
+    known = ("coordinator", "investigator", "data_manager", "monitor", "statistician", "admin", "dsmb")
+    raw = os.environ.get("HEPATRIAL_TWO_FACTOR_ROLES", "investigator,admin")
+    chosen = tuple(r.strip() for r in raw.split(",") if r.strip())
+    if unknown := [r for r in chosen if r not in known]:
+        raise ValueError(f"HEPATRIAL_TWO_FACTOR_ROLES: {', '.join(unknown)} is not a role; the roles are {', '.join(known)}")
+    return chosen
+
+
+#: roles that sign in with a second factor (services.two_factor)
+HEPATRIAL_TWO_FACTOR_ROLES = _two_factor_roles()
+OTP_TOTP_ISSUER = "hepatrial"  # the name authenticator apps show next to the user name
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = _idle_minutes() * 60  # an idle session ends (trial.middleware.IdleSessionMiddleware)

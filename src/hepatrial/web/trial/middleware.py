@@ -1,4 +1,5 @@
-"""Show times in the user's site's time zone; store them in UTC."""
+"""Request-wide rules: the site's time zone, security headers, the methods web pages
+answer, idle sessions and the second sign-in factor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpResponseBadRequest, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 
 class SiteTimeZoneMiddleware:
@@ -91,6 +95,34 @@ class IdleSessionMiddleware:
             if seen is None or now - seen >= self.TOUCH_SECONDS:
                 request.session["_seen"] = now  # saved by SessionMiddleware, its expiry renewed
         return response
+
+
+class TwoFactorMiddleware:
+    """A user whose role signs in with two factors (services.two_factor) and who has
+    given only the password reaches nothing but the two-factor pages and logging out:
+    every other page redirects to entering the code, or to setting up an authenticator
+    first. The API answers such a session itself (web.api.SessionWithCsrf: 401)."""
+
+    OPEN = frozenset({"two_factor_verify", "two_factor_setup", "logout", "login"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        from hepatrial.services.two_factor import is_enrolled, needs_two_factor
+
+        match = request.resolver_match
+        if match is None or match.namespace == "api" or match.url_name in self.OPEN:
+            return None
+        user = request.user
+        if not needs_two_factor(user) or user.is_verified():
+            return None
+        target = "two_factor_verify" if is_enrolled(user) else "two_factor_setup"
+        query = "?" + urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
+        return redirect(reverse(target) + query)
 
 
 class WebMethodsMiddleware:

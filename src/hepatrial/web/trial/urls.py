@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hepatrial.web.trial import prescreen_views, record_views, sae_pdf, views
+from hepatrial.web.trial import prescreen_views, record_views, sae_pdf, two_factor_views, views
 from hepatrial.web.trial.forms import LockoutAuthenticationForm
 from hepatrial.web.trial.safety_labs import safety_labs
 
@@ -10,7 +10,9 @@ FORM = "subjects/<str:subject_id>/visits/<slug:visit_id>/<slug:form_id>/"
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="trial/login.html", authentication_form=LockoutAuthenticationForm),
          name="login"),
+    path("login/code/", two_factor_views.two_factor_verify, name="two_factor_verify"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("two-factor/", two_factor_views.two_factor_setup, name="two_factor_setup"),
     path("password/", views.PasswordChange.as_view(), name="password_change"),
     path("", views.home, name="home"),
     path("screenings/new/", views.screening_new, name="screening_new"),

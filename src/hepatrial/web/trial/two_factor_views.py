@@ -1,0 +1,94 @@
+"""The second step of signing in (services.two_factor does the work): entering the
+authenticator app's code, and setting the app up the first time."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django_otp import login as otp_login
+
+from hepatrial.services.access import Actor
+from hepatrial.services.accounts import locked_out_until
+from hepatrial.services.errors import ActionError
+from hepatrial.services.two_factor import (
+    device_of,
+    do_enrol,
+    do_verify,
+    key_text,
+    needs_two_factor,
+    qr_code_data_uri,
+    start_enrolment,
+)
+
+
+def _next(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return ""
+
+
+def _signed_in(request, device):
+    """Both factors given: the session is marked verified, under a new session key."""
+    otp_login(request, device)
+    request.session.cycle_key()
+    return redirect(_next(request) or "home")
+
+
+def _locked_out(request, err: ActionError):
+    """Locked out while giving the code: the half-signed session ends."""
+    logout(request)
+    messages.error(request, err.message)
+    return redirect("login")
+
+
+@login_required
+def two_factor_verify(request):
+    user = request.user
+    if not needs_two_factor(user) or user.is_verified():
+        return redirect(_next(request) or "home")
+    if device_of(user) is None:
+        return redirect("two_factor_setup")
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            device = do_verify(Actor(user), request.POST.get("code", ""))
+        except ActionError as err:
+            if locked_out_until(user.get_username()) is not None:
+                return _locked_out(request, err)
+            error, status = err.message, err.status
+        else:
+            return _signed_in(request, device)
+    return render(request, "trial/two_factor_verify.html", {"error": error, "next": _next(request)}, status=status)
+
+
+@login_required
+def two_factor_setup(request):
+    """Set up an authenticator app (the first sign-in of a role that needs one), or, once
+    set up and signed in, see that it is on."""
+    user = request.user
+    if not needs_two_factor(user):
+        return render(request, "trial/two_factor_setup.html", {"not_needed": True})
+    enrolled = device_of(user)
+    if enrolled is not None:
+        if not user.is_verified():
+            return redirect("two_factor_verify")
+        return render(request, "trial/two_factor_setup.html", {"enrolled": enrolled})
+    device = start_enrolment(user)
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            device = do_enrol(Actor(user), device, request.POST.get("code", ""))
+        except ActionError as err:
+            if locked_out_until(user.get_username()) is not None:
+                return _locked_out(request, err)
+            error, status = err.message, err.status
+        else:
+            messages.success(request, _("Two-factor sign-in is set up: from now on you sign in with your password and a code."))
+            return _signed_in(request, device)
+    context = {"device": device, "qr": qr_code_data_uri(device), "key": key_text(device), "error": error, "next": _next(request)}
+    return render(request, "trial/two_factor_setup.html", context, status=status)
