@@ -14,3 +14,9 @@ def rfc6238(key: bytes, at: float, *, step: int = 30, digits: int = 6, digest: s
     offset = mac[-1] & 0x0F
     value = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
     return f"{value % 10**digits:0{digits}d}"
+
+
+def wrong_code(key: bytes, at: float) -> str:
+    """A code a server cannot accept at ``at``: none of the three it allows (one step of drift either way)."""
+    allowed = {rfc6238(key, at + drift) for drift in (-30, 0, 30)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in allowed)

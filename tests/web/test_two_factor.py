@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from authenticator import rfc6238
+from authenticator import rfc6238, wrong_code
 from click.testing import CliRunner
 from django.test import Client
 from django.utils import timezone
@@ -86,7 +86,7 @@ def test_an_investigator_sets_up_an_authenticator_at_the_first_sign_in(newcomer)
     assert len(key) == 20  # 160 bits (RFC 4226 section 4 asks for at least 128)
     assert _key_on_page(client.get("/two-factor/").content.decode()) == key  # opened again: the same key (one scan is enough)
 
-    wrong = client.post("/two-factor/", {"code": "000000" if rfc6238(key, _now()) != "000000" else "111111", "next": "/queries/"})
+    wrong = client.post("/two-factor/", {"code": _wrong_code(key), "next": "/queries/"})
     assert wrong.status_code == 403 and b"not right" in wrong.content
     assert not TOTPDevice.objects.get(user=newcomer).confirmed
     with time_machine.travel(timezone.now() + timedelta(seconds=2)):  # after the one-second wait a wrong code brings
@@ -95,7 +95,8 @@ def test_an_investigator_sets_up_an_authenticator_at_the_first_sign_in(newcomer)
     assert client.get("/queries/").status_code == 200
     assert TOTPDevice.objects.get(user=newcomer).confirmed
     actions = list(AuditEvent.objects.filter(username="investigator_new").order_by("pk").values_list("action", flat=True))
-    assert actions == ["login", "second_factor_failed", "enrol_two_factor"]
+    assert actions == ["login", "start_two_factor_setup", "second_factor_failed", "enrol_two_factor"]
+    assert client.get("/two-factor/")["Cache-Control"].startswith("max-age=0, no-cache, no-store")  # never kept by a browser
     assert "key" not in str(AuditEvent.objects.get(action="enrol_two_factor").new)  # the key is never in the audit trail
     setup_now = client.get("/two-factor/")
     assert b"Two-factor sign-in is on" in setup_now.content and b"totp-key" not in setup_now.content
@@ -103,6 +104,10 @@ def test_an_investigator_sets_up_an_authenticator_at_the_first_sign_in(newcomer)
 
 def _now() -> float:
     return timezone.now().timestamp()
+
+
+def _wrong_code(key: bytes) -> str:
+    return wrong_code(key, _now())
 
 
 def _enrolled(client: Client, username: str) -> bytes:
@@ -159,7 +164,7 @@ def test_wrong_codes_count_towards_the_lockout_and_a_password_does_not_start_the
     device = TOTPDevice.objects.get(user=investigator)
     key = device.bin_key
     start = timezone.now()
-    wrong = "000000" if rfc6238(key, _now()) != "000000" else "111111"
+    wrong = _wrong_code(key)
     client = Client()
     _log_in(client, "investigator_a")
     # django-otp's own throttle: after a wrong code the next is not even checked for a while
@@ -239,3 +244,114 @@ def test_the_test_client_gives_the_second_factor_only_where_a_code_exists(person
     TOTPDevice.objects.filter(user=personas.users["admin"]).delete()
     with pytest.raises(TOTPDevice.DoesNotExist):  # no authenticator: no way round the second factor
         SignedInClient().force_login(personas.users["admin"])
+
+
+def test_a_key_shown_to_one_session_is_never_the_one_another_confirms(newcomer):
+    """Whoever has the password and opens the set-up page (before the owner's first sign-in,
+    or after a reset) must not hold the key the owner then confirms."""
+    intruder = Client()
+    _log_in(intruder, "investigator_new")
+    page = intruder.get("/two-factor/")
+    assert page["Cache-Control"].startswith("max-age=0, no-cache, no-store")
+    seen = _key_on_page(page.content.decode())
+    intruder.post("/logout/")
+    owner = Client()
+    _log_in(owner, "investigator_new")
+    key = _key_on_page(owner.get("/two-factor/").content.decode())
+    assert key != seen
+    assert _key_on_page(owner.get("/two-factor/").content.decode()) == key  # the owner's own page again: the same key
+    assert owner.post("/two-factor/", {"code": rfc6238(key, _now())}).status_code == 302
+    assert list(TOTPDevice.objects.filter(user=newcomer).values_list("confirmed", flat=True)) == [True]  # the other key is gone
+    assert TOTPDevice.objects.get(user=newcomer).bin_key == key
+    assert AuditEvent.objects.filter(username="investigator_new", action="start_two_factor_setup").count() == 2
+
+
+def test_a_stale_set_up_form_is_refused_without_counting_a_guess(newcomer):
+    client = Client()
+    _log_in(client, "investigator_new")
+    stale = client.post("/two-factor/", {"code": "123456"})  # no page was opened in this session
+    assert stale.status_code == 409 and b"expired" in stale.content
+    assert not AuditEvent.objects.filter(action="second_factor_failed").exists()
+    key = _key_on_page(stale.content.decode())  # the new code is on the page
+    assert client.post("/two-factor/", {"code": rfc6238(key, _now())}).status_code == 302
+
+
+def test_setting_up_and_resetting_work_while_the_database_is_locked(personas, newcomer):
+    from hepatrial.services.locks import do_lock
+
+    do_lock(personas.actor("data_manager"), "database", reason="interim analysis freeze")
+    client = Client()
+    _log_in(client, "investigator_new")
+    key = _key_on_page(client.get("/two-factor/").content.decode())
+    assert client.post("/two-factor/", {"code": rfc6238(key, _now())}).status_code == 302
+    assert client.get("/").status_code == 200
+    assert do_reset_two_factor(personas.actor("admin"), "investigator_new", "new phone") == 1
+
+
+def test_an_unconfirmed_device_signs_nobody_in_and_a_reset_ends_the_second_factor_of_open_sessions(personas, newcomer):
+    client = Client()
+    _log_in(client, "investigator_new")
+    key = _key_on_page(client.get("/two-factor/").content.decode())
+    code_page = client.post("/login/code/", {"code": rfc6238(key, _now())})  # not set up yet: no code to check
+    assert code_page.status_code == 302 and code_page["Location"] == "/two-factor/"
+    assert not TOTPDevice.objects.get(user=newcomer).confirmed
+    signed = SignedInClient()  # the investigator, both factors given
+    signed.force_login(personas.users["investigator_a"])
+    assert signed.get("/").status_code == 200 and signed.get("/api/me").status_code == 200
+    do_reset_two_factor(personas.actor("admin"), "investigator_a", "lost phone")
+    after = signed.get("/")
+    assert after.status_code == 302 and after["Location"].startswith("/two-factor/")
+    assert signed.get("/api/me").status_code == 401
+
+
+def test_a_right_password_restarts_the_count_of_wrong_passwords_but_not_of_wrong_codes(personas):
+    """Wrong passwords long ago do not lock a coordinator who became an investigator at the
+    first wrong code; wrong codes are counted since the last code accepted."""
+    coordinator = Client()
+    for _ in range(LOCKOUT_FAILURES - 1):
+        Client().post("/login/", {"username": "coordinator_a", "password": "wrong"})
+    assert _log_in(coordinator, "coordinator_a").status_code == 302  # the right password: the count starts again
+    do_change_role(personas.actor("admin"), "coordinator_a", Role.INVESTIGATOR, [personas.site_a], "became sub-investigator")
+    Client().post("/login/", {"username": "coordinator_a", "password": "wrong"})
+    assert locked_out_until("coordinator_a") is None
+
+
+def test_lifting_a_lockout_also_ends_the_wait_after_wrong_codes(personas):
+    from hepatrial.services.accounts import do_lift_lockout
+
+    device = TOTPDevice.objects.get(user=personas.users["investigator_a"])
+    device.throttling_failure_count, device.throttling_failure_timestamp = 30, timezone.now()  # a long run of wrong codes
+    device.save()
+    client = Client()
+    _log_in(client, "investigator_a")
+    from personas import authenticator_code
+
+    waiting = client.post("/login/code/", {"code": authenticator_code(personas.users["investigator_a"])})
+    assert waiting.status_code == 403 and b"wait until" in waiting.content
+    assert AuditEvent.objects.filter(action="second_factor_throttled").count() == 1  # audited, not counted as a guess
+    assert not AuditEvent.objects.filter(action="second_factor_failed").exists()
+    # the wait stops growing at 16 s (services.two_factor.THROTTLE_CAP), whatever the run
+    with time_machine.travel(timezone.now() + timedelta(seconds=17)):
+        checked = client.post("/login/code/", {"code": _wrong_code(device.bin_key)})
+        assert checked.status_code == 403 and b"not right" in checked.content
+    device.refresh_from_db()
+    device.throttling_failure_count, device.throttling_failure_timestamp = 30, timezone.now()
+    device.save()
+    do_lift_lockout(personas.actor("admin"), "investigator_a", "called the help desk")
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 0
+    signed = client.post("/login/code/", {"code": authenticator_code(personas.users["investigator_a"])})
+    assert signed.status_code == 302 and signed["Location"] == "/"
+
+
+def test_codes_refused_during_a_lockout_are_audited(personas):
+    client = Client()  # a session from before the lockout, half signed in
+    client.force_login(personas.users["investigator_a"])
+    for _ in range(LOCKOUT_FAILURES):
+        Client().post("/login/", {"username": "investigator_a", "password": "wrong"})
+    assert locked_out_until("investigator_a") is not None
+    from personas import authenticator_code
+
+    refused = client.post("/login/code/", {"code": authenticator_code(personas.users["investigator_a"])})
+    assert refused.status_code == 302 and refused["Location"] == "/login/"
+    assert AuditEvent.objects.filter(action="second_factor_locked_out", username="investigator_a").count() == 1

@@ -192,32 +192,42 @@ def record_access(action: str, *, username: str, user=None, route: str = "web", 
 #: asks for a limit on failed attempts).
 LOCKOUT_FAILURES = 5
 LOCKOUT_MINUTES = 15
-FAILED_ATTEMPTS = ("login_failed", "signature_failed", "second_factor_failed")
+FAILED_ATTEMPTS = ("login_failed", "signature_failed")
+#: wrong authenticator codes (services.two_factor)
+FAILED_CODES = ("second_factor_failed",)
 
 
 def locked_out_until(username: str):
     """When ``username``'s lockout ends (None if not locked out): LOCKOUT_FAILURES failed
-    attempts since the last successful login, the last of them less than LOCKOUT_MINUTES
-    ago. Read from the audit trail, where every attempt already is.
+    attempts in a row, the last of them less than LOCKOUT_MINUTES ago. Read from the audit
+    trail, where every attempt already is.
 
-    For a user who signs in with two factors, a login is complete only with the code
-    (or the enrolment of a new authenticator): a right password alone does not start
-    the count again, or it would give unlimited guesses at the code."""
-    from hepatrial.services.two_factor import needs_two_factor
+    In a row: wrong passwords (at sign-in or signing) since the last right password, and
+    wrong authenticator codes since the last code accepted (or authenticator set up). A
+    right password alone does not wipe the wrong codes, or it would give unlimited guesses
+    at the code. An administrator's lifting of the lockout starts both counts again."""
     from hepatrial.web.trial.models import AuditEvent
 
+    name = username[:150]
     now = timezone.now()
     window = now - timedelta(minutes=LOCKOUT_MINUTES)
-    user = get_user_model().objects.select_related("staff").filter(username=username).first()
-    logins = ("login_second_factor", "enrol_two_factor") if user is not None and needs_two_factor(user) else ("login",)
-    last_login = (AuditEvent.objects.filter(username=username[:150], action__in=logins)
-                  .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip
-    if user is not None:  # an administrator lifted a lockout: the count starts again there
+
+    def last(actions) -> int:
+        return AuditEvent.objects.filter(username=name, action__in=actions).order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    lifted = 0
+    user = get_user_model().objects.filter(username=username).first()
+    if user is not None:  # an administrator lifted a lockout: the counts start again there
         lifted = (AuditEvent.objects.filter(action="lift_lockout", model="User", object_id=str(user.pk))
                   .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip
-        last_login = max(last_login, lifted)
-    failures = list(AuditEvent.objects.filter(username=username[:150], action__in=FAILED_ATTEMPTS, pk__gt=last_login)
-                    .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES])  # fmt: skip
+    since_password = max(lifted, last(("login",)))
+    since_code = max(lifted, last(("login_second_factor", "enrol_two_factor")))
+    failures = sorted(
+        list(AuditEvent.objects.filter(username=name, action__in=FAILED_ATTEMPTS, pk__gt=since_password)
+             .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES])
+        + list(AuditEvent.objects.filter(username=name, action__in=FAILED_CODES, pk__gt=since_code)
+               .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES]),
+        reverse=True)  # fmt: skip
     if len(failures) < LOCKOUT_FAILURES or failures[0] < window:
         return None
     return failures[0] + timedelta(minutes=LOCKOUT_MINUTES)
@@ -236,3 +246,7 @@ def do_lift_lockout(actor: Actor, username: str, reason: str) -> None:
         raise Invalid(_("No user %(u)s.") % {"u": username}, field="username")
     record(actor, "lift_lockout", user, old={"locked_until": until.isoformat() if (until := locked_out_until(username)) else None},
            reason=reason.strip())  # fmt: skip
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for device in TOTPDevice.objects.select_for_update(no_key=True).filter(user=user, throttling_failure_count__gt=0):
+        device.throttle_reset()  # and the wait a run of wrong codes brings (services.two_factor)

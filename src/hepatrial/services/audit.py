@@ -29,6 +29,7 @@ CHAIN_LOCK = 7_405_501
 WHILE_DATABASE_LOCKED = frozenset({
     "lock", "unlock", "sign", "view_prescreen", "open_prescreen_candidate",
     "create_user", "create_site", "create_token", "revoke_token", "change_role", "lift_lockout",
+    "start_two_factor_setup", "enrol_two_factor", "reset_two_factor",
 })  # fmt: skip
 
 

@@ -55,12 +55,22 @@ def is_enrolled(user) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def start_enrolment(user) -> TOTPDevice:
-    """The user's device waiting for its first code: the same one (and key) until it is
-    confirmed, so a key already scanned keeps working if the page is opened again."""
+@transaction.atomic
+def start_enrolment(actor: Actor, pending_id: int | None = None) -> TOTPDevice:
+    """A new device (a new key) waiting for its first code, for this sign-in only: the
+    web layer keeps its id in the session and passes it back as ``pending_id``. Never a
+    key another session was shown: one who had the password and opened this page must
+    not hold the key its owner confirms later. Audited (the key never is)."""
+    user = actor.user
     if is_enrolled(user):
         raise Invalid(_("Two-factor sign-in is already set up for %(user)s.") % {"user": user.get_username()})
-    return device_of(user, confirmed=False) or TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+    if pending_id is not None:
+        pending = TOTPDevice.objects.filter(pk=pending_id, user=user, confirmed=False).first()
+        if pending is not None:
+            return pending
+    device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+    record(actor, "start_two_factor_setup", user, new={"device": device.name})
+    return device
 
 
 def key_text(device: TOTPDevice) -> str:
@@ -94,44 +104,70 @@ def _refuse_if_locked_out(user) -> None:
             % {"until": f"{until:%H:%M}"}, field="code")  # fmt: skip
 
 
+#: django-otp doubles the wait after each wrong code in a row (1, 2, 4 ... seconds) without
+#: a useful end (a hundred years): whoever has the password could keep the owner out for
+#: days. The lockout already allows one guess per LOCKOUT_MINUTES after the fifth, so the
+#: wait stops growing at 2 ** (THROTTLE_CAP - 1) seconds.
+THROTTLE_CAP = 5
+
+
 def _wait_message(device: TOTPDevice) -> str | None:
     allowed, why = device.verify_is_allowed()
     if allowed:
         return None
     if why and why.get("locked_until"):
         return _("Too many wrong codes in a row: wait until %(at)s UTC, then enter the next code.") % {
-            "at": f"{why['locked_until']:%H:%M:%S}"}  # fmt: skip
+            "at": f"{why['locked_until']:%Y-%m-%d %H:%M:%S}"}  # fmt: skip
     return _("Codes are not accepted for this device now.")
 
 
-def _check(actor: Actor, device: TOTPDevice, code: str, doing: str) -> None:
-    """Verify ``code`` against ``device`` (row-locked), or audit the failure (a transaction
-    of its own, kept whatever follows) and refuse."""
-    _refuse_if_locked_out(actor.user)
+def _refused(actor: Actor, action: str, detail: str) -> None:
+    record_access(action, username=actor.user.get_username(), user=actor.user, route=actor.route, detail=detail)
+
+
+def _verified(actor: Actor, device: TOTPDevice, code: str, doing: str, then=None) -> TOTPDevice:
+    """Check ``code`` against ``device`` under its row lock and, if right, run ``then(device)``
+    in the same transaction (a refusal there takes back the code's use too). A wrong code
+    is audited in a transaction of its own, kept whatever follows, and refused."""
+    username = actor.user.get_username()
     code = _clean(code)
+    if (until := locked_out_until(username)) is not None:
+        _refused(actor, "second_factor_locked_out", f"code refused ({doing}): locked until {until:%Y-%m-%d %H:%M} UTC")
+        _refuse_if_locked_out(actor.user)
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
-        if (wait := _wait_message(device)) is not None:
-            raise NotAllowed(wait, field="code")
-        verified = device.verify_token(code)  # saves last_t (a code is used once), drift and the throttle
+        device = TOTPDevice.objects.select_for_update(no_key=True).get(pk=device.pk)
+        if device.throttling_failure_count > THROTTLE_CAP:
+            device.throttling_failure_count = THROTTLE_CAP
+        wait = _wait_message(device)
+        verified = wait is None and device.verify_token(code)  # saves last_t (a code is used once), drift, the wait
+        if verified and then is not None:
+            then(device)
+    if wait is not None:
+        _refused(actor, "second_factor_throttled", f"code not checked ({doing}): {wait}")
+        raise NotAllowed(wait, field="code")
     if not verified:
-        record_access("second_factor_failed", username=actor.user.get_username(), user=actor.user, route=actor.route,
-                      detail=f"wrong authenticator code ({doing})")  # fmt: skip
+        _refused(actor, "second_factor_failed", f"wrong authenticator code ({doing})")
         _refuse_if_locked_out(actor.user)
         raise NotAllowed(_("The code is not right (or was already used): enter the next one your app shows."), field="code")
+    return device
 
 
 def do_enrol(actor: Actor, device: TOTPDevice, code: str) -> TOTPDevice:
-    """Confirm the user's new device with its first code; audited. Completes the sign-in."""
+    """Confirm the user's new device with its first code, in the transaction that checks
+    the code; the user's other devices waiting for a first code (other sessions') go.
+    Audited. Completes the sign-in."""
     if device.user_id != actor.user.pk or device.confirmed:
         raise NotAllowed(_("This is not your device waiting for its first code."))
-    _check(actor, device, code, "setting up")
-    with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+
+    def confirm(device: TOTPDevice) -> None:
+        if is_enrolled(actor.user):  # another session of this user confirmed one first
+            raise Invalid(_("Two-factor sign-in is already set up for %(user)s.") % {"user": actor.user.get_username()})
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=actor.user, confirmed=False).exclude(pk=device.pk).delete()
         record(actor, "enrol_two_factor", actor.user, new={"device": device.name})
-    return device
+
+    return _verified(actor, device, code, "setting up", then=confirm)
 
 
 def do_verify(actor: Actor, code: str) -> TOTPDevice:
@@ -139,7 +175,7 @@ def do_verify(actor: Actor, code: str) -> TOTPDevice:
     device = device_of(actor.user)
     if device is None:
         raise Invalid(_("Two-factor sign-in is not set up for %(user)s.") % {"user": actor.user.get_username()})
-    _check(actor, device, code, "signing in")
+    device = _verified(actor, device, code, "signing in")
     record_access("login_second_factor", username=actor.user.get_username(), user=actor.user, route=actor.route)
     return device
 
@@ -156,7 +192,7 @@ def do_reset_two_factor(actor: Actor, username: str, reason: str) -> int:
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise Invalid(_("No user %(u)s.") % {"u": username}, field="username")
-    devices = list(TOTPDevice.objects.select_for_update().filter(user=user))
+    devices = list(TOTPDevice.objects.select_for_update(no_key=True).filter(user=user))
     if not devices:
         raise Invalid(_("%(u)s has no authenticator to reset.") % {"u": username}, field="username")
     record(actor, "reset_two_factor", user, old={"devices": [d.name + ("" if d.confirmed else " (not confirmed)") for d in devices]},

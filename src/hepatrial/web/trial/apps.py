@@ -22,7 +22,10 @@ class TrialConfig(AppConfig):
         )
 
         def logged_in(sender, request, user, **kwargs):
-            record_access("login", username=user.get_username(), user=user)
+            from hepatrial.services.two_factor import needs_two_factor
+
+            detail = "password only: the authenticator's code is still to come" if needs_two_factor(user) else ""
+            record_access("login", username=user.get_username(), user=user, detail=detail)
 
         def logged_out(sender, request, user, **kwargs):
             if user is not None:

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
 
 from hepatrial.services.access import Actor
@@ -23,6 +24,10 @@ from hepatrial.services.two_factor import (
     qr_code_data_uri,
     start_enrolment,
 )
+
+
+#: the session's key of its device waiting for a first code (services.two_factor.start_enrolment)
+PENDING = "two_factor_pending_device"
 
 
 def _next(request) -> str:
@@ -46,6 +51,7 @@ def _locked_out(request, err: ActionError):
     return redirect("login")
 
 
+@never_cache
 @login_required
 def two_factor_verify(request):
     user = request.user
@@ -66,6 +72,7 @@ def two_factor_verify(request):
     return render(request, "trial/two_factor_verify.html", {"error": error, "next": _next(request)}, status=status)
 
 
+@never_cache
 @login_required
 def two_factor_setup(request):
     """Set up an authenticator app (the first sign-in of a role that needs one), or, once
@@ -78,9 +85,13 @@ def two_factor_setup(request):
         if not user.is_verified():
             return redirect("two_factor_verify")
         return render(request, "trial/two_factor_setup.html", {"enrolled": enrolled})
-    device = start_enrolment(user)
+    pending_id = request.session.get(PENDING)
+    device = start_enrolment(Actor(user), pending_id)  # this session's own key, never another's
+    request.session[PENDING] = device.pk
     error, status = None, 200
-    if request.method == "POST":
+    if request.method == "POST" and device.pk != pending_id:  # a page from another (or an ended) session
+        error, status = _("This set-up page has expired: scan the new code below, then enter the code it shows."), 409
+    elif request.method == "POST":
         try:
             device = do_enrol(Actor(user), device, request.POST.get("code", ""))
         except ActionError as err:
@@ -88,6 +99,7 @@ def two_factor_setup(request):
                 return _locked_out(request, err)
             error, status = err.message, err.status
         else:
+            del request.session[PENDING]
             messages.success(request, _("Two-factor sign-in is set up: from now on you sign in with your password and a code."))
             return _signed_in(request, device)
     context = {"device": device, "qr": qr_code_data_uri(device), "key": key_text(device), "error": error, "next": _next(request)}
