@@ -270,25 +270,30 @@ class GridRow:
     cells: list[GridCell]
 
 
-def form_status(entry: FormEntry | None) -> str:
+def form_status(entry: FormEntry | None, queried: bool | None = None) -> str:
+    """missing, started, complete, or queried (an open or answered query on it); ``queried``
+    when the caller already knows (visit_grid asks once for all of a subject's forms)."""
     if entry is None:
         return "missing"
-    if entry.queries.filter(state__in=OPEN_STATES).exists():
-        return "queried"
-    return entry.status
+    if queried is None:
+        queried = entry.queries.filter(state__in=OPEN_STATES).exists()
+    return "queried" if queried else entry.status
 
 
 def visit_grid(subject: Subject) -> list[GridRow]:
     """Every visit of the protocol with its planned dates (from the subject's day 0)
-    and the status of each of its forms."""
+    and the status of each of its forms (three queries, whatever the number of forms)."""
     protocol = current_protocol()
     planned = {p.visit_id: p for p in planned_visits(protocol, subject.anchor_date)} if subject.anchor_date else {}
     entries = {(e.visit_id, e.form_id): e for e in subject.forms.filter(sequence=1)}
+    queried = set(DataQuery.objects.filter(form_entry__subject=subject, form_entry__sequence=1, state__in=OPEN_STATES)
+                  .values_list("form_entry_id", flat=True))  # fmt: skip
     rows = []
     for visit in protocol.visits:
-        cells = [
-            GridCell(form_id, protocol.form(form_id).title, form_status(entries.get((visit.id, form_id))), entries.get((visit.id, form_id)))
-            for form_id in visit.forms
-        ]
+        cells = []
+        for form_id in visit.forms:
+            entry = entries.get((visit.id, form_id))
+            status = form_status(entry, queried=entry is not None and entry.pk in queried)
+            cells.append(GridCell(form_id, protocol.form(form_id).title, status, entry))
         rows.append(GridRow(visit.id, visit.label, visit.kind, planned.get(visit.id), cells))
     return rows
