@@ -26,10 +26,19 @@ def current_consent_version() -> str:
     return current_protocol().current_consent_version
 
 
+def _latest_consent(screening: Screening) -> Consent | None:
+    """The latest consent obtained (from the consents loaded with the screening, when a page
+    loaded them once for all its questions: prefetch_related_objects(..., "consents"))."""
+    loaded = getattr(screening, "_prefetched_objects_cache", {}).get("consents")
+    if loaded is not None:
+        return max(loaded, key=lambda c: (c.obtained_at, c.pk), default=None)
+    return screening.consents.order_by("-obtained_at", "-pk").first()
+
+
 def active_consent(screening: Screening) -> Consent | None:
     """The latest consent, unless it was withdrawn. A re-consent supersedes the
     earlier ones: withdrawing after it leaves no consent, never an older one."""
-    latest = screening.consents.order_by("-obtained_at", "-pk").first()
+    latest = _latest_consent(screening)
     return latest if latest is not None and latest.withdrawn_at is None else None
 
 
@@ -46,7 +55,7 @@ def no_further_data_since(screening: Screening) -> datetime | None:
 def treatment_stopped_since(screening: Screening) -> datetime | None:
     """When the person withdrew consent (either scope ends the study treatment),
     if the latest consent is withdrawn."""
-    latest = screening.consents.order_by("-obtained_at", "-pk").first()
+    latest = _latest_consent(screening)
     return latest.withdrawn_at if latest is not None else None
 
 

@@ -20,7 +20,7 @@ class SiteTimeZoneMiddleware:
 
     def __call__(self, request):
         profile = getattr(request.user, "staff", None) if request.user.is_authenticated else None
-        site = profile.sites.first() if profile else None
+        site = min(profile.sites.all(), key=lambda s: s.pk, default=None) if profile else None  # (loaded with the user)
         if site is not None:
             timezone.activate(ZoneInfo(site.time_zone))
         else:

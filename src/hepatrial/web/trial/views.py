@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
@@ -370,6 +370,7 @@ def screening_enroll(request, pk: int):
 def _render_subject(request, subject: Subject, *, status: int = 200, error: str | None = None, withdraw_form=None):
     actor = _actor(request)
     screening = subject.screening
+    prefetch_related_objects([screening], "consents")  # once, for the page's several questions about consent
     consent = active_consent(screening)
     # ``subject`` came from _subject_or_404: its site is one the actor sees, so the role decides (may)
     may_randomize = may(actor, "randomize")
