@@ -119,6 +119,8 @@ def do_save_form(
         .filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence)
         .first()
     )
+    if entry is not None:
+        entry.subject = subject  # (what follows reads its site: not fetched again)
     ensure_writable(subject, visit_id, entry)  # a lock of the record, its visit or the database
     current_version = entry.version if entry else None
     if expected_version != current_version:

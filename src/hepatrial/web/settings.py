@@ -98,6 +98,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": HOME / "hepatrial.sqlite3",
+            "CONN_MAX_AGE": 60,  # each server thread keeps its connection (opening one ran the PRAGMAs per request)
             "OPTIONS": {
                 # Django 5.1+: writers take the lock at BEGIN, so concurrent saves queue
                 # instead of failing with "database is locked" half-way through.

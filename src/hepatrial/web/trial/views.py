@@ -484,6 +484,8 @@ def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
     if not sequence_allowed(visit, sequence):
         raise Http404(_("The visit has no such form."))
     entry = FormEntry.objects.filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence).first()
+    if entry is not None:
+        entry.subject = subject  # (already loaded, with its site and screening)
     return visit, spec, entry
 
 
