@@ -4,13 +4,19 @@ real ``hepatrial serve`` (waitress), on SQLite or PostgreSQL (issue #8).
     uv run python benchmarks/load.py                                    # SQLite in a temp folder
     uv run python benchmarks/load.py --database-url postgresql://user:pass@127.0.0.1:5432/db
 
-Each coordinator logs in through the login form, then for the run's duration opens a
-subject's page, opens one of its lab panels and saves it with a changed value (and the
-reason for the change), as a person would: cookies, CSRF tokens and all, and a pause
-between one request and the next (``--think``, 1-5 s at random: reading a page and
-typing a lab panel take a person longer, so this is a busy ward). ``--think 0`` makes it
-a stress test: each coordinator sends the next request as soon as the last one answers.
-Each coordinator has a form of their own, so no save conflicts with another's.
+Each coordinator logs in through the login form, then opens a subject's page, opens one
+of its lab panels and saves it with a changed value (and the reason for the change), and
+again, as a person would: cookies, CSRF tokens and all, and a pause between one request
+and the next (``--think``, 1-5 s at random: reading a page and typing a lab panel take a
+person longer, so this is a busy ward). ``--think 0`` makes it a stress test: each
+coordinator sends the next request as soon as the last one answers. Each coordinator has
+a form of their own, so no save conflicts with another's.
+
+The coordinators arrive one after the other over ``--ramp`` seconds (default 32: one a
+second; a ward's staff do not all sign in in the same second, and each sign-in is a
+deliberately slow password hash). The table counts the requests sent in the ``--seconds``
+after the last has arrived, when all 32 are at work, and every login. ``--ramp 0`` signs
+everyone in at once.
 
 Prints one table per database: requests, requests/s, latency p50/p95/p99 by kind
 (login, subject page, form page, form save) and errors. The target (issue #8) is
@@ -75,10 +81,12 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class Coordinator(threading.Thread):
-    def __init__(self, base: str, plan: dict, until: float, results: dict, lock: threading.Lock, think: tuple[float, float]):
+    def __init__(self, base: str, plan: dict, window: tuple[float, float], arrive: float, results: dict, lock: threading.Lock,
+                 think: tuple[float, float]):  # fmt: skip
         super().__init__(daemon=True)
-        self.base, self.plan, self.until, self.results, self.lock = base, plan, until, results, lock
-        self.think = think
+        self.base, self.plan, self.results, self.lock = base, plan, results, lock
+        self.measured_from, self.until = window
+        self.arrive, self.think = arrive, think
         self.rng = random.Random(plan["user"])
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
@@ -92,6 +100,8 @@ class Coordinator(threading.Thread):
         body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self._csrf()}).encode() if data is not None else None
         request = urllib.request.Request(self.base + path, data=body, headers={"Referer": self.base + path})
         started = time.perf_counter()
+        if kind not in ("login page", "login") and started < self.measured_from:
+            kind += " (arriving)"  # before everyone is at work: not in the table
         try:
             with self.opener.open(request, timeout=30) as response:
                 response.read()
@@ -108,6 +118,7 @@ class Coordinator(threading.Thread):
 
     def run(self) -> None:
         plan = self.plan
+        time.sleep(max(0.0, self.arrive - time.perf_counter()))
         self._request("login page", "/login/")
         self._request("login", "/login/", {"username": plan["user"], "password": PASSWORD}, expect=302)
         form = f"/subjects/{plan['subject']}/visits/{plan['visit']}/lab_panel/"
@@ -125,10 +136,11 @@ class Coordinator(threading.Thread):
                 plan["version"] += 1
 
 
-def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: tuple[float, float]) -> dict:
+def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: tuple[float, float], ramp: float,
+              threads: int) -> dict:  # fmt: skip
     port = free_port()
     log = open(Path(env["HEPATRIAL_HOME"]) / "server.log", "a", encoding="utf-8")
-    server = subprocess.Popen([sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--threads", str(CLIENTS)],
+    server = subprocess.Popen([sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--threads", str(threads)],
                               env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -141,12 +153,21 @@ def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: t
         results: dict = {}
         lock = threading.Lock()
         started = time.perf_counter()
-        clients = [Coordinator(base, plan, started + seconds, results, lock, think) for plan in plans]
+        window = (started + ramp, started + ramp + seconds)
+        clients = [Coordinator(base, plan, window, started + ramp * n / len(plans), results, lock, think)
+                   for n, plan in enumerate(plans)]  # fmt: skip
         for c in clients:
             c.start()
+        time.sleep(max(0.0, window[0] - time.perf_counter()))
+        cpu_from = _cpu_seconds(server.pid), _cpu_seconds(os.getpid())
+        time.sleep(max(0.0, window[1] - time.perf_counter()))
+        cpu_to = _cpu_seconds(server.pid), _cpu_seconds(os.getpid())
         for c in clients:
             c.join()
         results["wall"] = time.perf_counter() - started
+        results["measured"] = seconds
+        results["server cpu"] = (cpu_to[0] - cpu_from[0]) / seconds  # busy cores while all were at work
+        results["client cpu"] = (cpu_to[1] - cpu_from[1]) / seconds
         results["label"] = label
         return results
     finally:
@@ -155,15 +176,21 @@ def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: t
         log.close()
 
 
-def prepare(home: Path, database_url: str | None) -> tuple[dict, list[dict]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def prepare(home: Path, database_url: str | None, clients: int) -> tuple[dict, list[dict]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEPATRIAL_", "DJANGO_"))}
     env["HEPATRIAL_HOME"] = str(home)
     if database_url:
         env["HEPATRIAL_DATABASE_URL"] = database_url
-    print(f"preparing {label_of(database_url)}: demo trial, {CLIENTS} coordinators ...", file=sys.stderr)
+    print(f"preparing {label_of(database_url)}: demo trial, {clients} coordinators ...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "hepatrial.cli", "demo-trial", "--subjects", "20", "--seed", "11"], env=env,
                    check=True, capture_output=True)  # fmt: skip
-    made = subprocess.run([sys.executable, "-c", SETUP, str(CLIENTS), PASSWORD], env={**env, "DJANGO_SETTINGS_MODULE": "hepatrial.web.settings"},
+    made = subprocess.run([sys.executable, "-c", SETUP, str(clients), PASSWORD], env={**env, "DJANGO_SETTINGS_MODULE": "hepatrial.web.settings"},
                           check=True, capture_output=True, text=True)  # fmt: skip
     return env, json.loads(made.stdout.strip().splitlines()[-1])
 
@@ -178,16 +205,20 @@ def main() -> None:
                         help="A new, empty PostgreSQL database to run on as well as SQLite (its tables are created).")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--think", default="1,5", help="A coordinator's pause before each request: MIN,MAX seconds, or 0.")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="Simulated coordinators (at most 32: the demo's lab panels).")
+    parser.add_argument("--threads", type=int, default=None, help="The server's worker threads (default: one per coordinator).")
+    parser.add_argument("--ramp", type=float, default=32.0, help="Seconds over which the coordinators arrive (0: all at once).")
     args = parser.parse_args()
     low, _comma, high = args.think.partition(",")
     think = (float(low), float(high or low))
     rows = []
     with tempfile.TemporaryDirectory(prefix="hepatrial-load-") as tmp:
         for n, url in enumerate([None, *args.database_url]):
-            env, plans = prepare(Path(tmp) / f"db{n}", url)
-            rows.append(run_level(env, plans, args.seconds, label_of(url), think))
+            env, plans = prepare(Path(tmp) / f"db{n}", url, args.clients)
+            rows.append(run_level(env, plans, args.seconds, label_of(url), think, args.ramp, args.threads or args.clients))
     print()
-    print(f"{CLIENTS} coordinators, {args.seconds:.0f} s each, pausing {args.think} s before each request; latency in ms")
+    print(f"{args.clients} coordinators arriving over {args.ramp:.0f} s, then {args.seconds:.0f} s all at work, pausing {args.think} s "
+          "before each request; latency in ms (logins: all of them; the rest: those sent when all were at work)")  # fmt: skip
     print()
     print("| database | kind | requests | requests/s | p50 | p95 | p99 | errors |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -195,11 +226,16 @@ def main() -> None:
         errors = r.get("errors", [])
         for kind in ("login", "subject page", "form page", "form save"):
             times = r.get(kind, [])
-            errs = sum(1 for e in errors if e.startswith(kind + " "))
-            print(f"| {r['label']} | {kind} | {len(times):,} | {len(times) / r['wall']:.1f} | {percentile(times, 50) * 1000:.0f} | "
+            errs = sum(1 for e in errors if e.startswith(kind + " "))  # arriving or at work: every error counts
+            rate = len(times) / (r["wall"] if kind == "login" else r["measured"])
+            print(f"| {r['label']} | {kind} | {len(times):,} | {rate:.1f} | {percentile(times, 50) * 1000:.0f} | "
                   f"{percentile(times, 95) * 1000:.0f} | {percentile(times, 99) * 1000:.0f} | {errs} |")  # fmt: skip
-        total = sum(len(r.get(k, [])) for k in ("login page", "login", "subject page", "form page", "form save"))
-        print(f"| {r['label']} | all | {total:,} | {total / r['wall']:.1f} | | | | {len(errors)} |")
+        total = sum(len(r.get(k, [])) for k in ("subject page", "form page", "form save"))
+        print(f"| {r['label']} | all at work | {total:,} | {total / r['measured']:.1f} | | | | {len(errors)} |")
+    print()
+    for r in rows:
+        print(f"{r['label']}: while all were at work the server used {r['server cpu']:.2f} cores, the simulated coordinators "
+              f"{r['client cpu']:.2f} (same machine)")  # fmt: skip
     for r in rows:
         for e in r.get("errors", [])[:5]:
             print(f"{r['label']}: {e}", file=sys.stderr)
