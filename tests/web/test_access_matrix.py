@@ -315,6 +315,16 @@ def _world(personas: Personas) -> dict:
     }
 
 
+def _send(client, name: str, method: str, url: str, body, world: dict):
+    """The row's request: JSON to the API, a form post to a page."""
+    data = body(world) if callable(body) else body
+    if name.startswith("api:"):
+        kwargs = {} if data is None else {"data": json.dumps(data), "content_type": "application/json"}
+    else:
+        kwargs = {} if data is None else {"data": data}
+    return getattr(client, method.lower())(url, **kwargs)
+
+
 @pytest.mark.parametrize(("name", "method", "path", "body", "persona", "expected"), CASES)
 def test_access(shared, world, name, method, path, body, persona, expected):
     personas = shared[0]
@@ -329,12 +339,7 @@ def test_access(shared, world, name, method, path, body, persona, expected):
     client = SignedInClient()
     if persona != "anonymous":
         client.force_login(personas.users[persona])
-    data = body(world) if callable(body) else body
-    if name.startswith("api:"):
-        kwargs = {} if data is None else {"data": json.dumps(data), "content_type": "application/json"}
-    else:
-        kwargs = {} if data is None else {"data": data}
-    response = getattr(client, method.lower())(url, **kwargs)
+    response = _send(client, name, method, url, body, world)
     assert response.status_code == expected, response.content[:600]
     text = response.content.decode("utf-8", "replace")
     for name, readers in IDENTITY_READERS.items():  # identifying details reach only the site's own staff
@@ -369,13 +374,7 @@ def test_the_password_alone_reaches_nothing(shared, world, name, method, path, b
         pytest.skip(f"route {name} does not exist (yet)")
     client = Client()  # Django's own: its force_login gives no second factor
     client.force_login(shared[0].users[persona])
-    url = path.format(**world)
-    data = body(world) if callable(body) else body
-    if name.startswith("api:"):
-        kwargs = {} if data is None else {"data": json.dumps(data), "content_type": "application/json"}
-    else:
-        kwargs = {} if data is None else {"data": data}
-    response = getattr(client, method.lower())(url, **kwargs)
+    response = _send(client, name, method, path.format(**world), body, world)
     anonymous = next(e[-1] for n, m, p, _b, e in MATRIX if (n, m, p) == (name, method, path))
     expected = HALF_SIGNED_DIFFERS.get((name, method), anonymous)
     assert response.status_code == expected, response.content[:600]
