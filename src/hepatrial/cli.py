@@ -666,12 +666,8 @@ def staff_unlock(username: str, reason: str, admin: str) -> None:
     """End USERNAME's lockout after repeated failed sign-ins, now."""
     _django_setup()
     from hepatrial.services.accounts import do_lift_lockout
-    from hepatrial.services.errors import ActionError
 
-    try:
-        do_lift_lockout(_admin(admin), username, reason)
-    except ActionError as err:
-        _fail([{"field": err.field or "USERNAME", "problem": err.message}], "lockout not lifted", False)
+    _as_administrator(lambda actor: do_lift_lockout(actor, username, reason), admin, "lockout not lifted")
     click.echo(f"{username} can sign in again; earlier failed attempts no longer count.")
 
 
@@ -682,14 +678,20 @@ def staff_unlock(username: str, reason: str, admin: str) -> None:
 def staff_reset_two_factor(username: str, reason: str, admin: str) -> None:
     """Remove USERNAME's authenticator app (a lost or new phone); they set up a new one at their next sign-in."""
     _django_setup()
-    from hepatrial.services.errors import ActionError
     from hepatrial.services.two_factor import do_reset_two_factor
 
-    try:
-        do_reset_two_factor(_admin(admin), username, reason)
-    except ActionError as err:
-        _fail([{"field": err.field or "USERNAME", "problem": err.message}], "nothing reset", False)
+    _as_administrator(lambda actor: do_reset_two_factor(actor, username, reason), admin, "nothing reset")
     click.echo(f"{username}'s authenticator is removed: they set up a new one at their next sign-in.")
+
+
+def _as_administrator(action, admin: str, refused: str) -> None:
+    """Run ``action(actor)`` as the administrator ``admin``; a refusal names the field and exits 2."""
+    from hepatrial.services.errors import ActionError
+
+    try:
+        action(_admin(admin))
+    except ActionError as err:
+        _fail([{"field": err.field or "USERNAME", "problem": err.message}], refused, False)
 
 
 @main.command("manage", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -1048,7 +1050,12 @@ def restore_command(in_file: str, yes: bool) -> None:
     """
     _django_setup()
     from hepatrial.services.audit import verify_chain
-    from hepatrial.services.backup import backup_kind, expected_content, restore, sidecar
+    from hepatrial.services.backup import (
+        backup_kind,
+        expected_content,
+        restore,
+        sidecar,
+    )
     from hepatrial.services.errors import ActionError
 
     path = Path(in_file)

@@ -222,28 +222,34 @@ def locked_out_until(username: str):
                   .order_by("-pk").values_list("pk", flat=True).first() or 0)  # fmt: skip
     since_password = max(lifted, last(("login",)))
     since_code = max(lifted, last(("login_second_factor", "enrol_two_factor")))
-    failures = sorted(
-        list(AuditEvent.objects.filter(username=name, action__in=FAILED_ATTEMPTS, pk__gt=since_password)
-             .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES])
-        + list(AuditEvent.objects.filter(username=name, action__in=FAILED_CODES, pk__gt=since_code)
-               .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES]),
-        reverse=True)  # fmt: skip
+    def failed(actions, since: int) -> list:
+        return list(AuditEvent.objects.filter(username=name, action__in=actions, pk__gt=since)
+                    .order_by("-pk").values_list("at", flat=True)[:LOCKOUT_FAILURES])  # fmt: skip
+
+    failures = sorted(failed(FAILED_ATTEMPTS, since_password) + failed(FAILED_CODES, since_code), reverse=True)
     if len(failures) < LOCKOUT_FAILURES or failures[0] < window:
         return None
     return failures[0] + timedelta(minutes=LOCKOUT_MINUTES)
+
+
+def administered_user(actor: Actor, username: str, reason: str, refusal: str):
+    """The user an administrator's account action (with its reason) is about; refused
+    with ``refusal`` for anyone else, and for a blank reason or an unknown user."""
+    if not _may_administer(actor):
+        raise NotAllowed(refusal)
+    if not reason.strip():
+        raise Invalid(_("Give the reason."), field="reason")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise Invalid(_("No user %(u)s.") % {"u": username}, field="username")
+    return user
 
 
 @transaction.atomic
 def do_lift_lockout(actor: Actor, username: str, reason: str) -> None:
     """End ``username``'s lockout now (an administrator's, with the reason; audited): the
     failed attempts before it no longer count."""
-    if not _may_administer(actor):
-        raise NotAllowed(_("Only an administrator lifts a lockout."))
-    if not reason.strip():
-        raise Invalid(_("Give the reason."), field="reason")
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise Invalid(_("No user %(u)s.") % {"u": username}, field="username")
+    user = administered_user(actor, username, reason, _("Only an administrator lifts a lockout."))
     record(actor, "lift_lockout", user, old={"locked_until": until.isoformat() if (until := locked_out_until(username)) else None},
            reason=reason.strip())  # fmt: skip
     from django_otp.plugins.otp_totp.models import TOTPDevice

@@ -21,6 +21,10 @@ class NotAllowed(ActionError):
     status = 403
 
 
+class AccountLockedOut(NotAllowed):
+    """The account is locked out after repeated failed attempts (services.accounts.locked_out_until)."""
+
+
 class NotFound(ActionError):
     status = 404
 

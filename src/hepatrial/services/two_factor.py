@@ -21,15 +21,18 @@ import io
 from binascii import unhexlify
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hepatrial.services.access import Actor
-from hepatrial.services.accounts import _may_administer, locked_out_until, record_access
+from hepatrial.services.accounts import (
+    administered_user,
+    locked_out_until,
+    record_access,
+)
 from hepatrial.services.audit import record
-from hepatrial.services.errors import Invalid, NotAllowed
+from hepatrial.services.errors import AccountLockedOut, Invalid, NotAllowed
 
 #: the name of each user's one authenticator device
 DEVICE_NAME = "authenticator app"
@@ -97,11 +100,15 @@ def _clean(code: str) -> str:
     return code
 
 
+def _locked_out(until) -> AccountLockedOut:
+    return AccountLockedOut(
+        _("Too many failed attempts: this account is locked until %(until)s UTC. Ask an administrator if it was not you.")
+        % {"until": f"{until:%H:%M}"}, field="code")  # fmt: skip
+
+
 def _refuse_if_locked_out(user) -> None:
     if (until := locked_out_until(user.get_username())) is not None:
-        raise NotAllowed(
-            _("Too many failed attempts: this account is locked until %(until)s UTC. Ask an administrator if it was not you.")
-            % {"until": f"{until:%H:%M}"}, field="code")  # fmt: skip
+        raise _locked_out(until)
 
 
 #: django-otp doubles the wait after each wrong code in a row (1, 2, 4 ... seconds) without
@@ -133,7 +140,7 @@ def _verified(actor: Actor, device: TOTPDevice, code: str, doing: str, then=None
     code = _clean(code)
     if (until := locked_out_until(username)) is not None:
         _refused(actor, "second_factor_locked_out", f"code refused ({doing}): locked until {until:%Y-%m-%d %H:%M} UTC")
-        _refuse_if_locked_out(actor.user)
+        raise _locked_out(until)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update(no_key=True).get(pk=device.pk)
         if device.throttling_failure_count > THROTTLE_CAP:
@@ -185,13 +192,7 @@ def do_reset_two_factor(actor: Actor, username: str, reason: str) -> int:
     """Remove ``username``'s authenticator (a lost phone): an administrator's, with the
     reason; audited. The user sets up a new one at the next sign-in. Returns how many
     devices were removed."""
-    if not _may_administer(actor):
-        raise NotAllowed(_("Only an administrator resets two-factor sign-in."))
-    if not reason.strip():
-        raise Invalid(_("Give the reason."), field="reason")
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise Invalid(_("No user %(u)s.") % {"u": username}, field="username")
+    user = administered_user(actor, username, reason, _("Only an administrator resets two-factor sign-in."))
     devices = list(TOTPDevice.objects.select_for_update(no_key=True).filter(user=user))
     if not devices:
         raise Invalid(_("%(u)s has no authenticator to reset.") % {"u": username}, field="username")

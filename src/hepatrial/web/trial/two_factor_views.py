@@ -13,8 +13,7 @@ from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
 
 from hepatrial.services.access import Actor
-from hepatrial.services.accounts import locked_out_until
-from hepatrial.services.errors import ActionError
+from hepatrial.services.errors import AccountLockedOut, ActionError
 from hepatrial.services.two_factor import (
     device_of,
     do_enrol,
@@ -24,7 +23,6 @@ from hepatrial.services.two_factor import (
     qr_code_data_uri,
     start_enrolment,
 )
-
 
 #: the session's key of its device waiting for a first code (services.two_factor.start_enrolment)
 PENDING = "two_factor_pending_device"
@@ -63,9 +61,9 @@ def two_factor_verify(request):
     if request.method == "POST":
         try:
             device = do_verify(Actor(user), request.POST.get("code", ""))
+        except AccountLockedOut as err:
+            return _locked_out(request, err)
         except ActionError as err:
-            if locked_out_until(user.get_username()) is not None:
-                return _locked_out(request, err)
             error, status = err.message, err.status
         else:
             return _signed_in(request, device)
@@ -94,9 +92,9 @@ def two_factor_setup(request):
     elif request.method == "POST":
         try:
             device = do_enrol(Actor(user), device, request.POST.get("code", ""))
+        except AccountLockedOut as err:
+            return _locked_out(request, err)
         except ActionError as err:
-            if locked_out_until(user.get_username()) is not None:
-                return _locked_out(request, err)
             error, status = err.message, err.status
         else:
             del request.session[PENDING]
