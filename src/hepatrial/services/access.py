@@ -85,13 +85,6 @@ def can(actor: Actor, action: str, site: Site | None = None) -> bool:
     return site is None or role in ALL_SITE_ROLES or _own_site(actor.profile, site)
 
 
-def may(actor: Actor, action: str) -> bool:
-    """Whether the actor's role allows ``action``: the same as ``can`` for a record the actor
-    was already shown (found among ``visible_sites``), without asking the database again."""
-    role = actor.role
-    return role is not None and role in PERMISSIONS[action]
-
-
 def require(actor: Actor, action: str, site: Site | None = None) -> None:
     if not can(actor, action, site):
         raise NotAllowed(_("Your role does not allow this here."))

@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from hepatrial.services.access import Actor, can, may, visible_sites
+from hepatrial.services.access import Actor, can, visible_sites
 from hepatrial.services.errors import ActionError, Invalid
 from hepatrial.services.locks import active_locks, describe, do_lock, do_unlock
 from hepatrial.services.signatures import do_sign, needs_signing, signature_states
@@ -24,19 +24,19 @@ from hepatrial.web.trial.models import FormEntry, Lock, Signature, Subject
 
 
 def record_context(actor: Actor, subject: Subject, grid) -> dict:
-    """What the subject's page shows of its signatures and locks (``subject``: one the actor sees)."""
+    """What the subject's page shows of its signatures and locks."""
     locks = list(active_locks().filter(Q(subject=subject) | Q(scope=Lock.Scope.DATABASE)))
     saved_visits = [(row.visit_id, row.label) for row in grid if any(cell.entry for cell in row.cells)]
     return {
         "signatures": signature_states(subject),
         "needs_signing": needs_signing(subject),
-        "can_sign": may(actor, "sign") and bool(saved_visits),
+        "can_sign": can(actor, "sign", subject.site) and bool(saved_visits),
         "sign_visits": saved_visits,
         "meanings": Signature.Meaning.choices,
         "locks": [(lock, describe(lock)) for lock in locks],
         "locked_visits": {lock.visit_id for lock in locks if lock.scope == Lock.Scope.VISIT},
         "database_locked": any(lock.scope == Lock.Scope.DATABASE for lock in locks),
-        "can_lock": may(actor, "lock"),
+        "can_lock": can(actor, "lock", subject.site),
         "lock_visits": [(row.visit_id, row.label) for row in grid],
     }
 

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_POST
 
 from hepatrial.services.locks import describe as describe_lock
 from hepatrial.services.locks import lock_on
-from hepatrial.services.access import Actor, can, may, sees_identity, visible_sites
+from hepatrial.services.access import Actor, can, sees_identity, visible_sites
 from hepatrial.services.accounts import locked_out_until, record_access
 from hepatrial.services.allocation_admin import (
     do_allocate_manually,
@@ -372,8 +372,7 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
     screening = subject.screening
     prefetch_related_objects([screening], "consents")  # once, for the page's several questions about consent
     consent = active_consent(screening)
-    # ``subject`` came from _subject_or_404: its site is one the actor sees, so the role decides (may)
-    may_randomize = may(actor, "randomize")
+    may_randomize = can(actor, "randomize", subject.site)
     blockers = randomization_blockers(subject) if may_randomize else []
     allocation = AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first()
     context = {
@@ -385,20 +384,20 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "active_consent": consent,
         "consent_state": _consent_state(screening),
         "reconsent": needs_reconsent(screening),
-        "can_consent": may(actor, "consent"),
+        "can_consent": can(actor, "consent", subject.site),
         "withdraw_form": withdraw_form or WithdrawForm(),
         "grid": visit_grid(subject),
-        "can_view_audit": may(actor, "view_audit"),
+        "can_view_audit": can(actor, "view_audit", subject.site),
         # the subject's own allocation only: never the list's order or what remains of it
         "allocation": allocation,
         "dose_calendar": subject_dose_calendar(subject, allocation.arm) if allocation else None,
         "deviations": subject.deviations.select_related("reported_by", "form_entry"),
         "adverse_events": _adverse_events(subject),
         "ae_proposals": subject.ae_proposals.filter(state=AeProposal.State.PROPOSED).select_related("lab_entry"),
-        "can_decide_proposals": may(actor, "decide_ae_proposal"),
+        "can_decide_proposals": can(actor, "decide_ae_proposal", subject.site),
         "next_ae": _next_ae_url(subject),
         "dosing_halt": halt_message(halt) if allocation and (halt := dosing_halt()) else None,
-        "can_report_deviation": may(actor, "report_deviation"),
+        "can_report_deviation": can(actor, "report_deviation", subject.site),
         "can_randomize": may_randomize and not blockers,
         "randomization_blockers": blockers,
         "error": error,
