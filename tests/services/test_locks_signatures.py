@@ -19,6 +19,7 @@ from hepatrial.services.queries import do_answer_query, do_raise_query
 from hepatrial.services.screening import do_screen
 from hepatrial.services.signatures import (
     content_hash,
+    content_hashes,
     do_sign,
     needs_signing,
     signature_states,
@@ -138,8 +139,19 @@ def test_a_change_voids_the_visits_and_the_casebooks_signatures_only(personas, s
     assert sorted(needs_signing(subject)) == ["", "day_0"]
     assert AuditEvent.objects.filter(action="void_signature").count() == 2
     # signing again clears the flag
-    do_sign(investigator, subject, visit_id="day_0", meaning="approval", password=PASSWORD)
+    again = do_sign(investigator, subject, visit_id="day_0", meaning="approval", password=PASSWORD)
     assert needs_signing(subject) == [""]
+    assert [(s.signature.pk, s.state) for s in signature_states(subject)] == [
+        (again.pk, "valid"), (casebook.pk, "void"), (day7.pk, "valid"), (day0.pk, "void")]
+
+
+def test_the_hashes_of_several_visits_from_one_query_are_each_visits_own(personas, subject):
+    """The subject's page checks every signature with one query (content_hashes), not one a visit."""
+    save(personas, subject)
+    save(personas, subject, visit="day_7")
+    save(personas, subject, "260", visit="day_14")
+    expected = {visit: content_hash(subject, visit)[0] for visit in ("", "day_0", "day_7", "day_14", "day_28")}
+    assert content_hashes(subject, list(expected)) == expected and len(set(expected.values())) == 5
 
 
 def test_a_change_that_bypassed_the_application_shows_the_signature_broken(personas, subject):

@@ -67,13 +67,19 @@ def subject_arm(subject: Subject) -> str | None:
     return AllocationSlot.objects.filter(subject=subject).values_list("arm", flat=True).first()
 
 
-def recorded_doses(subject: Subject, *, excluding: str | None = None) -> dict[str, RecordedDose]:
-    """The subject's dosing forms by visit id (``excluding`` one visit)."""
+def recorded_doses(subject: Subject, *, excluding: str | None = None, entries: list[FormEntry] | None = None,
+                   ) -> dict[str, RecordedDose]:  # fmt: skip
+    """The subject's dosing forms by visit id (``excluding`` one visit); ``entries``: all the
+    subject's forms, when the caller has them already."""
     spec = current_protocol().dosing
     if spec is None:
         return {}
     out = {}
-    for entry in subject.forms.filter(form_id=spec.form).exclude(visit_id=excluding or ""):
+    doses = (subject.forms.filter(form_id=spec.form) if entries is None
+             else [e for e in entries if e.form_id == spec.form])  # fmt: skip
+    for entry in doses:
+        if entry.visit_id == (excluding or ""):
+            continue
         out[entry.visit_id] = RecordedDose(
             visit_id=entry.visit_id,
             given=entry.data.get(spec.given_field),
@@ -211,13 +217,15 @@ def do_report_deviation(
     return deviation
 
 
-def subject_dose_calendar(subject: Subject, arm: str | None = None) -> list[CalendarDose] | None:
-    """The subject's dosing calendar from day 0, or None before randomization."""
+def subject_dose_calendar(subject: Subject, arm: str | None = None, entries: list[FormEntry] | None = None,
+                          ) -> list[CalendarDose] | None:  # fmt: skip
+    """The subject's dosing calendar from day 0, or None before randomization (``entries``:
+    all the subject's forms, when the caller has them already)."""
     protocol = current_protocol()
     arm = arm if arm is not None else subject_arm(subject)
     if protocol.dosing is None or arm is None or subject.anchor_date is None:
         return None
     tz = ZoneInfo(subject.site.time_zone)
     stopped = treatment_stopped_since(subject.screening)
-    return dose_calendar(protocol, subject.anchor_date, recorded_doses(subject), timezone.localdate(timezone.now(), tz), tz,
+    return dose_calendar(protocol, subject.anchor_date, recorded_doses(subject, entries=entries), timezone.localdate(timezone.now(), tz), tz,
                          stopped_on=timezone.localdate(stopped, tz) if stopped else None)  # fmt: skip

@@ -282,19 +282,21 @@ def form_status(entry: FormEntry | None, queried: bool | None = None) -> str:
     return "queried" if queried else entry.status
 
 
-def visit_grid(subject: Subject) -> list[GridRow]:
+def visit_grid(subject: Subject, entries: list[FormEntry] | None = None) -> list[GridRow]:
     """Every visit of the protocol with its planned dates (from the subject's day 0)
-    and the status of each of its forms (three queries, whatever the number of forms)."""
+    and the status of each of its forms (two queries, whatever the number of forms; one
+    when the caller has all the subject's forms already, ``entries``)."""
     protocol = current_protocol()
     planned = {p.visit_id: p for p in planned_visits(protocol, subject.anchor_date)} if subject.anchor_date else {}
-    entries = {(e.visit_id, e.form_id): e for e in subject.forms.filter(sequence=1)}
+    firsts = subject.forms.filter(sequence=1) if entries is None else [e for e in entries if e.sequence == 1]
+    entries_by = {(e.visit_id, e.form_id): e for e in firsts}
     queried = set(DataQuery.objects.filter(form_entry__subject=subject, form_entry__sequence=1, state__in=OPEN_STATES)
                   .values_list("form_entry_id", flat=True))  # fmt: skip
     rows = []
     for visit in protocol.visits:
         cells = []
         for form_id in visit.forms:
-            entry = entries.get((visit.id, form_id))
+            entry = entries_by.get((visit.id, form_id))
             status = form_status(entry, queried=entry is not None and entry.pk in queried)
             cells.append(GridCell(form_id, protocol.form(form_id).title, status, entry))
         rows.append(GridRow(visit.id, visit.label, visit.kind, planned.get(visit.id), cells))

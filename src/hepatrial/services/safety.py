@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -208,7 +209,7 @@ def sae_clock(entry: FormEntry) -> SaeClock | None:
     spec = _spec()
     if spec is None or entry.form_id != spec.ae_form or entry.data.get(spec.serious_field) is not True:
         return None
-    initial = entry.sae_reports.filter(kind=SaeReport.Kind.INITIAL).first()
+    initial = next((r for r in entry.sae_reports.all() if r.kind == SaeReport.Kind.INITIAL), None)  # (prefetched or not)
     if initial is not None and initial.aware_at is not None:  # frozen as reported: a later edit cannot move it
         return SaeClock(entry, initial.aware_at, initial.due_at, initial.submitted_at)
     aware = stored_datetime(entry.data.get(spec.awareness_field))
@@ -333,10 +334,10 @@ def evaluate_stopping_rules(actor: Actor) -> list[StoppingRuleTrip]:
 
 def dosing_halt() -> StoppingRuleTrip | None:
     """The trip that blocks dosing now: one awaiting its DSMB decision, or one the DSMB decided to stop on."""
-    waiting = StoppingRuleTrip.objects.filter(decision__isnull=True).order_by("tripped_at").first()
-    if waiting is not None:
-        return waiting
-    return StoppingRuleTrip.objects.filter(decision__decision=DsmbDecision.Decision.STOP).order_by("tripped_at").first()
+    trips = list(StoppingRuleTrip.objects.filter(Q(decision__isnull=True) | Q(decision__decision=DsmbDecision.Decision.STOP))
+                 .select_related("decision").order_by("tripped_at", "pk"))  # fmt: skip
+    waiting = next((trip for trip in trips if not hasattr(trip, "decision")), None)
+    return waiting or next(iter(trips), None)
 
 
 def halt_message(trip: StoppingRuleTrip) -> str:

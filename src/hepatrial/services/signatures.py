@@ -36,9 +36,21 @@ def signed_entries(subject: Subject, visit_id: str = ""):
 
 def content_hash(subject: Subject, visit_id: str = "") -> tuple[str, int]:
     """(SHA-256 of what a signature of ``visit_id`` covers, how many form entries)."""
+    return _digest(subject, visit_id, signed_entries(subject, visit_id))
+
+
+def content_hashes(subject: Subject, visit_ids) -> dict[str, str]:
+    """``content_hash(subject, v)[0]`` for each of ``visit_ids`` ("" the casebook), from one
+    query: the casebook's entries in the order signed_entries gives (the database's), each
+    visit's a part of it in the same order."""
+    everything = list(signed_entries(subject))
+    return {v: _digest(subject, v, [e for e in everything if e.visit_id == v] if v else everything)[0] for v in set(visit_ids)}
+
+
+def _digest(subject: Subject, visit_id: str, entries) -> tuple[str, int]:
     rows = [{"visit_id": e.visit_id, "form_id": e.form_id, "sequence": e.sequence,
              "visit_date": e.visit_date.isoformat() if e.visit_date else None, "status": e.status, "data": e.data}
-            for e in signed_entries(subject, visit_id)]  # fmt: skip
+            for e in entries]  # fmt: skip
     body = canonical_json({"subject": subject.subject_id, "visit": visit_id, "entries": rows})
     return hashlib.sha256(body).hexdigest(), len(rows)
 
@@ -100,23 +112,30 @@ class SignatureState:
     state: str  # valid | void | broken (content differs from what was signed, yet not voided)
 
 
-def signature_states(subject: Subject) -> list[SignatureState]:
-    """Every signature of ``subject``, newest first, each checked against the content now."""
+def subject_signatures(subject: Subject) -> list[Signature]:
+    """Every signature of ``subject``, oldest first (one query, for the two functions below)."""
+    return list(subject.signatures.select_related("signer").order_by("signed_at", "pk"))
+
+
+def signature_states(subject: Subject, signatures: list[Signature] | None = None) -> list[SignatureState]:
+    """Every signature of ``subject`` (``signatures``: as :func:`subject_signatures` gave them),
+    newest first, each checked against the content now."""
+    signatures = subject_signatures(subject) if signatures is None else signatures
+    standing = [signature.visit_id for signature in signatures if signature.voided_at is None]
+    hashes = content_hashes(subject, standing) if standing else {}
     states = []
-    hashes: dict[str, str] = {}
-    for signature in subject.signatures.select_related("signer").order_by("-signed_at"):
+    for signature in reversed(signatures):
         if signature.voided_at is not None:
             states.append(SignatureState(signature, "void"))
             continue
-        if signature.visit_id not in hashes:
-            hashes[signature.visit_id] = content_hash(subject, signature.visit_id)[0]
         states.append(SignatureState(signature, "valid" if hashes[signature.visit_id] == signature.content_hash else "broken"))
     return states
 
 
-def needs_signing(subject: Subject) -> list[str]:
-    """The visits (and "" for the casebook) whose latest signature was voided and not renewed."""
+def needs_signing(subject: Subject, signatures: list[Signature] | None = None) -> list[str]:
+    """The visits (and "" for the casebook) whose latest signature was voided and not renewed
+    (``signatures``: as :func:`subject_signatures` gave them)."""
     latest: dict[str, Signature] = {}
-    for signature in subject.signatures.order_by("signed_at"):
+    for signature in subject_signatures(subject) if signatures is None else signatures:
         latest[signature.visit_id] = signature
     return [visit for visit, s in latest.items() if s.voided_at is not None]

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from hepatrial.services.access import Actor, can, visible_sites
 from hepatrial.services.errors import ActionError, Invalid
 from hepatrial.services.locks import active_locks, describe, do_lock, do_unlock
-from hepatrial.services.signatures import do_sign, needs_signing, signature_states
+from hepatrial.services.signatures import do_sign, needs_signing, signature_states, subject_signatures
 from hepatrial.web.trial import views
 from hepatrial.web.trial.models import FormEntry, Lock, Signature, Subject
 
@@ -27,9 +27,10 @@ def record_context(actor: Actor, subject: Subject, grid) -> dict:
     """What the subject's page shows of its signatures and locks."""
     locks = list(active_locks().filter(Q(subject=subject) | Q(scope=Lock.Scope.DATABASE)))
     saved_visits = [(row.visit_id, row.label) for row in grid if any(cell.entry for cell in row.cells)]
+    signatures = subject_signatures(subject)
     return {
-        "signatures": signature_states(subject),
-        "needs_signing": needs_signing(subject),
+        "signatures": signature_states(subject, signatures),
+        "needs_signing": needs_signing(subject, signatures),
         "can_sign": can(actor, "sign", subject.site) and bool(saved_visits),
         "sign_visits": saved_visits,
         "meanings": Signature.Meaning.choices,

@@ -28,8 +28,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from hepatrial.services.locks import describe as describe_lock
-from hepatrial.services.locks import lock_on
 from hepatrial.services.access import Actor, can, sees_identity, visible_sites
 from hepatrial.services.accounts import locked_out_until, record_access
 from hepatrial.services.allocation_admin import (
@@ -72,6 +70,8 @@ from hepatrial.services.lab_safety import (
     grade_entry,
     proposal_initial,
 )
+from hepatrial.services.locks import describe as describe_lock
+from hepatrial.services.locks import lock_on
 from hepatrial.services.protocol import arm_label, current_protocol
 from hepatrial.services.queries import (
     CLOSED_STATES,
@@ -372,9 +372,10 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
     screening = subject.screening
     prefetch_related_objects([screening], "consents")  # once, for the page's several questions about consent
     consent = active_consent(screening)
-    may_randomize = can(actor, "randomize", subject.site)
-    blockers = randomization_blockers(subject) if may_randomize else []
     allocation = AllocationSlot.objects.filter(subject=subject).select_related("allocated_by").first()
+    may_randomize = can(actor, "randomize", subject.site) and allocation is None
+    blockers = randomization_blockers(subject) if may_randomize else []
+    entries = list(subject.forms.order_by("pk"))  # all its forms, once, for the grid, the doses and the AEs
     context = {
         "subject": subject,
         "site": subject.site,
@@ -386,34 +387,39 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "reconsent": needs_reconsent(screening),
         "can_consent": can(actor, "consent", subject.site),
         "withdraw_form": withdraw_form or WithdrawForm(),
-        "grid": visit_grid(subject),
+        "grid": visit_grid(subject, entries),
         "can_view_audit": can(actor, "view_audit", subject.site),
         # the subject's own allocation only: never the list's order or what remains of it
         "allocation": allocation,
-        "dose_calendar": subject_dose_calendar(subject, allocation.arm) if allocation else None,
+        "dose_calendar": subject_dose_calendar(subject, allocation.arm, entries) if allocation else None,
         "deviations": subject.deviations.select_related("reported_by", "form_entry"),
-        "adverse_events": _adverse_events(subject),
+        "adverse_events": _adverse_events(subject, entries),
         "ae_proposals": subject.ae_proposals.filter(state=AeProposal.State.PROPOSED).select_related("lab_entry"),
         "can_decide_proposals": can(actor, "decide_ae_proposal", subject.site),
-        "next_ae": _next_ae_url(subject),
+        "next_ae": _next_ae_url(subject, entries),
         "dosing_halt": halt_message(halt) if allocation and (halt := dosing_halt()) else None,
         "can_report_deviation": can(actor, "report_deviation", subject.site),
         "can_randomize": may_randomize and not blockers,
         "randomization_blockers": blockers,
         "error": error,
     }
-    from hepatrial.web.trial.record_views import record_context  # (it builds on this module)
+    from hepatrial.web.trial.record_views import (
+        record_context,  # (it builds on this module)
+    )
 
     context.update(record_context(actor, subject, context["grid"]))
     return render(request, "trial/subject_detail.html", context, status=status)
 
 
-def _adverse_events(subject: Subject) -> list[dict]:
+def _adverse_events(subject: Subject, entries: list[FormEntry]) -> list[dict]:
+    """The subject's adverse event forms (``entries``: all its forms)."""
     spec = current_protocol().safety
     if spec is None:
         return []
+    events = sorted((e for e in entries if e.form_id == spec.ae_form), key=lambda e: e.sequence)
+    prefetch_related_objects([e for e in events if e.data.get(spec.serious_field) is True], "sae_reports")  # their clocks
     rows = []
-    for entry in subject.forms.filter(form_id=spec.ae_form).order_by("sequence"):
+    for entry in events:
         d = entry.data
         rows.append({"entry": entry, "term": d.get(spec.term_field), "grade": d.get(spec.grade_field),
                      "serious": d.get(spec.serious_field), "onset": d.get(spec.onset_field),
@@ -422,14 +428,15 @@ def _adverse_events(subject: Subject) -> list[dict]:
     return rows
 
 
-def _next_ae_url(subject: Subject) -> str | None:
+def _next_ae_url(subject: Subject, entries: list[FormEntry]) -> str | None:
+    """Where the next adverse event is entered (``entries``: all the subject's forms); None when the log is full."""
     spec = current_protocol().safety
     if spec is None:
         return None
     log = next((v for v in current_protocol().visits if spec.ae_form in v.forms), None)
     if log is None:
         return None
-    last = subject.forms.filter(visit_id=log.id, form_id=spec.ae_form).order_by("-sequence").values_list("sequence", flat=True).first()
+    last = max((e.sequence for e in entries if e.visit_id == log.id and e.form_id == spec.ae_form), default=None)
     return form_url(subject.subject_id, log.id, spec.ae_form, (last or 0) + 1) if (last or 0) < max_sequence_of(log) else None
 
 
@@ -482,7 +489,8 @@ def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
         raise Http404(err.message) from None
     if not sequence_allowed(visit, sequence):
         raise Http404(_("The visit has no such form."))
-    entry = FormEntry.objects.filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence).first()
+    entry = (FormEntry.objects.filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence)
+             .select_related("updated_by").first())  # fmt: skip
     if entry is not None:
         entry.subject = subject  # (already loaded, with its site and screening)
     return visit, spec, entry

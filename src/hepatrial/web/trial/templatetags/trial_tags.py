@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django import template
+from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -14,6 +15,16 @@ from django.utils.translation import gettext_lazy
 register = template.Library()
 
 TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
+
+
+@register.filter
+def ymd(value) -> str:
+    """A date as YYYY-MM-DD: what ``|date:"Y-m-d"`` gives, without its general formatting
+    machinery (the subject's page shows dozens of dates). A date-time, or anything else, still
+    goes through ``date`` (a date-time in the active time zone)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return date_filter(value, "Y-m-d")
 
 
 @register.filter

@@ -1,0 +1,68 @@
+"""How many database queries the subject's page runs (issue #8, load benchmark).
+
+The page a coordinator opens most must not ask once per visit, per form, per dose or per
+adverse event: a casebook that fills up during the trial would make it slower each week,
+and benchmarks/load.py's 32 coordinators wait for each other's queries. Here the same
+page is opened with one visit entered and signed and a serious adverse event, and then
+with four visits, three adverse events (two serious) and four signatures; it must run the same queries both times, and no more than it does now (a
+change that adds one must lower the figure's reason, or raise it and say why)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from personas import PASSWORD, dose_and_sample
+
+from hepatrial.services.forms import do_save_form
+from hepatrial.services.signatures import do_sign
+
+#: The subject's page, for a coordinator of its site: session, user, the user's sites, the
+#: subject; consents, identity, allocation, all its forms (grid, dosing calendar, adverse
+#: events), the serious events' SAE reports (one query for all), open queries, stopping-rule
+#: trips, locks, signatures and the forms they cover (a visit's or the casebook's: one query
+#: for all), AE proposals, deviations.
+SUBJECT_PAGE_QUERIES = 16
+
+
+def adverse_event(personas, subject, seq: int, *, serious: bool = False) -> None:
+    values = {"term": "Infusion related reaction", "onset_date": subject.anchor_date.isoformat(), "grade": "3" if serious else "1",
+              "serious": serious, "relationship": "possible", "outcome": "recovering"}  # fmt: skip
+    if serious:  # its reporting clock shows on the page
+        values.update(sae_hospitalization=True, awareness_datetime=timezone.now().isoformat())
+    do_save_form(personas.actor("investigator_a"), subject, "adverse_events", "adverse_event", values,
+                 expected_version=None, visit_date=timezone.localdate(timezone=ZoneInfo("Asia/Shanghai")), sequence=seq)  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_subject_page_asks_the_same_questions_however_full_the_casebook(client, personas, randomized):
+    assert client.login(username="coordinator_a", password=PASSWORD)
+    url = f"/subjects/{randomized.subject_id}/"
+    client.get(url)  # (a session's first request also writes it)
+    dose_and_sample(personas, randomized, days=(0,))
+    adverse_event(personas, randomized, 1, serious=True)
+    do_sign(personas.actor("investigator_a"), randomized, visit_id="day_0", meaning="review", password=PASSWORD)
+    with CaptureQueriesContext(connection) as early:
+        first = client.get(url).content.decode()
+
+    dose_and_sample(personas, randomized, days=(7, 14, 21))
+    adverse_event(personas, randomized, 2, serious=True)
+    adverse_event(personas, randomized, 3)
+    for visit in ("day_7", "day_14", ""):  # two visits and the casebook
+        do_sign(personas.actor("investigator_a"), randomized, visit_id=visit, meaning="review", password=PASSWORD)
+    with CaptureQueriesContext(connection) as later:
+        second = client.get(url).content.decode()
+
+    # what the page shows did grow: four doses given, two AEs, the signature, the grid's links
+    assert 'id="dose-4"' in first and second.count('class="dose-given"') == 4 > first.count('class="dose-given"')
+    assert 'id="ae-3"' in second and 'id="ae-2"' not in first
+    assert second.count('class="sae-clock') == 2 > first.count('class="sae-clock') == 1
+    assert second.count('class="signature-valid"') == 4 > first.count('class="signature-valid"') == 1
+    assert f'href="/subjects/{randomized.subject_id}/visits/day_21/lab_panel/" class="status-complete"' in second
+    assert f'href="/subjects/{randomized.subject_id}/visits/day_21/lab_panel/" class="status-missing"' in first
+    sql = [q["sql"][:100] for q in later.captured_queries]
+    assert len(later.captured_queries) == len(early.captured_queries), sql
+    assert len(later.captured_queries) <= SUBJECT_PAGE_QUERIES, sql
