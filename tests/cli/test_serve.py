@@ -75,4 +75,4 @@ def test_the_served_app_is_ready_before_its_first_request(tmp_path):
     assert out.returncode == 0, out.stderr
     ready = json.loads(out.stdout.strip().splitlines()[-1])
     assert ready["templates"] >= len(templates) > 20
-    assert ready["frozen"] > 100_000 and ready["tracked"] < ready["frozen"] / 10, ready
+    assert ready["tracked"] < ready["frozen"] / 10, ready  # nearly all it holds is out of the collector's full walks

@@ -152,6 +152,11 @@ def test_the_hashes_of_several_visits_from_one_query_are_each_visits_own(persona
     save(personas, subject, "260", visit="day_14")
     expected = {visit: content_hash(subject, visit)[0] for visit in ("", "day_0", "day_7", "day_14", "day_28")}
     assert content_hashes(subject, list(expected)) == expected and len(set(expected.values())) == 5
+    # signed (content_hash) and checked (content_hashes) the same way: valid at once
+    investigator = personas.actor("investigator_a")
+    for visit in ("day_7", ""):
+        do_sign(investigator, subject, visit_id=visit, meaning="approval", password=PASSWORD)
+    assert [s.state for s in signature_states(subject)] == ["valid", "valid"]
 
 
 def test_a_change_that_bypassed_the_application_shows_the_signature_broken(personas, subject):

@@ -19,10 +19,17 @@ from hepatrial.services.safety import (
     do_record_dsmb_decision,
     do_submit_sae_report,
     dosing_halt,
+    halt_message,
     raise_overdue_alerts,
     sae_clock,
 )
-from hepatrial.web.trial.models import AuditEvent, FormEntry, SafetyAlert, StoppingRuleTrip
+from hepatrial.web.trial.models import (
+    AuditEvent,
+    DsmbDecision,
+    FormEntry,
+    SafetyAlert,
+    StoppingRuleTrip,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -224,3 +231,26 @@ def test_every_ae_write_is_audited(personas, randomized):
     change = events.get(action="update_form", field="adverse_events/adverse_event.grade")
     assert (change.old, change.new, change.reason) == ("3", "4", "worsened overnight")
     assert events.filter(action__in=["submit_sae_report", "safety_alert"]).count() == 2
+
+
+def test_a_trip_awaiting_the_dsmb_halts_dosing_before_an_older_stop_and_a_continue_never(personas):
+    """dosing_halt: a trip with no decision yet comes first (dosing paused), then the oldest
+    the DSMB decided to stop on; a trip the DSMB let continue halts nothing. (The trips are
+    made directly: what trips a rule is tested above; here, which trip blocks.)"""
+    now = timezone.now()
+
+    def trip(rule_id: str, hours_ago: int, decision: str | None = None) -> StoppingRuleTrip:
+        made = StoppingRuleTrip.objects.create(rule_id=rule_id, action="pause_dosing", tripped_at=now - timedelta(hours=hours_ago),
+                                               display="test", metrics={})  # fmt: skip
+        if decision:
+            DsmbDecision.objects.create(trip=made, decision=decision, decided_on=now.date(), reason="test", recorded_at=now,
+                                        recorded_by=personas.actor("statistician").user)  # fmt: skip
+        return made
+
+    trip("pause_severe_reactions", 40, "continue")
+    assert dosing_halt() is None
+    trip("stop_related_death", 10, "stop")
+    first_stop = trip("stop_related_death", 20, "stop")
+    assert dosing_halt() == first_stop and "the DSMB decided to stop" in halt_message(dosing_halt())
+    waiting = trip("pause_severe_reactions", 1)
+    assert dosing_halt() == waiting and "awaiting the DSMB's decision" in halt_message(dosing_halt())

@@ -222,7 +222,7 @@ def sae_clocks(subjects=None) -> list[SaeClock]:
     spec = _spec()
     if spec is None:
         return []
-    entries = FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject", "subject__site")
+    entries = FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject", "subject__site").prefetch_related("sae_reports")
     if subjects is not None:
         entries = entries.filter(subject__in=subjects)
     clocks = [c for e in entries if (c := sae_clock(e)) is not None]

@@ -17,7 +17,7 @@ register = template.Library()
 TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
 
 
-@register.filter
+@register.filter(expects_localtime=True, is_safe=False)  # (as Django's date: a date-time arrives in the active zone)
 def ymd(value) -> str:
     """A date as YYYY-MM-DD: what ``|date:"Y-m-d"`` gives, without its general formatting
     machinery (the subject's page shows dozens of dates). A date-time, or anything else, still
