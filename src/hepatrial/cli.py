@@ -1050,12 +1050,7 @@ def restore_command(in_file: str, yes: bool) -> None:
     """
     _django_setup()
     from hepatrial.services.audit import verify_chain
-    from hepatrial.services.backup import (
-        backup_kind,
-        expected_content,
-        restore,
-        sidecar,
-    )
+    from hepatrial.services.backup import backup_kind, expected_content, restore, sidecar
     from hepatrial.services.errors import ActionError
 
     path = Path(in_file)

@@ -27,12 +27,9 @@ def current_consent_version() -> str:
 
 
 def _latest_consent(screening: Screening) -> Consent | None:
-    """The latest consent obtained (from the consents loaded with the screening, when a page
-    loaded them once for all its questions: prefetch_related_objects(..., "consents"))."""
-    loaded = getattr(screening, "_prefetched_objects_cache", {}).get("consents")
-    if loaded is not None:
-        return max(loaded, key=lambda c: (c.obtained_at, c.pk), default=None)
-    return screening.consents.order_by("-obtained_at", "-pk").first()
+    """The latest consent obtained (``consents.all()``: the ones a page prefetched once for
+    all its questions about consent, or one query; a person has one or two)."""
+    return max(screening.consents.all(), key=lambda c: (c.obtained_at, c.pk), default=None)
 
 
 def active_consent(screening: Screening) -> Consent | None:

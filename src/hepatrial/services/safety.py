@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -218,15 +218,25 @@ def sae_clock(entry: FormEntry) -> SaeClock | None:
     return SaeClock(entry, aware, aware + timedelta(hours=spec.sae_report_hours), initial.submitted_at if initial else None)
 
 
+def sae_clocks_of(entries) -> dict[int, SaeClock]:
+    """The reporting clocks of those of ``entries`` (forms already loaded) that are serious
+    adverse events, by form id: one query for all their SAE reports."""
+    spec = _spec()
+    if spec is None:
+        return {}
+    serious = [e for e in entries if e.form_id == spec.ae_form and e.data.get(spec.serious_field) is True]
+    prefetch_related_objects(serious, "sae_reports")
+    return {e.pk: clock for e in serious if (clock := sae_clock(e)) is not None}
+
+
 def sae_clocks(subjects=None) -> list[SaeClock]:
     spec = _spec()
     if spec is None:
         return []
-    entries = FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject", "subject__site").prefetch_related("sae_reports")
+    entries = FormEntry.objects.filter(form_id=spec.ae_form).select_related("subject", "subject__site")
     if subjects is not None:
         entries = entries.filter(subject__in=subjects)
-    clocks = [c for e in entries if (c := sae_clock(e)) is not None]
-    return sorted(clocks, key=lambda c: c.due_at)
+    return sorted(sae_clocks_of(list(entries)).values(), key=lambda c: c.due_at)
 
 
 def raise_overdue_alerts() -> list[SafetyAlert]:

@@ -26,11 +26,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hepatrial.services.access import Actor
-from hepatrial.services.accounts import (
-    administered_user,
-    locked_out_until,
-    record_access,
-)
+from hepatrial.services.accounts import administered_user, locked_out_until, record_access
 from hepatrial.services.audit import record
 from hepatrial.services.errors import AccountLockedOut, Invalid, NotAllowed
 

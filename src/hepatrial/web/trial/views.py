@@ -93,6 +93,7 @@ from hepatrial.services.safety import (
     is_ae_form,
     sae_clock,
     sae_clocks,
+    sae_clocks_of,
     sae_timeline_points,
 )
 from hepatrial.services.screening import do_decide_eligibility, do_screen
@@ -403,9 +404,7 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
         "randomization_blockers": blockers,
         "error": error,
     }
-    from hepatrial.web.trial.record_views import (
-        record_context,  # (it builds on this module)
-    )
+    from hepatrial.web.trial.record_views import record_context  # (it builds on this module)
 
     context.update(record_context(actor, subject, context["grid"]))
     return render(request, "trial/subject_detail.html", context, status=status)
@@ -417,13 +416,13 @@ def _adverse_events(subject: Subject, entries: list[FormEntry]) -> list[dict]:
     if spec is None:
         return []
     events = sorted((e for e in entries if e.form_id == spec.ae_form), key=lambda e: e.sequence)
-    prefetch_related_objects([e for e in events if e.data.get(spec.serious_field) is True], "sae_reports")  # their clocks
+    clocks = sae_clocks_of(events)
     rows = []
     for entry in events:
         d = entry.data
         rows.append({"entry": entry, "term": d.get(spec.term_field), "grade": d.get(spec.grade_field),
                      "serious": d.get(spec.serious_field), "onset": d.get(spec.onset_field),
-                     "outcome": d.get(spec.outcome_field), "clock": sae_clock(entry),
+                     "outcome": d.get(spec.outcome_field), "clock": clocks.get(entry.pk),
                      "url": form_url(subject.subject_id, entry.visit_id, entry.form_id, entry.sequence)})  # fmt: skip
     return rows
 
