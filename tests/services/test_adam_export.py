@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from personas import dose_and_sample
@@ -44,7 +45,7 @@ def test_export_from_the_database(personas, randomized, tmp_path):
     assert [(r["ASEQ"], r["AVISITN"], r["ASTDTM"], r["AVAL"], r["EXLOT"]) for r in exposure] == [
         ("1", "0.0", f"{day0.isoformat()}T09:00", "100.0", "L"), ("2", "7.0", f"{(day0 + timedelta(days=7)).isoformat()}T09:00", "100.0", "L")]
     # two of four infusions; randomized 30 days ago, so the day-21 window (+2) has closed; follow-up goes on
-    assert (timezone.now().date() - day0).days == 30
+    assert (timezone.localdate(timezone=ZoneInfo(randomized.site.time_zone)) - day0).days == 30  # the site's today (Shanghai's after 16:00 UTC)
     assert (adsl["NDOSEPL"], adsl["EOTSTT"], adsl["DCTREAS"], adsl["EOSSTT"], adsl["DTHFL"]) == (
         "4", "DISCONTINUED", "INFUSIONS NOT GIVEN", "ONGOING", "")
     # define.xml describes exactly the files written, with the trial's arms
