@@ -19,6 +19,7 @@ from django.utils import timezone
 from personas import PASSWORD, dose_and_sample
 
 from hepatrial.services.forms import do_save_form
+from hepatrial.web.trial.models import AuditEvent, FormEntry
 from hepatrial.services.signatures import do_sign
 
 #: The subject's page, for a coordinator of its site: session, user, the user's sites, the
@@ -27,6 +28,16 @@ from hepatrial.services.signatures import do_sign
 #: trips, locks, signatures and the forms they cover (a visit's or the casebook's: one query
 #: for all), AE proposals, deviations.
 SUBJECT_PAGE_QUERIES = 16
+
+#: A lab panel's save through its page, for a coordinator: session, user, the user's sites,
+#: the subject; then in the transaction (its BEGIN and COMMIT, savepoints in a test, are not
+#: counted) the consent (no data after a withdrawal), the form (locked for update), the locks
+#: that cover it, the write (a first save's INSERT has a savepoint of its own), the audit
+#: chain's last link with the database lock (one query), the audit rows (one INSERT however
+#: many values changed), signatures to void, queries to settle, the allocation and the lab
+#: panel's AE proposals. The stored form is not read again outside the transaction. (On
+#: PostgreSQL the audit chain's advisory lock is not counted either: hold_chain.)
+LAB_SAVE_QUERIES = 14
 
 
 def adverse_event(personas, subject, seq: int, *, serious: bool = False) -> None:
@@ -67,3 +78,31 @@ def test_the_subject_page_asks_the_same_questions_however_full_the_casebook(clie
     sql = [q["sql"][:100] for q in later.captured_queries]
     assert len(later.captured_queries) == len(early.captured_queries), sql
     assert len(later.captured_queries) <= SUBJECT_PAGE_QUERIES, sql
+
+
+@pytest.mark.django_db
+def test_a_save_writes_its_audit_rows_in_one_insert_however_many_values_change(client, personas, randomized):
+    assert client.login(username="coordinator_a", password=PASSWORD)
+    url = reverse("form_entry", args=[randomized.subject_id, "day_0", "lab_panel"])
+    day0 = randomized.anchor_date.isoformat()
+    values = {"visit_date": day0, "sample_datetime": f"{day0}T06:00", "total_bilirubin": "250", "inr": "2.1",
+              "prothrombin_activity": "30", "creatinine": "90", "sodium": "135", "albumin": "30"}  # fmt: skip
+    client.get(url)  # (a session's first request also writes it)
+
+    def save(data, version):
+        audit_before = AuditEvent.objects.count()
+        with CaptureQueriesContext(connection) as saved:
+            response = client.post(url, {**data, "version": version, "reason": "" if version == "" else "corrected"})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        sql = [q["sql"] for q in saved.captured_queries
+               if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "SELECT pg_advisory_xact_lock"))]  # fmt: skip
+        inserts = [q for q in sql if q.startswith('INSERT INTO "trial_auditevent"')]
+        return sql, inserts, AuditEvent.objects.count() - audit_before
+
+    first, first_inserts, first_rows = save(values, "")
+    second, second_inserts, second_rows = save({**values, "total_bilirubin": "260"}, "1")
+    assert first_rows == 9 and second_rows == 1  # the visit date, the status and 7 values; then the one value
+    assert len(first_inserts) == len(second_inserts) == 1
+    assert FormEntry.objects.get(subject=randomized, visit_id="day_0", form_id="lab_panel").version == 2
+    assert len(first) == len(second) <= LAB_SAVE_QUERIES, [q[:100] for q in second]
+    assert sum(q.startswith('SELECT "trial_formentry"') for q in second) == 1, [q[:100] for q in second]

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from hepatrial.core import audit_chain
@@ -125,13 +126,19 @@ def _link(*events: AuditEvent, attached: bool = True) -> None:
     action's write (``attached``) is refused while the database is locked, unless it is
     one of WHILE_DATABASE_LOCKED: every route's writes pass here."""
     hold_chain()
+    database_locks = Lock.objects.filter(scope=Lock.Scope.DATABASE, unlocked_at__isnull=True)
+    last = AuditEvent.objects.order_by("-pk")
     if attached and any(event.action not in WHILE_DATABASE_LOCKED for event in events):
-        lock = Lock.objects.filter(scope=Lock.Scope.DATABASE, unlocked_at__isnull=True).select_related("locked_by").first()
-        if lock is not None:
+        # the last link and whether the database is locked: one question (a write's every time)
+        row = last.annotate(locked=Exists(database_locks)).values_list("hash", "locked").first()
+        prev, locked = row if row is not None else (None, database_locks.exists())
+        if locked:
             from hepatrial.services.locks import describe
 
-            raise Locked(describe(lock))
-    prev = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or audit_chain.GENESIS
+            raise Locked(describe(database_locks.select_related("locked_by").first()))
+    else:
+        prev = last.values_list("hash", flat=True).first()
+    prev = prev or audit_chain.GENESIS
     for event in events:
         event.prev_hash = prev
         event.hash = prev = audit_chain.link(prev, content(event))

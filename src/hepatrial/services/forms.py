@@ -18,7 +18,7 @@ from hepatrial.core.forms import FieldIssue, FormError, validate_form
 from hepatrial.core.protocol import FormSpec, VisitSpec
 from hepatrial.core.schedule import PlannedVisit, planned_visits
 from hepatrial.services.access import Actor, require
-from hepatrial.services.audit import jsonable, record
+from hepatrial.services.audit import event_for, jsonable, record, record_all
 from hepatrial.services.dosing import (
     DeviationInput,
     check_dose,
@@ -178,12 +178,16 @@ def do_save_form(
 
     audit = {"site": subject.site, "subject_id": subject.subject_id}
     where = f"{visit_id}/{form_id}" + (f"#{sequence}" if sequence != 1 else "")
+    events = []  # an audit row for each changed value, written together (a first save: one for each field)
     if old_visit_date != visit_date:
-        record(actor, action, entry, field=f"{where}.visit_date", old=old_visit_date, new=visit_date, reason=reason, **audit)
+        events.append(event_for(actor, action, entry, field=f"{where}.visit_date", old=old_visit_date, new=visit_date,
+                                reason=reason, **audit))  # fmt: skip
     if old_status != status:
-        record(actor, action, entry, field=f"{where}.status", old=old_status, new=status, reason=reason, **audit)
+        events.append(event_for(actor, action, entry, field=f"{where}.status", old=old_status, new=status, reason=reason, **audit))
     for field, (old, new) in changed.items():
-        record(actor, action, entry, field=f"{where}.{field}", old=old, new=new, reason=reason, **audit)
+        events.append(event_for(actor, action, entry, field=f"{where}.{field}", old=old, new=new, reason=reason, **audit))
+    if events:
+        record_all(*events)
     if action == "create_form" or changed or old_visit_date != visit_date or old_status != status:
         void_signatures(actor, subject, visit_id, where)  # what was signed is not what is stored now
 

@@ -482,17 +482,26 @@ def subject_withdraw(request, subject_id: str):
 # --- eCRF forms ------------------------------------------------------------------------------
 
 def _form_context(subject: Subject, visit_id: str, form_id: str, sequence: int):
+    visit, spec = _visit_and_spec(visit_id, form_id, sequence)
+    return visit, spec, _entry_of(subject, visit_id, form_id, sequence)
+
+
+def _visit_and_spec(visit_id: str, form_id: str, sequence: int):
     try:
         visit, spec = visit_and_form(visit_id, form_id)
     except NotFound as err:
         raise Http404(err.message) from None
     if not sequence_allowed(visit, sequence):
         raise Http404(_("The visit has no such form."))
+    return visit, spec
+
+
+def _entry_of(subject: Subject, visit_id: str, form_id: str, sequence: int) -> FormEntry | None:
     entry = (FormEntry.objects.filter(subject=subject, visit_id=visit_id, form_id=form_id, sequence=sequence)
              .select_related("updated_by").first())  # fmt: skip
     if entry is not None:
         entry.subject = subject  # (already loaded, with its site and screening)
-    return visit, spec, entry
+    return entry
 
 
 def _render_form(request, subject, visit, spec, entry, form, sequence, *, status=200, error=None,
@@ -544,9 +553,10 @@ def _render_form(request, subject, visit, spec, entry, form, sequence, *, status
 def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: int = 1):
     actor = _actor(request)
     subject = _subject_or_404(actor, subject_id)
-    visit, spec, entry = _form_context(subject, visit_id, form_id, sequence)
+    visit, spec = _visit_and_spec(visit_id, form_id, sequence)
     form_class = crf_form_class(spec)
     if request.method != "POST":
+        entry = _entry_of(subject, visit_id, form_id, sequence)
         initial = crf_initial(spec, entry.data) if entry else {}
         initial.update(version=entry.version if entry else None, visit_date=entry.visit_date if entry else None)
         if entry is None and is_dosing_form(form_id):
@@ -558,7 +568,13 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
             form = form_class(initial=initial)
             return _render_form(request, subject, visit, spec, entry, form, sequence, proposal=proposal)
 
-    proposal = _proposal(request.POST.get("proposal"), subject) if entry is None and is_ae_form(form_id) else None
+    # A save reads the stored form itself, under its lock: here it is read only to show the page
+    # again (errors, a conflict) and to know whether an adverse event is new (from a proposal).
+    def entry_now() -> FormEntry | None:
+        return _entry_of(subject, visit_id, form_id, sequence)
+
+    posted_proposal = request.POST.get("proposal") if is_ae_form(form_id) else None
+    proposal = _proposal(posted_proposal, subject) if posted_proposal and entry_now() is None else None
     with timezone.override(_site_tz(subject.site)):
         form = form_class(request.POST)
         valid = form.is_valid()
@@ -574,7 +590,7 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
     # the fields shown but left blank (say, the date was corrected into the window): no deviation
     given_deviation = deviation if deviation and (deviation["description"].strip() or deviation["action"].strip()) else None
     if not valid:
-        return _render_form(request, subject, visit, spec, entry, form, sequence, status=422, deviation=deviation, proposal=proposal,
+        return _render_form(request, subject, visit, spec, entry_now(), form, sequence, status=422, deviation=deviation, proposal=proposal,
                             error=_("The form has errors; nothing was saved."), confirmations=confirmations)  # fmt: skip
     save = (lambda **kw: do_record_ae_from_proposal(actor, proposal, **kw)) if proposal else (
         lambda **kw: do_save_form(actor, subject, **kw))
@@ -591,7 +607,7 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
         )  # fmt: skip
     except Conflict:
         error = _("Someone saved this form after you opened it; reload it to see their values. Nothing was saved.")
-        return _render_form(request, subject, visit, spec, entry, form, sequence, status=409, error=error,
+        return _render_form(request, subject, visit, spec, entry_now(), form, sequence, status=409, error=error,
                             confirmations=confirmations, deviation=deviation)  # fmt: skip
     except ActionError as err:
         if isinstance(err, Invalid):
@@ -602,7 +618,7 @@ def form_entry(request, subject_id: str, visit_id: str, form_id: str, sequence: 
                 err.errors = {k: v for k, v in err.errors.items() if k not in about_deviation}
             if err.errors or not about_deviation:
                 _put_errors(form, err)
-        return _render_form(request, subject, visit, spec, entry, form, sequence, status=err.status, proposal=proposal,
+        return _render_form(request, subject, visit, spec, entry_now(), form, sequence, status=err.status, proposal=proposal,
                             error=err.message, confirmations=confirmations, deviation=deviation)  # fmt: skip
     messages.success(request, _("Saved (version %(v)s).") % {"v": result.entry.version})
     if result.opened_queries:
