@@ -1,5 +1,5 @@
 """Benchmark: 32 simulated coordinators working in the web app at once, over HTTP against a
-real ``hepatrial serve`` (waitress), on SQLite or PostgreSQL (issue #8).
+real ``hepatrial serve`` (gunicorn), on SQLite or PostgreSQL (issue #8).
 
     uv run python benchmarks/load.py                                    # SQLite in a temp folder
     uv run python benchmarks/load.py --database-url postgresql://user:pass@127.0.0.1:5432/db
@@ -41,7 +41,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from serving import free_port, percentile  # benchmarks/serving.py
+from serving import free_port, percentile, server_cpu_seconds  # benchmarks/serving.py
 
 CLIENTS = 32
 PASSWORD = "load-benchmark-password-2026"
@@ -137,11 +137,13 @@ class Coordinator(threading.Thread):
 
 
 def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: tuple[float, float], ramp: float,
-              threads: int) -> dict:  # fmt: skip
+              workers: int | None, threads: int | None) -> dict:  # fmt: skip
     port = free_port()
     log = open(Path(env["HEPATRIAL_HOME"]) / "server.log", "a", encoding="utf-8")
-    server = subprocess.Popen([sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--threads", str(threads)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    command = [sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)] if workers else []
+    command += ["--threads", str(threads)] if threads else []
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -159,9 +161,9 @@ def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: t
         for c in clients:
             c.start()
         time.sleep(max(0.0, window[0] - time.perf_counter()))
-        cpu_from = _cpu_seconds(server.pid), _cpu_seconds(os.getpid())
+        cpu_from = server_cpu_seconds(server.pid), _own_cpu_seconds()
         time.sleep(max(0.0, window[1] - time.perf_counter()))
-        cpu_to = _cpu_seconds(server.pid), _cpu_seconds(os.getpid())
+        cpu_to = server_cpu_seconds(server.pid), _own_cpu_seconds()
         for c in clients:
             c.join()
         results["wall"] = time.perf_counter() - started
@@ -176,10 +178,10 @@ def run_level(env: dict, plans: list[dict], seconds: float, label: str, think: t
         log.close()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _own_cpu_seconds() -> float:
+    """This process's user + system CPU seconds (the simulated coordinators)."""
+    times = os.times()
+    return times.user + times.system
 
 
 def prepare(home: Path, database_url: str | None, clients: int) -> tuple[dict, list[dict]]:
@@ -206,7 +208,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--think", default="1,5", help="A coordinator's pause before each request: MIN,MAX seconds, or 0.")
     parser.add_argument("--clients", type=int, default=CLIENTS, help="Simulated coordinators (at most 32: the demo's lab panels).")
-    parser.add_argument("--threads", type=int, default=None, help="The server's worker threads (default: one per coordinator).")
+    parser.add_argument("--workers", type=int, default=None, help="The server's worker processes (default: serve's, 4).")
+    parser.add_argument("--threads", type=int, default=None, help="The threads of each worker process (default: serve's, 8).")
     parser.add_argument("--ramp", type=float, default=32.0, help="Seconds over which the coordinators arrive (0: all at once).")
     args = parser.parse_args()
     low, _comma, high = args.think.partition(",")
@@ -215,7 +218,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hepatrial-load-") as tmp:
         for n, url in enumerate([None, *args.database_url]):
             env, plans = prepare(Path(tmp) / f"db{n}", url, args.clients)
-            rows.append(run_level(env, plans, args.seconds, label_of(url), think, args.ramp, args.threads or args.clients))
+            rows.append(run_level(env, plans, args.seconds, label_of(url), think, args.ramp, args.workers, args.threads))
     print()
     print(f"{args.clients} coordinators arriving over {args.ramp:.0f} s, then {args.seconds:.0f} s all at work, pausing {args.think} s "
           "before each request; latency in ms (logins: all of them; the rest: those sent when all were at work)")  # fmt: skip

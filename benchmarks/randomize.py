@@ -1,19 +1,20 @@
 """Benchmark: the randomize API under concurrent clients, over HTTP against a
-real ``hepatrial serve`` (waitress), on SQLite or PostgreSQL.
+real ``hepatrial serve`` (gunicorn), on SQLite or PostgreSQL.
 
     uv run python benchmarks/randomize.py                      # SQLite in a temp folder
     uv run python benchmarks/randomize.py --database-url postgresql://user:pass@127.0.0.1:5432/db
 
 Prints the SQL statements one randomize request runs (counted in-process,
 before the server starts), then one table: clients, requests, throughput,
-latency p50/p95/p99, the server process's CPU time per request (Linux; on
+latency p50/p95/p99, the server's CPU time per request (its processes'; Linux; on
 PostgreSQL the database's own processes are not in it: it is what the Python
 side costs, and it hardly depends on what else the machine is doing) and the
 number of errors; then the duplicate allocations (must be 0).
 Target (issue #4): p95 < 100 ms at 64 clients on a 2-core machine. Each
-request randomizes a different subject. ``--threads`` sets the server's
-waitress threads (default 64); before the first level every thread is warmed
-up (one authenticated GET each, which also opens its database connection).
+request randomizes a different subject. ``--workers`` and ``--threads`` set the
+server's worker processes and the threads of each (default 4 x 16: 64 threads,
+as issue #4 asks); before the first level as many authenticated GETs as threads
+are sent at once (which also opens the threads' database connections).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from serving import free_port, percentile  # benchmarks/serving.py
+from serving import free_port, percentile, server_cpu_seconds  # benchmarks/serving.py
 
 LEVELS = (1, 8, 32, 64)
 
@@ -105,7 +106,8 @@ def count_queries(token: str, subject_id: str) -> int:
 
 
 def warm_up(base: str, token: str, threads: int) -> None:
-    """``threads`` concurrent authenticated GETs, so every server thread has served once."""
+    """``threads`` concurrent authenticated GETs: the server's threads serve one each (most of them: the
+    worker processes take connections as they come), opening their database connections."""
     barrier = threading.Barrier(threads)
 
     def one() -> None:
@@ -119,15 +121,6 @@ def warm_up(base: str, token: str, threads: int) -> None:
         t.start()
     for t in pool:
         t.join()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_level(base: str, token: str, subject_ids: list[str], clients: int) -> tuple[list[float], int, float]:
@@ -170,7 +163,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="an EMPTY PostgreSQL database (default: SQLite in a temp folder)")
     parser.add_argument("--per-client", type=int, default=4, help="randomizations each client makes at each level")
-    parser.add_argument("--threads", type=int, default=64, help="waitress threads of the server (1-64)")
+    parser.add_argument("--workers", type=int, default=4, help="worker processes of the server (1-32)")
+    parser.add_argument("--threads", type=int, default=16, help="threads of each worker process (1-64)")
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
     needed = sum(LEVELS) * args.per_client + 1  # + 1: the subject of the query count
@@ -181,7 +175,8 @@ def main() -> None:
         queries = count_queries(token, ids.pop())
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--threads", str(args.threads)],
+            [sys.executable, "-m", "hepatrial.cli", "serve", "--port", str(port), "--workers", str(args.workers),
+             "--threads", str(args.threads)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         try:
@@ -192,14 +187,14 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
-            warm_up(base, token, args.threads)
+            warm_up(base, token, args.workers * args.threads)
             rows, offset = [], 0
             for clients in LEVELS:
                 batch = ids[offset : offset + clients * args.per_client]
                 offset += len(batch)
-                cpu_before = cpu_seconds(server.pid)
+                cpu_before = server_cpu_seconds(server.pid)
                 latencies, errors, seconds = run_level(base, token, batch, clients)
-                cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / len(batch)
+                cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) * 1000 / len(batch)
                 rows.append((clients, len(batch), len(batch) / seconds, statistics.median(latencies) * 1000,
                              percentile(latencies, 95) * 1000, percentile(latencies, 99) * 1000, cpu_ms, errors))  # fmt: skip
         finally:
@@ -210,7 +205,7 @@ def main() -> None:
         claimed = AllocationSlot.objects.filter(subject__isnull=False)
         duplicates = claimed.count() - claimed.values("subject").distinct().count()
         engine = "PostgreSQL" if args.database_url else "SQLite (WAL)"
-        print(f"\nrandomize API over HTTP, {engine}, waitress {args.threads} threads, {os.cpu_count()} CPUs; "
+        print(f"\nrandomize API over HTTP, {engine}, {args.workers} worker processes x {args.threads} threads, {os.cpu_count()} CPUs; "
               f"{queries} SQL statements per request")
         print("| clients | requests | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req | errors |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")

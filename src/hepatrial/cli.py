@@ -284,18 +284,20 @@ def _django_setup() -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
-def serve_command(host: str, port: int, threads: int) -> None:
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32), help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Threads of each worker process.")
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Run the web app: migrate the database, create the demo site on a new one, serve.
 
     The database is SQLite in $HEPATRIAL_HOME (default ./hepatrial-data), or
     PostgreSQL with HEPATRIAL_DATABASE_URL=postgresql://... . Served by
-    waitress (a production WSGI server), static files included.
+    gunicorn (a production WSGI server; worker processes, each with threads),
+    static files included.
     """
     _django_setup()
     from django.conf import settings
     from django.core.management import call_command
-    from waitress import serve
+    from django.db import connections
 
     from hepatrial.services.accounts import ensure_demo
     from hepatrial.services.protocol import current_protocol
@@ -317,13 +319,16 @@ def serve_command(host: str, port: int, threads: int) -> None:
                        "(set up at the first sign-in).")  # fmt: skip
         click.echo("")
         _demo_allocation_list(protocol, Path(settings.HOME))
+    from hepatrial.web.server import Server
     from hepatrial.web.wsgi import (
         application,  # after collectstatic: whitenoise indexes the files at start
     )
 
+    connections.close_all()  # the workers are forked from this process: none may share its connection
     url = f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}/"
-    click.echo(f"Serving on {url}  (Ctrl+C to stop)")
-    serve(application, host=host, port=port, threads=threads, ident="hepatrial")
+    click.echo(f"Serving on {url} with {workers} worker process{'es' if workers != 1 else ''} of {threads} "
+               f"thread{'s' if threads != 1 else ''}  (Ctrl+C to stop)")  # fmt: skip
+    Server(application, host=host, port=port, workers=workers, threads=threads).run()
 
 
 def _demo_allocation_list(protocol, home: Path, seed: int | None = None) -> None:

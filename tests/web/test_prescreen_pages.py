@@ -6,14 +6,18 @@ site see it."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import date, timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from personas import SignedInClient
 
 from hepatrial.core.prescreen.synth import synthesize, write_extract
-from hepatrial.services.prescreen import do_start_prescreen, execute_prescreen
+from hepatrial.services import prescreen
+from hepatrial.services.prescreen import HEARTBEAT, INTERRUPTED_AFTER, do_start_prescreen, execute_prescreen
 from hepatrial.web.trial.models import AuditEvent, PrescreenRun, Screening
 
 
@@ -86,6 +90,82 @@ def test_one_run_at_a_time_per_site_and_a_dead_job_is_failed(personas, sources):
     assert b"interrupted" in client.get(f"/prescreen/{first.pk}/").content
     assert PrescreenRun.objects.get(pk=first.pk).status == "failed"
     assert do_start_prescreen(actor, personas.site_a, "omop-demo", background=False).status == "queued"
+
+
+@pytest.mark.django_db
+def test_a_job_running_in_another_server_process_is_alive_while_its_heartbeat_is(personas, sources):
+    """hepatrial serve runs several worker processes: the run's page may be asked of one whose
+    _LIVE does not hold the run. The job's heartbeat (every HEARTBEAT) tells the others."""
+    first = do_start_prescreen(personas.actor("coordinator_a"), personas.site_a, "omop-demo", background=False)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    PrescreenRun.objects.filter(pk=first.pk).update(status="running", created_at=long_ago,
+                                                    heartbeat_at=timezone.now() - HEARTBEAT)  # fmt: skip
+    client = login(personas, "coordinator_a")
+    assert b"interrupted" not in client.get(f"/prescreen/{first.pk}/").content
+    assert PrescreenRun.objects.get(pk=first.pk).status == "running"
+    busy = client.post("/prescreen/", {"source": f"{personas.site_a.pk}:omop-demo"})
+    assert busy.status_code == 409  # still one at a time
+    # its process died: no heartbeat for longer than INTERRUPTED_AFTER
+    PrescreenRun.objects.filter(pk=first.pk).update(heartbeat_at=timezone.now() - INTERRUPTED_AFTER - timedelta(seconds=1))
+    assert b"interrupted" in client.get(f"/prescreen/{first.pk}/").content
+    assert PrescreenRun.objects.get(pk=first.pk).status == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_beats_until_the_job_is_done(personas, sources, monkeypatch, audit_rows_removable):
+    monkeypatch.setattr(prescreen, "HEARTBEAT", timedelta(seconds=0.05))
+    run = do_start_prescreen(personas.actor("coordinator_a"), personas.site_a, "omop-demo", background=False)
+    PrescreenRun.objects.filter(pk=run.pk).update(status="running")
+    done = threading.Event()
+    beating = threading.Thread(target=prescreen._heartbeat, args=(run.pk, done))
+    beating.start()
+    try:
+        beats = set()
+        for _ in range(200):
+            beat = PrescreenRun.objects.get(pk=run.pk).heartbeat_at
+            if beat is not None:
+                beats.add(beat)
+            if len(beats) >= 2:
+                break
+            time.sleep(0.02)
+        assert len(beats) >= 2  # it beats again and again
+    finally:
+        done.set()
+        beating.join(timeout=5)
+    assert not beating.is_alive()  # and stops when told the job is done
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ends", ["done", "raising"])
+def test_a_job_stops_its_heartbeat_however_it_ends(personas, sources, monkeypatch, audit_rows_removable, ends):
+    monkeypatch.setattr(prescreen, "HEARTBEAT", timedelta(seconds=0.05))
+    run = do_start_prescreen(personas.actor("coordinator_a"), personas.site_a, "omop-demo", background=False)
+    name = f"prescreen-{run.pk}-heartbeat"
+
+    def job(run_id, actor):  # the run's body: its heartbeat beats meanwhile
+        PrescreenRun.objects.filter(pk=run_id).update(status="running")
+        for _ in range(200):
+            if PrescreenRun.objects.get(pk=run_id).heartbeat_at is not None:
+                break
+            time.sleep(0.02)
+        assert any(t.name == name for t in threading.enumerate())
+        if ends == "raising":
+            raise RuntimeError("the job failed")
+
+    monkeypatch.setattr(prescreen, "execute_prescreen", job)
+    prescreen._LIVE.add(run.pk)
+    if ends == "raising":
+        with pytest.raises(RuntimeError):
+            prescreen._in_thread(run.pk, personas.actor("coordinator_a"))
+    else:
+        prescreen._in_thread(run.pk, personas.actor("coordinator_a"))
+    assert PrescreenRun.objects.get(pk=run.pk).heartbeat_at is not None
+    for _ in range(100):
+        if not any(t.name == name for t in threading.enumerate()):
+            break
+        time.sleep(0.02)
+    assert not any(t.name == name for t in threading.enumerate())
+    assert run.pk not in prescreen._LIVE
 
 
 @pytest.mark.django_db

@@ -5,7 +5,7 @@ once gets exactly one allocation and 63 clear refusals.
 
 The thread version of these tests (one process, the service called directly)
 is tests/services/test_randomization_actions.py; this one goes through
-everything a site's client goes through: TCP, waitress, Django, the token
+everything a site's client goes through: TCP, gunicorn, Django, the token
 check, the API and its error answers.
 
 How the server is started, and why this way:
@@ -15,7 +15,8 @@ How the server is started, and why this way:
   database, which the server then reads and writes. Afterwards the test reads
   the outcome from the same database.
 - The server is the real command, ``python -m hepatrial.cli serve --port P
-  --threads 64``, unmodified, in a subprocess. It is pointed at the test
+  --threads 64`` (its four worker processes, 64 threads each), unmodified, in
+  a subprocess. It is pointed at the test
   database with ``HEPATRIAL_DATABASE_URL`` built from the test connection's
   ``settings_dict`` (on PostgreSQL the ``test_...`` database; on SQLite the
   test database *file* of tests/web_settings.py, with the app's connection

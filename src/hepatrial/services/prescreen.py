@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,8 +36,11 @@ from hepatrial.web.trial.models import PrescreenRun, Site
 
 #: Candidates kept with a run, the most recent first (the funnel counts them all).
 KEEP_CANDIDATES = 500
-#: A queued or running run with no live job this long after it started was cut off by a restart.
+#: A queued or running run whose job has not been heard of this long (its last heartbeat, or
+#: its start) was cut off by a restart.
 INTERRUPTED_AFTER = timedelta(minutes=2)
+#: How often a run's job says it is alive (PrescreenRun.heartbeat_at).
+HEARTBEAT = timedelta(seconds=20)
 #: The fields a candidate file holds that pre-screening takes from data (not assumptions).
 PREFILLED = ("age", "sex", "chronic_liver_disease")
 
@@ -90,16 +93,36 @@ def _start(run_id: int, actor: Actor) -> None:
 
 def _in_thread(run_id: int, actor: Actor) -> None:
     close_old_connections()
+    done = threading.Event()
+    threading.Thread(target=_heartbeat, args=(run_id, done), name=f"prescreen-{run_id}-heartbeat", daemon=True).start()
     try:
         execute_prescreen(run_id, actor)
     finally:
+        done.set()
         _LIVE.discard(run_id)
         connection.close()  # this thread's own database connection
 
 
+def _heartbeat(run_id: int, done: threading.Event) -> None:
+    """Say every HEARTBEAT that the run's job is alive, until ``done``: the server's other
+    processes (hepatrial.web.server) see the run in the database, not in their _LIVE."""
+    try:
+        while not done.wait(HEARTBEAT.total_seconds()):
+            try:
+                PrescreenRun.objects.filter(pk=run_id, status__in=(PrescreenRun.Status.QUEUED, PrescreenRun.Status.RUNNING)
+                                            ).update(heartbeat_at=timezone.now())  # fmt: skip
+            except DatabaseError:  # (a busy or lost database) the next beat tries again, on a new connection
+                connection.close()
+    finally:
+        connection.close()  # this thread's own
+
+
 def _interrupted(run: PrescreenRun) -> bool:
-    """A queued or running run whose job is not alive here (the server restarted meanwhile)."""
-    return run.pk not in _LIVE and run.created_at < timezone.now() - INTERRUPTED_AFTER
+    """A queued or running run whose job is not alive (the server stopped meanwhile): not
+    running in this process, and not heard of (its heartbeat, or its start) for a while."""
+    if run.pk in _LIVE:
+        return False
+    return (run.heartbeat_at or run.created_at) < timezone.now() - INTERRUPTED_AFTER
 
 
 def settle_interrupted(runs) -> None:
@@ -121,7 +144,7 @@ def execute_prescreen(run_id: int, actor: Actor) -> PrescreenRun:
     run = PrescreenRun.objects.select_related("site").get(pk=run_id)
     if run.status != PrescreenRun.Status.QUEUED:
         raise ActionError(_("This pre-screening has already run."))
-    PrescreenRun.objects.filter(pk=run_id).update(status=PrescreenRun.Status.RUNNING)
+    PrescreenRun.objects.filter(pk=run_id).update(status=PrescreenRun.Status.RUNNING, heartbeat_at=timezone.now())
     last = {"saved": 0.0}
     owner = threading.get_ident()
 

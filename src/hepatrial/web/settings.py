@@ -171,7 +171,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# Production: served over HTTPS by a proxy in front of waitress
+# Production: served over HTTPS by a proxy in front of hepatrial serve (gunicorn)
 if os.environ.get("HEPATRIAL_HTTPS") == "1":
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -1,4 +1,4 @@
-"""WSGI entry point (served by waitress in ``hepatrial serve``).
+"""WSGI entry point (served by gunicorn in ``hepatrial serve``: hepatrial.web.server).
 
 Importing it readies the app for its first request: the URL patterns, the protocol
 and hepatrial's templates are built now, not by the first requests, and then the
@@ -7,7 +7,8 @@ objects the process keeps for life are moved out of the garbage collector's sigh
 140,000 objects, 70-140 ms on the load benchmark's machine during which no request
 of the process moves); with it, a full collection takes a few milliseconds. (So a
 template that does not compile stops the server from starting, rather than one page
-failing later.)
+failing later.) ``hepatrial serve`` imports it in its master process, before forking the
+worker processes: they start warm, and share those pages of memory until written.
 """
 
 import gc

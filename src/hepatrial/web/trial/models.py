@@ -547,6 +547,8 @@ class PrescreenRun(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0, help_text="Percent done, as the engine reports it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="When the run's job last said it is alive "
+                                        "(whichever server process runs it).")  # fmt: skip
     error = models.TextField(blank=True)
     patients = models.PositiveIntegerField(null=True, blank=True)
     candidates = models.PositiveIntegerField(null=True, blank=True)
