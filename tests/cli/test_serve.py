@@ -93,16 +93,21 @@ def test_the_served_app_is_ready_before_its_first_request(tmp_path):
     assert ready["tracked"] < ready["frozen"] / 10, ready  # nearly all it holds is out of the collector's full walks
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the name (state, parent, ...); None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def _children(pid: int) -> set[int]:
     """The live processes whose parent is ``pid`` (Linux /proc)."""
     found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(entry.name))
+        if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
     return found
 
 
@@ -123,7 +128,7 @@ def test_serve_runs_worker_processes_that_die_with_it(tmp_path):
         server.kill()
         server.wait(timeout=10)
         for _ in range(100):
-            alive = {pid for pid in workers if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
+            alive = {pid for pid in workers if (fields := _stat(pid)) is not None and fields[0] != "Z"}
             if not alive:
                 break
             time.sleep(0.05)
@@ -139,13 +144,6 @@ def test_serve_runs_worker_processes_that_die_with_it(tmp_path):
         if server.poll() is None:
             server.kill()
         server.communicate(timeout=30)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"  # gone
 
 
 def test_behind_an_https_proxy_the_app_knows_its_requests_are_secure(tmp_path):

@@ -20,6 +20,7 @@ from hepatrial.services.safety import (
     do_submit_sae_report,
     dosing_halt,
     halt_message,
+    next_adverse_event,
     raise_overdue_alerts,
     sae_clock,
 )
@@ -254,3 +255,18 @@ def test_a_trip_awaiting_the_dsmb_halts_dosing_before_an_older_stop_and_a_contin
     assert dosing_halt() == first_stop and "the DSMB decided to stop" in halt_message(dosing_halt())
     waiting = trip("pause_severe_reactions", 1)
     assert dosing_halt() == waiting and "awaiting the DSMB's decision" in halt_message(dosing_halt())
+
+
+def test_the_next_adverse_event_is_the_next_number_of_the_ae_log_until_it_is_full():
+    """The subject's page links 'record an adverse event' to the AE log's next number (from
+    the subject's forms, already loaded); the log holds 99 (an unscheduled/log visit's
+    repeats), and then there is no next one."""
+    log = "adverse_events"
+
+    def ae(n, visit=log):
+        return FormEntry(visit_id=visit, form_id="adverse_event", sequence=n, data={})
+
+    assert next_adverse_event([]) == (log, 1)
+    assert next_adverse_event([ae(1), ae(3), FormEntry(visit_id="day_0", form_id="lab_panel", sequence=1)]) == (log, 4)
+    assert next_adverse_event([ae(98)]) == (log, 99)
+    assert next_adverse_event([ae(99)]) is None

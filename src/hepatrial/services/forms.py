@@ -186,9 +186,8 @@ def do_save_form(
         events.append(event_for(actor, action, entry, field=f"{where}.status", old=old_status, new=status, reason=reason, **audit))
     for field, (old, new) in changed.items():
         events.append(event_for(actor, action, entry, field=f"{where}.{field}", old=old, new=new, reason=reason, **audit))
-    if events:
+    if events:  # (a first save always has some: its status)
         record_all(*events)
-    if action == "create_form" or changed or old_visit_date != visit_date or old_status != status:
         void_signatures(actor, subject, visit_id, where)  # what was signed is not what is stored now
 
     if dose is not None and dose.deviation_date is not None and deviation is not None:

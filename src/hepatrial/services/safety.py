@@ -229,6 +229,45 @@ def sae_clocks_of(entries) -> dict[int, SaeClock]:
     return {e.pk: clock for e in serious if (clock := sae_clock(e)) is not None}
 
 
+@dataclass(frozen=True)
+class AdverseEvent:
+    """One adverse event form of a subject, as their page lists it."""
+
+    entry: FormEntry
+    term: str | None
+    grade: str | None
+    serious: bool | None
+    onset: str | None
+    outcome: str | None
+    clock: SaeClock | None  # a serious one's reporting clock
+
+
+def subject_adverse_events(entries: list[FormEntry]) -> list[AdverseEvent]:
+    """A subject's adverse events by number, from all the subject's forms (``entries``);
+    one query for the serious ones' SAE reports."""
+    spec = _spec()
+    if spec is None:
+        return []
+    events = sorted((e for e in entries if e.form_id == spec.ae_form), key=lambda e: e.sequence)
+    clocks = sae_clocks_of(events)
+    return [AdverseEvent(e, e.data.get(spec.term_field), e.data.get(spec.grade_field), e.data.get(spec.serious_field),
+                         e.data.get(spec.onset_field), e.data.get(spec.outcome_field), clocks.get(e.pk))
+            for e in events]  # fmt: skip
+
+
+def next_adverse_event(entries: list[FormEntry]) -> tuple[str, int] | None:
+    """(the AE log's visit, the number) where a subject's next adverse event is entered, from
+    all the subject's forms (``entries``); None without an AE log or when it is full."""
+    from hepatrial.services.forms import max_sequence_of  # (forms imports this module)
+
+    spec = _spec()
+    log = next((v for v in current_protocol().visits if spec.ae_form in v.forms), None) if spec else None
+    if log is None:
+        return None
+    last = max((e.sequence for e in entries if e.visit_id == log.id and e.form_id == spec.ae_form), default=0)
+    return (log.id, last + 1) if last < max_sequence_of(log) else None
+
+
 def sae_clocks(subjects=None) -> list[SaeClock]:
     spec = _spec()
     if spec is None:

@@ -54,7 +54,6 @@ from hepatrial.services.enrollment import (
 from hepatrial.services.errors import ActionError, Conflict, Invalid, NotFound
 from hepatrial.services.forms import (
     do_save_form,
-    max_sequence_of,
     sequence_allowed,
     visit_and_form,
     visit_grid,
@@ -91,10 +90,11 @@ from hepatrial.services.safety import (
     dosing_halt,
     halt_message,
     is_ae_form,
+    next_adverse_event,
     sae_clock,
     sae_clocks,
-    sae_clocks_of,
     sae_timeline_points,
+    subject_adverse_events,
 )
 from hepatrial.services.screening import do_decide_eligibility, do_screen
 from hepatrial.web.trial.charts import ae_grade_bars, sae_timeline
@@ -411,32 +411,15 @@ def _render_subject(request, subject: Subject, *, status: int = 200, error: str 
 
 
 def _adverse_events(subject: Subject, entries: list[FormEntry]) -> list[dict]:
-    """The subject's adverse event forms (``entries``: all its forms)."""
-    spec = current_protocol().safety
-    if spec is None:
-        return []
-    events = sorted((e for e in entries if e.form_id == spec.ae_form), key=lambda e: e.sequence)
-    clocks = sae_clocks_of(events)
-    rows = []
-    for entry in events:
-        d = entry.data
-        rows.append({"entry": entry, "term": d.get(spec.term_field), "grade": d.get(spec.grade_field),
-                     "serious": d.get(spec.serious_field), "onset": d.get(spec.onset_field),
-                     "outcome": d.get(spec.outcome_field), "clock": clocks.get(entry.pk),
-                     "url": form_url(subject.subject_id, entry.visit_id, entry.form_id, entry.sequence)})  # fmt: skip
-    return rows
+    """The subject's adverse events (``entries``: all its forms), each with its form's URL."""
+    return [{**vars(ae), "url": form_url(subject.subject_id, ae.entry.visit_id, ae.entry.form_id, ae.entry.sequence)}
+            for ae in subject_adverse_events(entries)]  # fmt: skip
 
 
 def _next_ae_url(subject: Subject, entries: list[FormEntry]) -> str | None:
     """Where the next adverse event is entered (``entries``: all the subject's forms); None when the log is full."""
-    spec = current_protocol().safety
-    if spec is None:
-        return None
-    log = next((v for v in current_protocol().visits if spec.ae_form in v.forms), None)
-    if log is None:
-        return None
-    last = max((e.sequence for e in entries if e.visit_id == log.id and e.form_id == spec.ae_form), default=None)
-    return form_url(subject.subject_id, log.id, spec.ae_form, (last or 0) + 1) if (last or 0) < max_sequence_of(log) else None
+    where = next_adverse_event(entries)
+    return form_url(subject.subject_id, where[0], current_protocol().safety.ae_form, where[1]) if where else None
 
 
 @login_required
